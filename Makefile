@@ -1,0 +1,42 @@
+# kefu: one command to run the assistant, one to test it. See README.md.
+PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || echo /root/.pyenv/versions/3.10.13/bin/python3.10)
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+NLU       ?= tests/nlu
+
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: install run train test test-fast evaluate validate responses clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $(STAMP)
+
+responses: install
+	$(PY) -m bot.render_responses
+
+train: install
+	$(PY) -m bot.train
+
+run: install
+	$(PY) -m bot.launch
+
+validate: responses
+	$(VENV)/bin/rasa data validate --data data --domain domain.yml --config config.yml
+
+evaluate: install
+	$(PY) -m bot.evaluate $(NLU)
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not e2e"
+
+clean:
+	rm -rf results .pytest_cache var/logs

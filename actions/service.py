@@ -1,0 +1,101 @@
+"""Reaching a human, misunderstandings, and satisfaction ratings."""
+from __future__ import annotations
+
+from typing import Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import customer_channel, latest_turn_key, local_time, store, ticket_payload
+from bot import parsing, profile
+
+
+def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> None:
+    """Never a dead end: a callback ticket always, and a live handoff in service hours."""
+    facts = profile.load_profile()
+    hours = facts["service_hours"]
+    in_hours = profile.within_service_hours()
+    ticket, _ = store().open_ticket(
+        kind="callback", category="人工服务", customer_id=tracker.sender_id,
+        channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "handoff"),
+        description=tracker.latest_message.get("text", ""), phone=tracker.get_slot("phone"),
+        details={"reason": reason, "in_hours": in_hours})
+    if in_hours:
+        text = (f"好的，正在为您转接人工客服，请稍候～客服会在这里直接回复您，"
+                f"最迟 {local_time(ticket.sla_due_at)} 前。记录编号 {ticket.number}。")
+    else:
+        text = (f"现在是非人工服务时间（人工客服 {hours['open']}–{hours['close']}）。已为您登记回电工单 "
+                f"{ticket.number}，客服上班后会在 {local_time(ticket.sla_due_at)} 前联系您。"
+                f"紧急报修请直接说明故障，我会马上为您派单。")
+    dispatcher.utter_message(text=text)
+    dispatcher.utter_message(json_message=ticket_payload(
+        ticket, "handoff", reason=reason, in_hours=in_hours))
+
+
+class RequestHuman(Action):
+    def name(self) -> Text:
+        return "action_request_human"
+
+    def run(self, dispatcher, tracker, domain):
+        hand_off(dispatcher, tracker, "request_human")
+        return []
+
+
+class HandleFallback(Action):
+    """First misunderstanding: ask to rephrase. Second in a row: bring in a human."""
+
+    def name(self) -> Text:
+        return "action_handle_fallback"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        misses = 0
+        for event in reversed(tracker.events):
+            if event.get("event") != "user":
+                continue
+            if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
+                break
+            misses += 1
+        if misses >= 2:
+            dispatcher.utter_message(text="抱歉，我连续两次没理解您的意思，我请人工客服来帮您。")
+            hand_off(dispatcher, tracker, "fallback")
+        else:
+            dispatcher.utter_message(response="utter_please_rephrase")
+        return []
+
+
+class RateService(Action):
+    """Stores a 1–5 satisfaction score on the customer's most recent ticket."""
+
+    def name(self) -> Text:
+        return "action_rate_service"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        score = parsing.rating_score(tracker.latest_message.get("text", ""))
+        if score is None:
+            dispatcher.utter_message(text="请给这次服务打个分：1～5分（5分最满意）。")
+            return []
+        tickets = store().for_customer(tracker.sender_id, open_only=False)
+        if tickets:
+            store().record_rating(tickets[0].number, score, actor="customer")
+            dispatcher.utter_message(text=f"已记录您对工单 {tickets[0].number} 的评价：{score}分。谢谢！")
+        else:
+            dispatcher.utter_message(response="utter_rating_thanks")
+        return []
+
+
+FORM_SLOTS = ("complaint_category", "complaint_description", "order_id", "product",
+              "fault_description", "urgency", "address", "return_type", "return_reason",
+              "days_since_receipt")
+
+
+class StopForm(Action):
+    """The customer abandoned a form: forget what it collected, say so, offer help."""
+
+    def name(self) -> Text:
+        return "action_stop_form"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        from rasa_sdk.events import SlotSet
+
+        dispatcher.utter_message(response="utter_stopped")
+        return [SlotSet(name, None) for name in FORM_SLOTS]

@@ -1,0 +1,143 @@
+"""Turning finished forms into tickets, and answering "where is my ticket?"."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import (customer_channel, form_run_key, latest_entity, local_time, store,
+                            ticket_payload)
+from bot import parsing, profile, sla
+from bot.tickets import TicketView
+
+COMPLAINT_SLOTS = ("complaint_category", "complaint_description", "order_id")
+REPAIR_SLOTS = ("product", "fault_description", "address", "urgency")
+RETURN_SLOTS = ("order_id", "return_type", "return_reason", "days_since_receipt")
+
+
+def _reset(slots) -> List[Dict[Text, Any]]:
+    return [SlotSet(name, None) for name in slots]
+
+
+class SubmitComplaint(Action):
+    """Files the complaint; a repeat complaint or a trigger word makes it high priority."""
+
+    def name(self) -> Text:
+        return "action_submit_complaint"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        description = tracker.get_slot("complaint_description") or ""
+        triggers = profile.load_profile()["high_priority_complaint_keywords"]
+        earlier = [t for t in store().for_customer(tracker.sender_id) if t.kind == "complaint"]
+        reasons = [str(w) for w in triggers if str(w) in description]
+        priority = "high" if reasons or earlier else "normal"
+        order_id = tracker.get_slot("order_id")
+        ticket, _ = store().open_ticket(
+            kind="complaint", category=tracker.get_slot("complaint_category") or "其他",
+            description=description, customer_id=tracker.sender_id,
+            channel=customer_channel(tracker), priority=priority,
+            idempotency_key=form_run_key(tracker, "complaint_form"),
+            phone=tracker.get_slot("phone"), order_id=None if order_id == "无" else order_id,
+            details={"trigger_words": reasons, "repeat": bool(earlier)})
+        dispatcher.utter_message(text=(
+            f"您的投诉已登记，工单号 {ticket.number}（类型：{ticket.category}）。"
+            f"我们会在 {sla.promised_hours('complaint', priority)} 小时内（{local_time(ticket.sla_due_at)} 前）"
+            f"给您首次答复，处理完成后还会回访。随时发送工单号即可查询进度。"))
+        dispatcher.utter_message(json_message=ticket_payload(
+            ticket, "ticket_created", handoff=priority == "high"))
+        return _reset(COMPLAINT_SLOTS)
+
+
+class SubmitRepair(Action):
+    """Files the repair; an urgent fault gets the on-site promise, others a contact promise."""
+
+    def name(self) -> Text:
+        return "action_submit_repair"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        urgent = tracker.get_slot("urgency") == "urgent"
+        priority = "urgent" if urgent else "normal"
+        product = tracker.get_slot("product")
+        ticket, _ = store().open_ticket(
+            kind="repair", category=product or "其他", product=product,
+            description=tracker.get_slot("fault_description") or "",
+            customer_id=tracker.sender_id, channel=customer_channel(tracker), priority=priority,
+            idempotency_key=form_run_key(tracker, "repair_form"),
+            phone=tracker.get_slot("phone"), address=tracker.get_slot("address"))
+        hours = sla.promised_hours("repair", priority)
+        if urgent:
+            text = (f"⚠️ 已按紧急故障为您派单，工单号 {ticket.number}。工程师将在 {hours} 小时内"
+                    f"（{local_time(ticket.sla_due_at)} 前）上门。如有燃气泄漏、冒烟，请先关闭总阀/电源并开窗，远离现场。")
+        else:
+            text = (f"报修已登记，工单号 {ticket.number}。售后工程师会在 {hours} 小时内"
+                    f"（{local_time(ticket.sla_due_at)} 前）联系您（{ticket.phone}）预约上门时间。")
+        dispatcher.utter_message(text=text)
+        dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
+        return _reset(REPAIR_SLOTS)
+
+
+class SubmitReturn(Action):
+    """Checks the policy window from the profile; files the return only when it applies."""
+
+    def name(self) -> Text:
+        return "action_submit_return"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        rules = profile.load_profile()["returns"]
+        kind = tracker.get_slot("return_type") or "return"
+        reason = tracker.get_slot("return_reason") or ""
+        days = float(tracker.get_slot("days_since_receipt") or 0)
+        quality = parsing.is_quality_problem(reason)
+        window = rules["quality_exchange_days"] if (kind == "exchange" and quality) else rules["no_reason_days"]
+        label = "换货" if kind == "exchange" else "退货"
+        if days > window:
+            dispatcher.utter_message(text=(
+                f"抱歉，您的商品已签收约 {days:g} 天，超过了{label}期限"
+                f"（无理由退货 {rules['no_reason_days']} 天，质量问题换货 {rules['quality_exchange_days']} 天），"
+                f"这次没法直接办理{label}。如果商品有质量问题，可以申请保修维修（回复“报修”），或回复“转人工”让客服帮您看看。"))
+            return _reset(RETURN_SLOTS)
+        ticket, _ = store().open_ticket(
+            kind="return", category=label, order_id=tracker.get_slot("order_id"),
+            description=reason, customer_id=tracker.sender_id, channel=customer_channel(tracker),
+            idempotency_key=form_run_key(tracker, "return_form"),
+            details={"return_type": kind, "days_since_receipt": days, "quality_problem": quality})
+        dispatcher.utter_message(text=(
+            f"{label}申请已提交，工单号 {ticket.number}（订单 {ticket.order_id}）。"
+            f"售后会在 {sla.promised_hours('return', 'normal')} 小时内（{local_time(ticket.sla_due_at)} 前）"
+            f"审核并告诉您寄回方式{'，质量问题运费由我们承担' if quality else ''}。"))
+        dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
+        return _reset(RETURN_SLOTS)
+
+
+def describe(ticket: TicketView) -> str:
+    promise = "" if ticket.status in ("resolved", "closed") else f"，承诺时间 {local_time(ticket.sla_due_at)}"
+    return f"{ticket.number}｜{ticket.kind_label}·{ticket.category}｜{ticket.status_label}{promise}"
+
+
+class CheckTicket(Action):
+    """By ticket number when the customer gives one, else the customer's own open tickets."""
+
+    def name(self) -> Text:
+        return "action_check_ticket"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        number = latest_entity(tracker, "ticket_id")
+        if not number:
+            match = parsing.TICKET_ID_RE.search(tracker.latest_message.get("text", ""))
+            number = match.group(0) if match else None
+        if number:
+            ticket = store().find(number)
+            if ticket is None:
+                dispatcher.utter_message(text=f"没有找到工单 {number.upper()}，请核对一下号码（KF开头加10位数字）。")
+            else:
+                dispatcher.utter_message(text="工单进度：" + describe(ticket))
+            return [SlotSet("ticket_id", None)]
+        tickets = store().for_customer(tracker.sender_id)
+        if not tickets:
+            dispatcher.utter_message(text="您目前没有处理中的工单。如果是在其他渠道提交的，请发送工单号（KF开头）给我查询。")
+        else:
+            lines = "\n".join(describe(t) for t in tickets[:5])
+            dispatcher.utter_message(text=f"您有 {len(tickets)} 个处理中的工单：\n{lines}")
+        return []

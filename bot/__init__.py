@@ -1,0 +1,1 @@
+"""kefu gateway and shared service code (ticket store, profile, privacy)."""

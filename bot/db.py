@@ -1,0 +1,78 @@
+"""Database engine and sessions (SQLAlchemy 1.4 in 2.0 style).
+
+SQLite file by default (``var/kefu.db``); any SQLAlchemy URL through
+``KEFU_DATABASE_URL`` (PostgreSQL in the scaled-out setup). Writes go through
+:func:`retrying`, so a briefly locked or restarting database costs latency, not data.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import lru_cache
+from typing import Callable, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.profile import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def database_url() -> str:
+    default = f"sqlite:///{PROJECT_ROOT / 'var' / 'kefu.db'}"
+    return os.environ.get("KEFU_DATABASE_URL", default)
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = create_engine(url, future=True, connect_args={"timeout": 15})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # WAL: readers never block the writer
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=15000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    else:
+        engine = create_engine(url, future=True, pool_pre_ping=True)
+    from bot.models import Base
+
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def get_engine() -> Engine:
+    return engine_for(database_url())
+
+
+def session_factory(engine: Engine | None = None) -> sessionmaker:
+    return sessionmaker(engine or get_engine(), future=True, expire_on_commit=False)
+
+
+def retrying(work: Callable[[Session], T], *, engine: Engine | None = None,
+             attempts: int = 6, first_delay: float = 0.2) -> T:
+    """Run ``work`` in one transaction, retrying on operational errors with backoff."""
+    factory = session_factory(engine)
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            with factory.begin() as session:
+                return work(session)
+        except OperationalError as exc:
+            if attempt == attempts:
+                raise
+            logger.warning("database unavailable (attempt %d/%d): %s", attempt, attempts,
+                           type(exc).__name__)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")

@@ -1,0 +1,59 @@
+"""The gateway: the one process that faces customers (aiohttp).
+
+It serves the web chat, receives channel webhooks, decides who answers each message
+(:mod:`bot.router`), and reports readiness on ``GET /healthz``.
+"""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot.privacy import install_log_redaction
+from bot.rasa_client import RasaClient
+from bot.router import Router
+from bot.settings import Settings
+from bot.transcripts import TranscriptStore
+from connectors import web as web_chat
+
+logger = logging.getLogger(__name__)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 only when Rasa has a model loaded and the action server answers."""
+    rasa: RasaClient = request.app["rasa"]
+    model, actions = await rasa.model_loaded(), await rasa.actions_ready()
+    status = 200 if model and actions else 503
+    return web.json_response({"rasa_model_loaded": model, "action_server": actions},
+                             status=status)
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    app = web.Application(client_max_size=64 * 1024)
+    rasa = RasaClient(settings.rasa_url, token=settings.rasa_token,
+                      timeout=settings.rasa_timeout, action_url=settings.action_url)
+    app["settings"] = settings
+    app["rasa"] = rasa
+    app["router"] = Router(rasa, TranscriptStore(), max_chars=settings.max_message_chars)
+    app.router.add_get("/healthz", healthz)
+    web_chat.add_routes(app)
+
+    async def close_rasa(_app: web.Application) -> None:
+        await rasa.close()
+
+    app.on_cleanup.append(close_rasa)
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_redaction()
+    settings = Settings.from_env()
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                access_log=None, print=lambda *_: logger.info(
+                    "gateway on http://%s:%d", settings.host, settings.port))
+
+
+if __name__ == "__main__":
+    main()

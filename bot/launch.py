@@ -1,0 +1,125 @@
+"""Start the whole assistant: action server, Rasa and the gateway, and watch them.
+
+``make run`` calls ``python -m bot.launch``; the end-to-end tests use :class:`Stack`
+with their own ports, database and model. Rasa listens on loopback only, with a
+per-launch API token the gateway is given; customers only ever reach the gateway.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List
+
+from bot.profile import PROJECT_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Stack:
+    model: Path
+    gateway_port: int = 8000
+    rasa_port: int = 5005
+    action_port: int = 5055
+    env: Dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    tracker_db: str | None = None          # SQLite file for Rasa's trackers (None: in memory)
+    processes: List[subprocess.Popen] = field(default_factory=list)
+
+    def _endpoints(self, workdir: Path) -> Path:
+        text = f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
+        if self.tracker_db:
+            text += f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.tracker_db}"\n'
+        path = workdir / "endpoints.yml"
+        path.write_text(text)
+        return path
+
+    def start(self, timeout: float = 180) -> "Stack":
+        log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="kefu-logs-"))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir = log_dir
+        token = secrets.token_urlsafe(24)
+        env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3",
+                   PYTHONWARNINGS="ignore", **self.env)
+        env.update(KEFU_PORT=str(self.gateway_port), KEFU_RASA_TOKEN=token,
+                   KEFU_RASA_URL=f"http://127.0.0.1:{self.rasa_port}",
+                   KEFU_ACTION_URL=f"http://127.0.0.1:{self.action_port}")
+        commands = {
+            "actions": [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions",
+                        "--port", str(self.action_port)],
+            "rasa": [str(BIN / "rasa"), "run", "--enable-api", "--interface", "127.0.0.1",
+                     "--port", str(self.rasa_port), "--auth-token", token, "--model", str(self.model),
+                     "--endpoints", str(self._endpoints(log_dir)), "--credentials",
+                     str(PROJECT_ROOT / "credentials.yml")],
+            "gateway": [str(BIN / "python"), "-m", "bot.gateway"],
+        }
+        for name, cmd in commands.items():
+            log = open(log_dir / f"{name}.log", "ab")
+            self.processes.append(subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log,
+                                                   stderr=subprocess.STDOUT,
+                                                   start_new_session=True))
+        self.wait_healthy(timeout)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc in self.processes:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}; logs in {self.log_dir}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"assistant not healthy after {timeout}s; logs in {self.log_dir}")
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.processes.clear()
+
+
+def main() -> int:
+    from bot.train import ensure_model
+
+    model = ensure_model()
+    port = int(os.environ.get("KEFU_PORT", "8000"))
+    stack = Stack(model=model, gateway_port=port, log_dir=PROJECT_ROOT / "var" / "logs",
+                  tracker_db=str(PROJECT_ROOT / "var" / "trackers.db"))
+    print("starting action server, Rasa and the gateway (Rasa takes ~30 s to load) …", flush=True)
+    try:
+        stack.start()
+        print(f"kefu is ready: web chat on {stack.url}  (logs in {stack.log_dir}; Ctrl-C stops)", flush=True)
+        while all(p.poll() is None for p in stack.processes):
+            time.sleep(1)
+        print("a process exited; stopping", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Reading the details customers type: dates, numbers, ratings, categories.
+
+Pure functions, shared by the actions and the gateway, tested with hypothesis.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Optional
+
+_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "仨": 3, "四": 4,
+           "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+ORDER_ID_RE = re.compile(r"(?<![0-9a-z])(dd\d{6,18}|\d{12,20})(?![0-9])", re.I)
+TICKET_ID_RE = re.compile(r"(?<![a-z])kf\d{10}(?!\d)", re.I)
+
+
+def chinese_number(text: str) -> Optional[int]:
+    """``"十五"`` → 15, ``"3"`` → 3, ``"二十一"`` → 21; None when it is not a number."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if not text or any(ch not in _DIGITS and ch != "十" for ch in text):
+        return None
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        value = (_DIGITS[tens] if tens else 1) * 10
+        return value + (_DIGITS[ones] if ones else 0) if len(ones) <= 1 else None
+    return _DIGITS[text] if len(text) == 1 else None
+
+
+_NUM = r"(\d+|[零〇一二两俩三仨四五六七八九十]+)"
+_RELATIVE = [
+    (re.compile(r"今天|今儿|刚刚|刚收到|刚到"), 0),
+    (re.compile(r"大前天"), 3),
+    (re.compile(r"前天"), 2),
+    (re.compile(r"昨天|昨儿|昨晚"), 1),
+    (re.compile(r"半个?月"), 15),
+    (re.compile(r"上个?(周|星期|礼拜)"), 7),
+]
+_AGO = re.compile(_NUM + r"\s*(天|日|周|个星期|星期|礼拜|个月|月)")
+_DATE = re.compile(r"(?:(\d{4})[-/年.])?(\d{1,2})[-/月.](\d{1,2})[日号]?")
+
+
+def days_since(text: str, today: dt.date) -> Optional[int]:
+    """How many days ago the customer says something happened, or None if unclear."""
+    text = (text or "").strip()
+    date = _DATE.search(text)
+    if date:
+        year = int(date.group(1)) if date.group(1) else today.year
+        try:
+            day = dt.date(year, int(date.group(2)), int(date.group(3)))
+        except ValueError:
+            return None
+        if day > today and not date.group(1):
+            day = day.replace(year=year - 1)
+        delta = (today - day).days
+        return delta if delta >= 0 else None
+    ago = _AGO.search(text)
+    if ago:
+        count = chinese_number(ago.group(1))
+        if count is None:
+            return None
+        unit = ago.group(2)
+        factor = 7 if unit in ("周", "个星期", "星期", "礼拜") else 30 if "月" in unit else 1
+        return count * factor
+    for pattern, days in _RELATIVE:
+        if pattern.search(text):
+            return days
+    bare = chinese_number(text.rstrip("天"))
+    return bare
+
+
+_RATING_WORDS = [
+    (re.compile(r"非常不满意|很不满意|极差|太差|垃圾|差评|一星|1星"), 1),
+    (re.compile(r"不满意|不太满意|差劲|不好"), 2),
+    (re.compile(r"一般|还行|凑合|马马虎虎|中评"), 3),
+    (re.compile(r"比较满意|还不错|挺好|不错"), 4),
+    (re.compile(r"非常满意|很满意|特别满意|满意|好评|五星|超赞|很好|太好了|👍"), 5),
+]
+
+
+def rating_score(text: str) -> Optional[int]:
+    """A 1–5 satisfaction score from ``5分``, ``4星``, ``满意``, ``差评`` ... or None."""
+    text = text or ""
+    number = re.search(r"([1-5一二三四五])\s*(分|星|颗星)", text) or re.fullmatch(r"\s*([1-5])\s*", text)
+    if number:
+        return chinese_number(number.group(1))
+    for pattern, score in _RATING_WORDS:
+        if pattern.search(text):
+            return score
+    return None
+
+
+COMPLAINT_CATEGORIES = {
+    "物流配送": ("快递", "物流", "配送", "送货", "发货", "派送", "送到", "没送", "延误", "磕坏", "摔坏", "丢件", "送货员", "快递员"),
+    "服务态度": ("态度", "客服", "骂", "不理", "敷衍", "师傅", "安装工", "工作人员", "服务差"),
+    "退款售后": ("退款", "退钱", "售后", "退货", "换货", "没到账", "不给退"),
+    "商品质量": ("质量", "坏", "故障", "破", "瑕疵", "异味", "假货", "不制冷", "漏水", "开裂", "不能用", "用不了"),
+}
+OTHER_CATEGORY = "其他"
+
+
+def complaint_category(text: str) -> Optional[str]:
+    """The complaint category a text points at, or None if no cue is found."""
+    for category in list(COMPLAINT_CATEGORIES) + [OTHER_CATEGORY]:
+        if category in (text or ""):
+            return category
+    for category, cues in COMPLAINT_CATEGORIES.items():
+        if any(cue in (text or "") for cue in cues):
+            return category
+    return None
+
+
+def return_type(text: str) -> Optional[str]:
+    """``"return"`` or ``"exchange"`` from what the customer wrote, or None."""
+    text = text or ""
+    if "换" in text:
+        return "exchange"
+    if "退" in text:
+        return "return"
+    return None
+
+
+QUALITY_CUES = ("质量", "坏", "故障", "瑕疵", "破损", "不制冷", "漏", "异响", "不能用", "用不了",
+                "开裂", "划痕", "少件", "不亮", "不转", "不加热", "有问题")
+
+
+def is_quality_problem(reason: str) -> bool:
+    return any(cue in (reason or "") for cue in QUALITY_CUES)

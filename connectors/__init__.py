@@ -1,0 +1,1 @@
+"""Channel connectors: each turns its platform's messages into one internal message type."""

@@ -1,0 +1,50 @@
+"""The web chat widget: a page served by the gateway and its JSON endpoint.
+
+``POST /api/chat`` takes ``{"sender": "<browser id>", "message": "..."}`` and answers
+``{"messages": [{"text", "author", "buttons": [{"title", "payload"}]}]}``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+from connectors.base import InboundMessage
+
+PAGE = Path(__file__).with_name("webchat.html")
+SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_BODY = 16 * 1024
+
+
+def _bad_request(reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=400)
+
+
+async def chat_page(request: web.Request) -> web.Response:
+    return web.Response(body=PAGE.read_bytes(), content_type="text/html", charset="utf-8")
+
+
+async def chat_message(request: web.Request) -> web.Response:
+    if request.content_length and request.content_length > MAX_BODY:
+        return web.json_response({"error": "body too large"}, status=413)
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        return _bad_request("body is not JSON")
+    if not isinstance(body, dict):
+        return _bad_request("body must be a JSON object")
+    sender, text = body.get("sender"), body.get("message")
+    if not isinstance(sender, str) or not SENDER_RE.match(sender):
+        return _bad_request("sender must be 1-64 letters, digits, '-' or '_'")
+    if not isinstance(text, str):
+        return _bad_request("message must be a string")
+    router = request.app["router"]
+    replies = await router.handle(InboundMessage(channel="web", user_id=sender, text=text))
+    return web.json_response({"messages": [r.as_json() for r in replies]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", chat_page)
+    app.router.add_post("/api/chat", chat_message)

@@ -1,0 +1,80 @@
+"""Shared fixtures: one trained model per session (cached by data hash), one running stack."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.request
+from pathlib import Path
+from typing import List
+
+import pytest
+from cryptography.fernet import Fernet
+
+# Frozen clock inside service hours (shop time), so promises are deterministic.
+FAKE_NOW = "2026-11-27T10:00:00"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    from bot.train import ensure_model
+
+    return ensure_model()
+
+
+@pytest.fixture(scope="session")
+def stack_env(tmp_path_factory) -> dict:
+    work = tmp_path_factory.mktemp("kefu")
+    env = {"KEFU_DATABASE_URL": f"sqlite:///{work}/kefu.db",
+           "KEFU_DATA_KEY": Fernet.generate_key().decode(),
+           "KEFU_FAKE_NOW": FAKE_NOW}
+    os.environ.update(env)  # this process reads the same database and key
+    from bot import privacy
+    privacy._fernet.cache_clear()
+    env["_work"] = str(work)
+    return env
+
+
+@pytest.fixture(scope="session")
+def assistant(trained_model, stack_env):
+    from bot.launch import Stack
+
+    work = Path(stack_env["_work"])
+    stack = Stack(model=trained_model, gateway_port=free_port(), rasa_port=free_port(),
+                  action_port=free_port(), log_dir=work / "logs",
+                  env={k: v for k, v in stack_env.items() if not k.startswith("_")})
+    stack.start(timeout=240)
+    yield stack
+    stack.stop()
+
+
+class Customer:
+    """A web-chat customer talking to the running gateway."""
+
+    def __init__(self, base_url: str, sender: str) -> None:
+        self.base_url, self.sender = base_url, sender
+        self.last: List[dict] = []
+
+    @property
+    def conversation_id(self) -> str:
+        return f"web:{self.sender}"
+
+    def say(self, text: str) -> str:
+        body = json.dumps({"sender": self.sender, "message": text}).encode()
+        request = urllib.request.Request(f"{self.base_url}/api/chat", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            self.last = json.load(resp)["messages"]
+        return "\n".join(m["text"] for m in self.last)
+
+
+@pytest.fixture
+def customer(assistant, request):
+    name = request.node.name.replace("[", "-").replace("]", "")[:50]
+    return Customer(assistant.url, f"t-{name}")

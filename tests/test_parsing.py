@@ -1,0 +1,76 @@
+"""What customers type, read correctly: dates, ratings, categories, phones."""
+import datetime as dt
+
+import pytest
+from hypothesis import given, strategies as st
+
+from bot import parsing, privacy
+
+TODAY = dt.date(2026, 11, 27)
+
+
+@pytest.mark.parametrize("text,days", [
+    ("3天前", 3), ("三天前收到的", 3), ("昨天", 1), ("前天到的", 2), ("上周", 7),
+    ("两周前", 14), ("半个月前", 15), ("十五天前", 15), ("11月20日", 7), ("11月20号收到的", 7),
+    ("2026-11-01", 26), ("5", 5), ("今天刚到", 0), ("一个月前", 30),
+])
+def test_days_since(text, days):
+    assert parsing.days_since(text, TODAY) == days
+
+
+@pytest.mark.parametrize("text", ["不记得了", "很久以前", "13月40日"])
+def test_days_since_unclear(text):
+    assert parsing.days_since(text, TODAY) is None
+
+
+def test_date_later_this_year_means_last_year():
+    assert parsing.days_since("12月25日", TODAY) == (TODAY - dt.date(2025, 12, 25)).days
+
+
+@pytest.mark.parametrize("text,score", [
+    ("5分", 5), ("给4星", 4), ("3", 3), ("非常满意", 5), ("一般般吧", 3), ("不满意", 2),
+    ("差评！", 1), ("满意", 5), ("三分", 3),
+])
+def test_rating_score(text, score):
+    assert parsing.rating_score(text) == score
+
+
+def test_rating_unknown():
+    assert parsing.rating_score("嗯嗯") is None
+
+
+@pytest.mark.parametrize("text,category", [
+    ("快递员把冰箱磕坏了", "物流配送"), ("客服态度太差", "服务态度"),
+    ("退款一直没到账", "退款售后"), ("沙发开裂了质量太差", "商品质量"), ("其他", "其他"),
+])
+def test_complaint_category(text, category):
+    assert parsing.complaint_category(text) == category
+
+
+@pytest.mark.parametrize("text,phone", [
+    ("13812345678", "13812345678"), ("电话 139 0011 2233 谢谢", "13900112233"),
+    ("186-1234-5678", "18612345678"),
+])
+def test_phone_normalised(text, phone):
+    assert privacy.normalise_phone(text) == phone
+
+
+@pytest.mark.parametrize("text", ["12345", "12812345678", "138123456789", "电话没有"])
+def test_not_a_phone(text):
+    assert privacy.normalise_phone(text) is None
+
+
+@given(st.text(max_size=60))
+def test_parsers_never_crash(text):
+    parsing.days_since(text, TODAY)
+    parsing.rating_score(text)
+    parsing.complaint_category(text)
+    parsing.return_type(text)
+    privacy.normalise_phone(text)
+    assert "1" not in privacy.mask_text("").strip()
+
+
+@given(st.from_regex(r"1[3-9]\d{9}", fullmatch=True), st.text(alphabet="投诉电话是：", max_size=8))
+def test_masked_text_hides_every_phone(phone, prefix):
+    masked = privacy.mask_text(prefix + phone)
+    assert phone not in masked and phone[-4:] in masked
