@@ -5,6 +5,7 @@ It serves the web chat, receives channel webhooks, decides who answers each mess
 """
 from __future__ import annotations
 
+import importlib
 import logging
 
 from aiohttp import web
@@ -14,9 +15,14 @@ from bot.rasa_client import RasaClient
 from bot.router import Router
 from bot.settings import Settings
 from bot.transcripts import TranscriptStore
-from connectors import web as web_chat
 
 logger = logging.getLogger(__name__)
+
+# Each plugin module exposes ``setup(app)``: it adds its routes, registers a sender for its
+# channel in ``app["senders"]`` and may hook the router. Order matters only for logging.
+PLUGINS = (
+    "connectors.web",
+)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -36,8 +42,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app["settings"] = settings
     app["rasa"] = rasa
     app["router"] = Router(rasa, TranscriptStore(), max_chars=settings.max_message_chars)
+    app["senders"] = {}   # channel -> async push(user_id, [OutboundMessage]): proactive delivery
     app.router.add_get("/healthz", healthz)
-    web_chat.add_routes(app)
+    for name in PLUGINS:
+        importlib.import_module(name).setup(app)
 
     async def close_rasa(_app: web.Application) -> None:
         await rasa.close()

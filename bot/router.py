@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from typing import Any, Awaitable, Callable, Dict, List
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.transcripts import TranscriptStore
@@ -22,6 +22,9 @@ TOO_LONG_TEXT = "消息有点长（最多{limit}字），请分几条发送或�
 EMPTY_TEXT = "您好像发了一条空消息，请问有什么可以帮您？"
 
 KefuEventHandler = Callable[[InboundMessage, Dict[str, Any]], Awaitable[None]]
+# A gate sees each message first; returning a list means "answered, don't ask the bot"
+# (the handoff plugin relays to the agent side this way). None lets the bot answer.
+Gate = Callable[[InboundMessage], Awaitable[Optional[List[OutboundMessage]]]]
 
 
 class Router:
@@ -32,6 +35,7 @@ class Router:
         self.max_chars = max_chars
         self._locks: Dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.event_handlers: List[KefuEventHandler] = []
+        self.gates: List[Gate] = []
 
     async def _record(self, message: InboundMessage, author: str, text: str,
                       data: Dict[str, Any] | None = None) -> None:
@@ -47,11 +51,20 @@ class Router:
             elif len(text) > self.max_chars:
                 replies = [OutboundMessage(TOO_LONG_TEXT.format(limit=self.max_chars), author="system")]
             else:
-                replies = await self._ask_bot(message, text)
+                replies = await self._gated(message)
+                if replies is None:
+                    replies = await self._ask_bot(message, text)
             for reply in replies:
                 await self._record(message, reply.author, reply.text,
                                    {"buttons": [b.__dict__ for b in reply.buttons]} if reply.buttons else None)
             return replies
+
+    async def _gated(self, message: InboundMessage) -> Optional[List[OutboundMessage]]:
+        for gate in self.gates:
+            replies = await gate(message)
+            if replies is not None:
+                return replies
+        return None
 
     async def _ask_bot(self, message: InboundMessage, text: str) -> List[OutboundMessage]:
         try:

@@ -32,6 +32,17 @@ class TranscriptStore:
                      "at": m.at.isoformat()} for m in rows]
         return retrying(work, engine=self.engine)
 
+    def since(self, conversation_id: str, after_id: int, *,
+              authors=("agent", "notice")) -> List[Dict[str, Any]]:
+        """Lines after ``after_id`` written outside a bot turn: agents' replies and notices."""
+        def work(session):
+            rows = session.scalars(select(Message).where(
+                Message.conversation_id == conversation_id, Message.id > after_id,
+                Message.author.in_(authors)).order_by(Message.id))
+            return [{"id": m.id, "author": m.author, "text": m.text, "data": m.data,
+                     "at": m.at.isoformat()} for m in rows]
+        return retrying(work, engine=self.engine)
+
     def erase(self, conversation_id: str) -> int:
         def work(session):
             return session.execute(delete(Message).where(

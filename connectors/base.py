@@ -37,7 +37,7 @@ class OutboundMessage:
 
     text: str
     buttons: List[Button] = field(default_factory=list)
-    author: str = "bot"                # bot | agent | system
+    author: str = "bot"   # bot | agent | system (in a turn) | notice (pushed outside a turn)
 
     def as_json(self) -> Dict[str, Any]:
         return {"text": self.text, "author": self.author,

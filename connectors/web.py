@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -45,6 +46,31 @@ async def chat_message(request: web.Request) -> web.Response:
     return web.json_response({"messages": [r.as_json() for r in replies]})
 
 
-def add_routes(app: web.Application) -> None:
+async def chat_updates(request: web.Request) -> web.Response:
+    """Messages for this browser written after ``after`` (agent replies arrive this way).
+
+    The transcript in SQL is the mailbox, so any gateway replica can answer the poll.
+    """
+    sender = request.query.get("sender", "")
+    if not SENDER_RE.match(sender):
+        return _bad_request("sender must be 1-64 letters, digits, '-' or '_'")
+    try:
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        return _bad_request("after must be an integer")
+    transcripts = request.app["router"].transcripts
+    lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", after)
+    return web.json_response({"messages": [
+        {"id": line["id"], "text": line["text"], "author": line["author"],
+         "buttons": (line["data"] or {}).get("buttons", [])} for line in lines]})
+
+
+async def push(user_id: str, messages) -> None:
+    """Nothing to do: the browser polls ``/api/chat/updates`` for what the transcript holds."""
+
+
+def setup(app: web.Application) -> None:
     app.router.add_get("/", chat_page)
     app.router.add_post("/api/chat", chat_message)
+    app.router.add_get("/api/chat/updates", chat_updates)
+    app["senders"]["web"] = push

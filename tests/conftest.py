@@ -23,9 +23,14 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
+    """The model for the current data, trained once and cached by the data's hash.
+
+    ``KEFU_TEST_MODEL`` points at an existing archive instead (for quick local reruns).
+    """
     from bot.train import ensure_model
 
-    return ensure_model()
+    override = os.environ.get("KEFU_TEST_MODEL")
+    return Path(override) if override else ensure_model()
 
 
 @pytest.fixture(scope="session")
