@@ -5,14 +5,18 @@ It serves the web chat, receives channel webhooks, decides who answers each mess
 """
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
+from functools import lru_cache
+from pathlib import Path
 
+import yaml
 from aiohttp import web
 
 from bot.privacy import install_log_redaction
 from bot.rasa_client import RasaClient
-from bot.router import Router
+from bot.router import RateLimiter, Replayer, Router
 from bot.settings import Settings
 from bot.transcripts import TranscriptStore
 
@@ -34,6 +38,18 @@ async def healthz(request: web.Request) -> web.Response:
                              status=status)
 
 
+OPENAPI = Path(__file__).with_name("openapi.yml")
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
+    return yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     app = web.Application(client_max_size=64 * 1024)
@@ -41,16 +57,26 @@ def create_app(settings: Settings | None = None) -> web.Application:
                       timeout=settings.rasa_timeout, action_url=settings.action_url)
     app["settings"] = settings
     app["rasa"] = rasa
-    app["router"] = Router(rasa, TranscriptStore(), max_chars=settings.max_message_chars)
-    app["senders"] = {}   # channel -> async push(user_id, [OutboundMessage]): proactive delivery
+    router = Router(rasa, TranscriptStore(), max_chars=settings.max_message_chars,
+                    reply_timeout=settings.reply_timeout,
+                    limiter=RateLimiter(settings.rate_per_minute, settings.rate_burst))
+    app["router"] = router
+    # channel -> async push(user_id, [OutboundMessage]): delivery outside a turn
+    app["senders"] = router.senders
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/openapi.json", openapi_json)
     for name in PLUGINS:
         importlib.import_module(name).setup(app)
 
-    async def close_rasa(_app: web.Application) -> None:
+    async def start_replayer(_app: web.Application) -> None:
+        _app["replayer"] = asyncio.ensure_future(Replayer(router).run())
+
+    async def stop_background(_app: web.Application) -> None:
+        _app["replayer"].cancel()
         await rasa.close()
 
-    app.on_cleanup.append(close_rasa)
+    app.on_startup.append(start_replayer)
+    app.on_cleanup.append(stop_background)
     return app
 
 

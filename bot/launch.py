@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -21,6 +22,20 @@ from typing import Dict, List
 from bot.profile import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
+
+
+def _redacted_copy(stream, path: Path) -> None:
+    """Copy a process's output to its log file with every phone number masked.
+
+    Rasa and the action server log whole trackers on errors; masking at this one choke
+    point keeps personal data out of every log, whatever a library decides to print.
+    """
+    from bot.privacy import mask_text
+
+    with open(path, "ab") as log:
+        for line in iter(stream.readline, b""):
+            log.write(mask_text(line.decode("utf-8", "replace")).encode("utf-8"))
+            log.flush()
 
 
 @dataclass
@@ -62,10 +77,11 @@ class Stack:
             "gateway": [str(BIN / "python"), "-m", "bot.gateway"],
         }
         for name, cmd in commands.items():
-            log = open(log_dir / f"{name}.log", "ab")
-            self.processes.append(subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=log,
-                                                   stderr=subprocess.STDOUT,
-                                                   start_new_session=True))
+            proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            threading.Thread(target=_redacted_copy, args=(proc.stdout, log_dir / f"{name}.log"),
+                             daemon=True).start()
+            self.processes.append(proc)
         self.wait_healthy(timeout)
         return self
 

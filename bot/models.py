@@ -78,9 +78,12 @@ class Message(Base):
     author = Column(String(16), nullable=False)          # customer | bot | agent | system
     text = Column(Text, nullable=False)
     data = Column(JSON)
+    # customer lines only: processing → done, or pending (Rasa was down) → replaying → done
+    state = Column(String(12))
     at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
 
-    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),)
+    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),
+                      Index("ix_messages_state", "state"))
 
 
 class ProcessedDelivery(Base):
@@ -95,3 +98,122 @@ class ProcessedDelivery(Base):
     at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
 
     __table_args__ = (UniqueConstraint("channel", "key", name="uq_delivery"),)
+
+
+# --- Human handoff and the agents' workspace (issue 5) ---------------------------------
+
+
+class Agent(Base):
+    """A person who answers customers: signs in to the console and/or claims in Telegram."""
+
+    __tablename__ = "agents"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(64), nullable=False, default="")
+    role = Column(String(8), nullable=False, default="agent")   # agent | admin
+    password_hash = Column(Text)                  # scrypt; None: cannot sign in to the console
+    telegram_user_id = Column(String(32), unique=True)
+    active = Column(Integer, nullable=False, default=1)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+
+
+class AgentSession(Base):
+    """A console sign-in: only a hash of the cookie's random token is stored."""
+
+    __tablename__ = "agent_sessions"
+
+    id = Column(Integer, primary_key=True)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    agent_id = Column(Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False,
+                      index=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+
+
+class Handoff(Base):
+    """One stretch of a conversation handled by a person: queued → claimed → closed."""
+
+    __tablename__ = "handoffs"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    channel = Column(String(16), nullable=False)
+    user_id = Column(String(128), nullable=False)
+    ticket_number = Column(String(16))
+    reason = Column(String(32), nullable=False, default="request_human")
+    priority = Column(String(8), nullable=False, default="normal")
+    status = Column(String(8), nullable=False, default="queued")   # queued | claimed | closed
+    agent_id = Column(Integer, ForeignKey("agents.id"))
+    created_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    claimed_at = Column(DateTime(timezone=True))
+    closed_at = Column(DateTime(timezone=True))
+    awaiting_rating = Column(Integer, nullable=False, default=0)
+    last_read_message_id = Column(Integer, nullable=False, default=0)
+    telegram_card_id = Column(String(32))        # the card's message id in the agents' group
+
+    __table_args__ = (Index("ix_handoffs_status", "status", "id"),)
+
+
+class AgentOutbox(Base):
+    """Messages for the agent side (Telegram group, WeCom robot), delivered in order.
+
+    A row stays undelivered while its target is down and is retried until it goes out,
+    so a restart or an outage of the agent side loses nothing.
+    """
+
+    __tablename__ = "agent_outbox"
+
+    id = Column(Integer, primary_key=True)
+    target = Column(String(16), nullable=False)          # telegram | wecom
+    handoff_id = Column(Integer)
+    payload = Column(JSON, nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    attempts = Column(Integer, nullable=False, default=0)
+    delivered_at = Column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_outbox_pending", "target", "delivered_at", "id"),)
+
+
+class TelegramLink(Base):
+    """Which handoff a message in the agents' group belongs to (for reply-to threads)."""
+
+    __tablename__ = "telegram_links"
+
+    id = Column(Integer, primary_key=True)
+    chat_id = Column(String(32), nullable=False)
+    message_id = Column(String(32), nullable=False)
+    handoff_id = Column(Integer, nullable=False)
+
+    __table_args__ = (UniqueConstraint("chat_id", "message_id", name="uq_telegram_link"),)
+
+
+class SlaBreach(Base):
+    """A ticket seen past its due time by the SLA watcher (once per ticket)."""
+
+    __tablename__ = "sla_breaches"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False,
+                       unique=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+
+
+# --- Channel connectors (issue 4) -------------------------------------------------------
+
+
+class PlatformToken(Base):
+    """A platform's shared access token (WeChat ``access_token``), one row per app.
+
+    Every gateway replica reads the same row; a refresh is claimed with a short lease
+    (compare-and-set on ``lease_until``) so only one replica asks the platform at a time.
+    """
+
+    __tablename__ = "platform_tokens"
+
+    name = Column(String(64), primary_key=True)          # e.g. "wechat:<appid>"
+    token = Column(Text)
+    expires_at = Column(DateTime(timezone=True))
+    lease_until = Column(DateTime(timezone=True))        # a refresh is in progress until then
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow,
+                        onupdate=_utcnow)

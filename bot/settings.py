@@ -14,6 +14,9 @@ class Settings:
     rasa_token: str | None = None
     rasa_timeout: float = 30.0
     max_message_chars: int = 1000
+    reply_timeout: float = 8.0        # longer than this: "please wait", answer follows
+    rate_per_minute: float = 60.0     # per conversation, after a burst of rate_burst
+    rate_burst: int = 20
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -26,4 +29,7 @@ class Settings:
             rasa_token=env.get("KEFU_RASA_TOKEN") or None,
             rasa_timeout=float(env.get("KEFU_RASA_TIMEOUT", cls.rasa_timeout)),
             max_message_chars=int(env.get("KEFU_MAX_MESSAGE_CHARS", cls.max_message_chars)),
+            reply_timeout=float(env.get("KEFU_REPLY_TIMEOUT", cls.reply_timeout)),
+            rate_per_minute=float(env.get("KEFU_RATE_PER_MINUTE", cls.rate_per_minute)),
+            rate_burst=int(env.get("KEFU_RATE_BURST", cls.rate_burst)),
         )

@@ -37,7 +37,7 @@ async def chat_message(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return _bad_request("body must be a JSON object")
     sender, text = body.get("sender"), body.get("message")
-    if not isinstance(sender, str) or not SENDER_RE.match(sender):
+    if not isinstance(sender, str) or not SENDER_RE.fullmatch(sender):
         return _bad_request("sender must be 1-64 letters, digits, '-' or '_'")
     if not isinstance(text, str):
         return _bad_request("message must be a string")
@@ -52,7 +52,7 @@ async def chat_updates(request: web.Request) -> web.Response:
     The transcript in SQL is the mailbox, so any gateway replica can answer the poll.
     """
     sender = request.query.get("sender", "")
-    if not SENDER_RE.match(sender):
+    if not SENDER_RE.fullmatch(sender):
         return _bad_request("sender must be 1-64 letters, digits, '-' or '_'")
     try:
         after = int(request.query.get("after", "0"))

@@ -53,6 +53,7 @@ def assistant(trained_model, stack_env):
     work = Path(stack_env["_work"])
     stack = Stack(model=trained_model, gateway_port=free_port(), rasa_port=free_port(),
                   action_port=free_port(), log_dir=work / "logs",
+                  tracker_db=str(work / "trackers.db"),
                   env={k: v for k, v in stack_env.items() if not k.startswith("_")})
     stack.start(timeout=240)
     yield stack
