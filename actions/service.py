@@ -74,10 +74,18 @@ class RateService(Action):
         if score is None:
             dispatcher.utter_message(text="请给这次服务打个分：1～5分（5分最满意）。")
             return []
+        # A person just closed a handoff and asked for this score: it belongs to that ticket.
+        from bot.handoff import HandoffStore
+
+        handoffs = HandoffStore(store().engine)
+        number = handoffs.rating_ticket(tracker.sender_id)
         tickets = store().for_customer(tracker.sender_id, open_only=False)
-        if tickets:
-            store().record_rating(tickets[0].number, score, actor="customer")
-            dispatcher.utter_message(text=f"已记录您对工单 {tickets[0].number} 的评价：{score}分。谢谢！")
+        if number is None and tickets:
+            number = tickets[0].number
+        if number:
+            store().record_rating(number, score, actor="customer")
+            handoffs.rated(tracker.sender_id)
+            dispatcher.utter_message(text=f"已记录您对工单 {number} 的评价：{score}分。谢谢！")
         else:
             dispatcher.utter_message(response="utter_rating_thanks")
         return []

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 # channel in ``app["senders"]`` and may hook the router. Order matters only for logging.
 PLUGINS = (
     "connectors.web",
+    "connectors.console",          # handoff gate, agents' console, SLA watcher, WeCom alerts
+    "connectors.telegram_agents",  # the agents' Telegram group (needs connectors.console)
 )
 
 

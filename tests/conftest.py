@@ -34,11 +34,37 @@ def trained_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack_env(tmp_path_factory) -> dict:
+def telegram_agents_api():
+    """A local fake Bot API for the agents' Telegram group (tests/fake_telegram_agents.py)."""
+    from tests.fake_telegram_agents import FakeBotApi
+
+    api = FakeBotApi(port=free_port()).start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
+def channel_fakes():
+    """Local fake WeChat API and Telegram Bot API for the customer channels (issue 4)."""
+    from tests.fake_platforms import start_channel_fakes
+
+    fakes = start_channel_fakes(free_port(), free_port())
+    yield fakes
+    fakes.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_env(tmp_path_factory, telegram_agents_api, channel_fakes) -> dict:
     work = tmp_path_factory.mktemp("kefu")
     env = {"KEFU_DATABASE_URL": f"sqlite:///{work}/kefu.db",
            "KEFU_DATA_KEY": Fernet.generate_key().decode(),
-           "KEFU_FAKE_NOW": FAKE_NOW}
+           "KEFU_FAKE_NOW": FAKE_NOW,
+           # the agents' Telegram group against the local fake Bot API
+           "KEFU_TELEGRAM_AGENT_TOKEN": "123456:agents-test-token",
+           "KEFU_TELEGRAM_AGENT_GROUP": telegram_agents_api.group,
+           "KEFU_TELEGRAM_AGENT_API_BASE": telegram_agents_api.base,
+           "KEFU_TELEGRAM_AGENT_POLL_TIMEOUT": "1",
+           **channel_fakes.env}   # customer channels: WeChat and Telegram against local fakes
     os.environ.update(env)  # this process reads the same database and key
     from bot import privacy
     privacy._fernet.cache_clear()
