@@ -28,6 +28,8 @@ PLUGINS = (
     "connectors.web",
     "connectors.console",          # handoff gate, agents' console, SLA watcher, WeCom alerts
     "connectors.telegram_agents",  # the agents' Telegram group (needs connectors.console)
+    "connectors.wechat",           # customers on a WeChat official account (issue 4)
+    "connectors.telegram",         # customers on Telegram (issue 4)
 )
 
 

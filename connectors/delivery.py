@@ -1,0 +1,129 @@
+"""What the platform connectors share: once-only deliveries and numbered button choices.
+
+:class:`DeliveryLedger` is the dedup record in SQL (``processed_deliveries``), shared by
+every gateway replica. A delivery is claimed *before* it is processed (a crash after the
+claim leaves the customer's line in the transcript for the replayer), and its ``reply``
+column says how far it got:
+
+* ``NULL`` – claimed, the bot is still answering (a retry waits, never runs the bot);
+* ``""``   – answered by push (customer-service API / Bot API): a retry gets ``success``;
+* text     – answered in the HTTP reply: a retry gets the same text again.
+
+Only ``NULL`` may change, by compare-and-set, so exactly one party decides how the answer
+goes out.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import unicodedata
+from typing import List, Optional, Tuple
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.db import get_engine, retrying
+from bot.models import Message, ProcessedDelivery
+from connectors.base import Button, OutboundMessage
+
+PUSHED = ""          # reply column: the answer went (or goes) out by push
+CHOICE_RE = re.compile(r"^\s*(\d{1,2})\s*[.。、)）]?\s*$")
+
+
+class DeliveryLedger:
+    def __init__(self, engine=None) -> None:
+        self.engine = engine or get_engine()
+
+    def claim(self, channel: str, key: str) -> Tuple[bool, Optional[str]]:
+        """(True, None) for a first delivery; (False, reply column) for a repeat."""
+        key = key[:128]
+
+        def insert(session):
+            session.add(ProcessedDelivery(channel=channel, key=key))
+            session.flush()
+
+        try:
+            retrying(insert, engine=self.engine)
+            return True, None
+        except IntegrityError:
+            return False, self.reply(channel, key)
+
+    def reply(self, channel: str, key: str) -> Optional[str]:
+        def work(session):
+            return session.scalars(select(ProcessedDelivery.reply).where(
+                ProcessedDelivery.channel == channel,
+                ProcessedDelivery.key == key[:128])).first()
+        return retrying(work, engine=self.engine)
+
+    def settle(self, channel: str, key: str, reply: str) -> bool:
+        """Set the reply if nobody has yet (compare-and-set from NULL)."""
+        def work(session):
+            return session.execute(update(ProcessedDelivery).where(
+                ProcessedDelivery.channel == channel, ProcessedDelivery.key == key[:128],
+                ProcessedDelivery.reply.is_(None)).values(reply=reply)).rowcount == 1
+        return retrying(work, engine=self.engine)
+
+    async def wait_settled(self, channel: str, key: str, timeout: float) -> Optional[str]:
+        """Poll the row until its reply is set or ``timeout`` passes (None: still in flight)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = await asyncio.to_thread(self.reply, channel, key)
+            if reply is not None or time.monotonic() >= deadline:
+                return reply
+            await asyncio.sleep(0.2)
+
+
+def parse_choice(text: str) -> Optional[int]:
+    """The option number a customer typed ("2", "２", "2."), or None."""
+    match = CHOICE_RE.match(unicodedata.normalize("NFKC", text or ""))
+    return int(match.group(1)) if match else None
+
+
+def last_buttons(conversation_id: str, engine=None) -> List[Button]:
+    """Buttons offered since the customer's last message (what a number refers to)."""
+    def work(session):
+        rows = session.scalars(select(Message).where(Message.conversation_id == conversation_id)
+                               .order_by(Message.id.desc()).limit(20))
+        found: List[List[Button]] = []
+        for row in rows:
+            if row.author == "customer":
+                break
+            buttons = (row.data or {}).get("buttons") if isinstance(row.data, dict) else None
+            if buttons:
+                found.append([Button(str(b.get("title", "")), str(b.get("payload", "")))
+                              for b in buttons])
+        return [b for group in reversed(found) for b in group]
+    return retrying(work, engine=engine or get_engine())
+
+
+def resolve_choice(conversation_id: str, text: str, engine=None) -> str:
+    """A typed option number becomes that button's payload; anything else stays as is."""
+    number = parse_choice(text)
+    if number is None:
+        return text
+    buttons = last_buttons(conversation_id, engine)
+    if 1 <= number <= len(buttons):
+        return buttons[number - 1].payload or buttons[number - 1].title
+    return text
+
+
+def numbered_text(message: OutboundMessage, start: int = 1) -> str:
+    """A message with its buttons as numbered options the customer answers with a number."""
+    if not message.buttons:
+        return message.text
+    options = "\n".join(f"{i}. {b.title}" for i, b in enumerate(message.buttons, start))
+    return f"{message.text}\n\n{options}\n（回复数字即可选择）"
+
+
+def joined_text(messages: List[OutboundMessage]) -> str:
+    """Several bot messages as one text, options numbered on through all of them.
+
+    The numbers match :func:`last_buttons`, which reads the same buttons back in order.
+    """
+    parts, start = [], 1
+    for message in messages:
+        if message.text or message.buttons:
+            parts.append(numbered_text(message, start))
+            start += len(message.buttons)
+    return "\n\n".join(parts)
