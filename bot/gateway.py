@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
         importlib.import_module(name).setup(app)
 
     async def start_replayer(_app: web.Application) -> None:
-        _app["replayer"] = asyncio.ensure_future(Replayer(router).run())
+        replayer = Replayer(router, stale_after=settings.requeue_after)
+        _app["replayer"] = asyncio.ensure_future(replayer.run())
 
     async def stop_background(_app: web.Application) -> None:
         _app["replayer"].cancel()

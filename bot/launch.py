@@ -48,6 +48,7 @@ class Stack:
     log_dir: Path | None = None
     tracker_db: str | None = None          # SQLite file for Rasa's trackers (None: in memory)
     processes: List[subprocess.Popen] = field(default_factory=list)
+    named: Dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def _endpoints(self, workdir: Path) -> Path:
         text = f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
@@ -76,14 +77,32 @@ class Stack:
                      str(PROJECT_ROOT / "credentials.yml")],
             "gateway": [str(BIN / "python"), "-m", "bot.gateway"],
         }
-        for name, cmd in commands.items():
-            proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            threading.Thread(target=_redacted_copy, args=(proc.stdout, log_dir / f"{name}.log"),
-                             daemon=True).start()
-            self.processes.append(proc)
+        self._commands, self._env = commands, env
+        for name in commands:
+            self._spawn(name)
         self.wait_healthy(timeout)
         return self
+
+    def _spawn(self, name: str) -> subprocess.Popen:
+        proc = subprocess.Popen(self._commands[name], cwd=PROJECT_ROOT, env=self._env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        threading.Thread(target=_redacted_copy, args=(proc.stdout, self.log_dir / f"{name}.log"),
+                         daemon=True).start()
+        self.named[name] = proc
+        self.processes[:] = list(self.named.values())
+        return proc
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Stop one process abruptly (fault-injection: ``make chaos`` and its tests)."""
+        proc = self.named[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=15)
+
+    def restart(self, name: str, timeout: float = 180) -> None:
+        self._spawn(name)
+        self.wait_healthy(timeout)
 
     @property
     def url(self) -> str:
@@ -92,7 +111,7 @@ class Stack:
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for proc in self.processes:
+            for proc in self.named.values():
                 if proc.poll() is not None:
                     raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}; logs in {self.log_dir}")
             try:
@@ -105,15 +124,16 @@ class Stack:
         raise TimeoutError(f"assistant not healthy after {timeout}s; logs in {self.log_dir}")
 
     def stop(self) -> None:
-        for proc in self.processes:
+        for proc in self.named.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.processes:
+        for proc in self.named.values():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
         self.processes.clear()
+        self.named.clear()
 
 
 def main() -> int:

@@ -74,6 +74,16 @@ class Router:
         self.gates: List[Gate] = []
         self.senders: Dict[str, Sender] = {}
         self._late: set[asyncio.Task] = set()
+        self._actions_ok_until = 0.0
+
+    async def actions_up(self) -> bool:
+        """Is the action server answering? Cached for a second while it is."""
+        if time.monotonic() < self._actions_ok_until:
+            return True
+        if await self.rasa.actions_ready():
+            self._actions_ok_until = time.monotonic() + 1.0
+            return True
+        return False
 
     async def record(self, conversation_id: str, channel: str, author: str, text: str,
                      data: Dict[str, Any] | None = None, state: str | None = None) -> int:
@@ -120,6 +130,10 @@ class Router:
 
     async def _turn(self, message: InboundMessage, text: str) -> tuple[List[OutboundMessage], str]:
         """One bot turn; returns the replies and the customer line's new state."""
+        if not await self.actions_up():
+            # A form step without its actions would lose the answer: keep it for later.
+            logger.warning("action server down, %s message queued", message.channel)
+            return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
         task = asyncio.ensure_future(self.rasa.send(message.conversation_id, text))
         try:
             bot_messages = await asyncio.wait_for(asyncio.shield(task), self.reply_timeout)
@@ -132,6 +146,11 @@ class Router:
             self._late.add(late)
             late.add_done_callback(self._late.discard)
             return [OutboundMessage(SLOW_TEXT, author="system")], "done"
+        if not bot_messages and not await self.rasa.actions_ready():
+            # The action server died during this very turn: Rasa dropped the action's
+            # events, so the message is run again (the form re-asks, nothing is filed twice).
+            self._actions_ok_until = 0.0
+            return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
         return await self._bot_replies(message, bot_messages), "done"
 
     async def _deliver_late(self, message: InboundMessage, task: asyncio.Future) -> None:
@@ -175,7 +194,7 @@ class Router:
 class Replayer:
     """Feeds messages kept while Rasa was down to Rasa, in order, once it is back."""
 
-    def __init__(self, router: Router, *, interval: float = 2.0, stale_after: float = 120.0) -> None:
+    def __init__(self, router: Router, *, interval: float = 2.0, stale_after: float = 60.0) -> None:
         self.router = router
         self.interval = interval
         self.stale_after = stale_after
@@ -185,7 +204,7 @@ class Replayer:
         cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self.stale_after)
         await asyncio.to_thread(router.transcripts.requeue_stale, cutoff)
         rows = await asyncio.to_thread(router.transcripts.pending)
-        if not rows or not await router.rasa.model_loaded():
+        if not rows or not await router.rasa.model_loaded() or not await router.actions_up():
             return 0
         done, blocked = 0, set()
         for row in rows:

@@ -17,6 +17,7 @@ class Settings:
     reply_timeout: float = 8.0        # longer than this: "please wait", answer follows
     rate_per_minute: float = 60.0     # per conversation, after a burst of rate_burst
     rate_burst: int = 20
+    requeue_after: float = 60.0       # a line left "processing" this long (crash) is replayed
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -32,4 +33,5 @@ class Settings:
             reply_timeout=float(env.get("KEFU_REPLY_TIMEOUT", cls.reply_timeout)),
             rate_per_minute=float(env.get("KEFU_RATE_PER_MINUTE", cls.rate_per_minute)),
             rate_burst=int(env.get("KEFU_RATE_BURST", cls.rate_burst)),
+            requeue_after=float(env.get("KEFU_REQUEUE_AFTER", cls.requeue_after)),
         )
