@@ -188,7 +188,12 @@ class TelegramChannel:
         except ValueError as exc:
             logger.warning("telegram update refused: %s", exc)
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
-        await self.process(update)
+        try:
+            await self.process(update)
+        except Exception:
+            # The update is claimed and its turn is in the transcript; a 5xx would only make
+            # Telegram hold back this bot's later updates while it redelivers this one.
+            logger.exception("telegram update %s failed", update.update_id)
         return web.json_response({"ok": True})
 
     async def process(self, update: Update) -> None:
@@ -313,10 +318,15 @@ def parse_update(data: Any, bot: Bot | None = None) -> Update:
     return update
 
 
+async def webhook_off(request: web.Request) -> web.Response:
+    return web.json_response({"ok": False, "error": "telegram webhook is off"}, status=404)
+
+
 def setup(app: web.Application) -> None:
     config = TelegramConfig.from_env()
-    if config is None:
+    if config is None:   # the route exists (one documented surface) but refuses everything
         logger.info("telegram connector off (KEFU_TELEGRAM_TOKEN unset)")
+        app.router.add_post("/webhooks/telegram", webhook_off)
         return
     channel = TelegramChannel(app, config)
     app["telegram"] = channel
@@ -324,6 +334,8 @@ def setup(app: web.Application) -> None:
         if not config.secret:
             logger.warning("KEFU_TELEGRAM_SECRET unset: every webhook call will be refused")
         app.router.add_post("/webhooks/telegram", channel.webhook)
+    else:
+        app.router.add_post("/webhooks/telegram", webhook_off)
     app["senders"][CHANNEL] = channel.push
     app.on_startup.append(channel.start)
     app.on_cleanup.append(channel.close)

@@ -477,10 +477,16 @@ class WeChatChannel:
             await self._http.close()
 
 
+async def connector_off(request: web.Request) -> web.Response:
+    return web.Response(status=404, text="wechat connector is off")
+
+
 def setup(app: web.Application) -> None:
     config = WeChatConfig.from_env()
-    if config is None:
+    if config is None:   # the routes exist (one documented surface) but refuse everything
         logger.info("wechat connector off (KEFU_WECHAT_TOKEN unset)")
+        app.router.add_get("/webhooks/wechat", connector_off)
+        app.router.add_post("/webhooks/wechat", connector_off)
         return
     channel = WeChatChannel(app, config)
     app["wechat"] = channel

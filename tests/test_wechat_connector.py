@@ -130,7 +130,14 @@ def test_off_without_token(monkeypatch, caplog):
     app["senders"] = {}
     with caplog.at_level("INFO"):
         wechat.setup(app)
-    assert "wechat" not in app["senders"] and not list(app.router.routes())
+    assert "wechat" not in app["senders"]
+    server = ThreadedServer(app, free_port()).start()
+    try:
+        pusher = WeChatPusher(f"{server.url}/webhooks/wechat", WECHAT_TOKEN, WECHAT_APPID, None)
+        assert pusher.post(pusher.message_xml("o1", content="hi"))[0] == 404
+        assert _get(f"{server.url}/webhooks/wechat?echostr=1")[0] == 404
+    finally:
+        server.stop()
     assert sum("wechat connector off" in r.getMessage() for r in caplog.records) == 1
 
 
