@@ -167,9 +167,8 @@ class TelegramChannel:
     # --- inbound --------------------------------------------------------------------------
 
     async def webhook(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "")
-        if not self.config.secret or not hmac.compare_digest(given.encode(),
-                                                             self.config.secret.encode()):
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "surrogatepass")
+        if not self.config.secret or not hmac.compare_digest(given, self.config.secret.encode()):
             logger.warning("telegram webhook with a wrong secret token refused")
             return web.json_response({"ok": False, "error": "forbidden"}, status=403)
         if request.content_length is not None and request.content_length > MAX_BODY:

@@ -66,11 +66,12 @@ class WeChatError(Exception):
 
 def signature(*parts: str) -> str:
     """WeChat's SHA1 over the sorted parts (token, timestamp, nonce[, encrypt])."""
-    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
+    return hashlib.sha1("".join(sorted(parts)).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def signature_ok(expected_parts, given: Optional[str]) -> bool:
-    return bool(given) and hmac.compare_digest(signature(*expected_parts), given)
+    return bool(given) and hmac.compare_digest(signature(*expected_parts).encode(),
+                                               given.encode("utf-8", "surrogatepass"))
 
 
 class WeChatCrypto:

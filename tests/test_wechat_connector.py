@@ -155,6 +155,7 @@ def test_server_url_check(gateway):
     assert _get(f"{base}&signature={sig}") == (200, "e123")
     assert _get(f"{base}&signature={'0' * 40}")[0] == 403
     assert _get(base)[0] == 403
+    assert _get(f"{base}&signature=%C2%80")[0] == 403            # not even ASCII
 
 
 def test_safe_and_plaintext_mode_both_answer(gateway):
