@@ -147,3 +147,33 @@ def test_telegram_complaint_with_inline_buttons_becomes_a_ticket(telegram_custom
 def test_telegram_wrong_secret_is_refused(telegram_customer):
     assert telegram_customer.post(telegram_customer.message_update("你好"), secret="nope") == 403
     assert TranscriptStore().transcript(f"telegram:{telegram_customer.chat_id}") == []
+
+
+# --- a person answers on the customer's own channel (the senders contract) --------------------
+
+
+def _agent_replies(assistant, conversation_id: str, text: str) -> None:
+    from tests.handoff_helpers import AgentClient, make_agent
+
+    agent = AgentClient(assistant.url).login(*make_agent("ch"))
+    handoff = agent.handoff_for(conversation_id)
+    status, _ = agent.call("POST", f"/api/agent/handoffs/{handoff['id']}/claim", {})
+    assert status == 200
+    status, _ = agent.call("POST", f"/api/agent/handoffs/{handoff['id']}/reply", {"text": text})
+    assert status == 200
+
+
+def test_wechat_agent_reply_arrives_as_a_customer_service_message(assistant, wechat_customer):
+    wechat_customer.say("转人工")
+    _agent_replies(assistant, wechat_customer.conversation_id, "您好，我是客服小艾。")
+    sent = eventually(lambda: [t for t in wechat_customer.api.sent_to(wechat_customer.openid)
+                               if "客服小艾" in t], 60)
+    assert sent == ["您好，我是客服小艾。"]
+
+
+def test_telegram_agent_reply_arrives_in_the_chat(assistant, telegram_customer):
+    telegram_customer.say("转人工")
+    _agent_replies(assistant, f"telegram:{telegram_customer.chat_id}", "您好，我是客服小艾。")
+    sent = eventually(lambda: [m["text"] for m in telegram_customer.api.sent(telegram_customer.chat_id)
+                               if "客服小艾" in m["text"]], 60)
+    assert sent == ["您好，我是客服小艾。"]
