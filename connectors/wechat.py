@@ -135,6 +135,31 @@ class WeChatCrypto:
                 f"</Nonce></xml>")
 
 
+def split_text(text: str, limit: int = 2000) -> List[str]:
+    """Pieces of at most ``limit`` UTF-8 bytes (WeChat's text limit is 2048), cut between
+    messages or lines where possible, so a long answer arrives whole in several parts."""
+    pieces: List[str] = []
+    current = ""
+    for part in text.split("\n"):
+        candidate = f"{current}\n{part}" if current else part
+        if len(candidate.encode("utf-8")) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        current = ""
+        while len(part.encode("utf-8")) > limit:          # one overlong line: cut by characters
+            cut = limit // 4
+            while len(part[:cut + 1].encode("utf-8")) <= limit and cut < len(part):
+                cut += 1
+            pieces.append(part[:cut])
+            part = part[cut:]
+        current = part
+    if current:
+        pieces.append(current)
+    return [p.strip("\n") for p in pieces if p.strip()]
+
+
 def cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
@@ -328,9 +353,8 @@ class WeChatChannel:
 
     async def push(self, user_id: str, messages: List[OutboundMessage]) -> None:
         """The gateway's sender for this channel: late answers, agents' replies, notices."""
-        text = joined_text(messages)
-        if text:
-            await self.send_text(user_id, text)
+        for piece in split_text(joined_text(messages)):
+            await self.send_text(user_id, piece)
 
     # --- inbound --------------------------------------------------------------------------
 
@@ -420,9 +444,11 @@ class WeChatChannel:
             await asyncio.to_thread(self.ledger.settle, CHANNEL, key, PUSHED)
             self._spawn(self._push_when_done(openid, key, task))
             return ""
-        content = joined_text(replies)
-        if await asyncio.to_thread(self.ledger.settle, CHANNEL, key, content):
-            return content
+        first, *rest = split_text(joined_text(replies)) or [""]
+        if await asyncio.to_thread(self.ledger.settle, CHANNEL, key, first):
+            if rest:                       # one passive reply per message: the rest by push
+                self._spawn(self._send_all(openid, rest))
+            return first
         # a retry already told WeChat ``success``: this answer must go out by push
         self._spawn(self.push(openid, replies))
         return ""
@@ -453,6 +479,10 @@ class WeChatChannel:
         if kind == "voice" and fields.get("Recognition"):    # WeChat's own speech-to-text
             return fields["Recognition"]
         return ""          # non-text: a polite answer, no bot turn
+
+    async def _send_all(self, openid: str, pieces: List[str]) -> None:
+        for piece in pieces:
+            await self.send_text(openid, piece)
 
     async def _push_when_done(self, openid: str, key: str, task: asyncio.Future) -> None:
         replies = await task

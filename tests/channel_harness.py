@@ -35,6 +35,8 @@ class ScriptedRasa:
             await asyncio.sleep(0.02)
         if text == "/greet":
             return [GREETING]
+        if text == "长回答":
+            return [{"text": "这是一段很长的回答。" * 300}]     # 9000 bytes of UTF-8
         return [{"text": f"收到：{text}"}, {"text": "还有什么可以帮您？"}]
 
     async def model_loaded(self) -> bool:

@@ -17,7 +17,7 @@ from hypothesis import given, settings, strategies as st
 from bot.db import get_engine
 from connectors import wechat
 from connectors.wechat import (AccessTokenHolder, WeChatCrypto, WeChatError, parse_xml,
-                               signature, text_reply)
+                               signature, split_text, text_reply)
 from tests.channel_harness import Gateway, eventually
 from tests.conftest import free_port
 from tests.fake_platforms import (WECHAT_AES_KEY, WECHAT_APPID, WECHAT_SECRET, WECHAT_TOKEN,
@@ -282,3 +282,19 @@ def test_push_refreshes_an_expired_token_once_across_replicas(gateway, wechat_ap
     assert wechat_api.token_fetches == 2                  # refreshed once, not per send/replica
     assert len(set(results[10:])) == 1 and results[10] in wechat_api.valid_tokens
     assert len(wechat_api.sent_to("o-push")) == 11
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=3000), st.integers(8, 2000))
+def test_split_text_keeps_everything_within_the_limit(text, limit):
+    pieces = split_text(text, limit)
+    assert all(0 < len(p.encode("utf-8")) <= limit for p in pieces)
+    visible = lambda t: "".join(c for c in t if not c.isspace())   # noqa: E731
+    assert visible("".join(pieces)) == visible(text)
+
+
+def test_a_long_answer_arrives_whole_in_parts(gateway, wechat_api):
+    first = gateway.pusher.say("o-long", "长回答")
+    assert len(first.encode("utf-8")) <= 2048
+    rest = eventually(lambda: len(wechat_api.sent_to("o-long")) >= 4 and wechat_api.sent_to("o-long"))
+    assert first + "".join(rest) == "这是一段很长的回答。" * 300
