@@ -157,8 +157,13 @@ class TelegramChannel:
         for message in messages:
             if not message.text:
                 continue
-            await self._call(chat_id, self.bot.send_message, chat_id=int(chat_id),
-                             text=message.text[:4096], reply_markup=keyboard(message))
+            text = message.text
+            while len(text) > 4096:                  # Telegram's limit: the rest follows
+                await self._call(chat_id, self.bot.send_message, chat_id=int(chat_id),
+                                 text=text[:4096])
+                text = text[4096:]
+            await self._call(chat_id, self.bot.send_message, chat_id=int(chat_id), text=text,
+                             reply_markup=keyboard(message))
 
     async def push(self, user_id: str, messages: List[OutboundMessage]) -> None:
         """The gateway's sender for this channel (late answers, agents' replies, notices)."""

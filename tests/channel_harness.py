@@ -37,6 +37,8 @@ class ScriptedRasa:
             return [GREETING]
         if text == "长回答":
             return [{"text": "这是一段很长的回答。" * 300}]     # 9000 bytes of UTF-8
+        if text == "超长回答":
+            return [{"text": "这是一段很长的回答。" * 500, "buttons": GREETING["buttons"]}]
         return [{"text": f"收到：{text}"}, {"text": "还有什么可以帮您？"}]
 
     async def model_loaded(self) -> bool:

@@ -206,3 +206,10 @@ def test_update_parser_keeps_text_and_chat(text, chat_id):
                                         "chat": {"id": chat_id, "type": "private"}}}
     update = parse_update(json.loads(json.dumps(data)))
     assert update.message.text == text and update.message.chat.id == chat_id
+
+
+def test_a_long_answer_arrives_whole(customer):
+    replies = customer.say("超长回答")                          # 5000 characters and buttons
+    assert "".join(r["text"] for r in replies) == "这是一段很长的回答。" * 500
+    assert [len(r["text"]) for r in replies] == [4096, 904]
+    assert "reply_markup" not in replies[0] and replies[1]["reply_markup"]["inline_keyboard"]
