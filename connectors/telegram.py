@@ -332,6 +332,8 @@ def setup(app: web.Application) -> None:
         logger.info("telegram connector off (KEFU_TELEGRAM_TOKEN unset)")
         app.router.add_post("/webhooks/telegram", webhook_off)
         return
+    # httpx logs every request URL at INFO, and a Bot API URL carries the bot's token
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     channel = TelegramChannel(app, config)
     app["telegram"] = channel
     if config.mode == "webhook":

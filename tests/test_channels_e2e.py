@@ -17,8 +17,8 @@ from bot import profile
 from bot.tickets import TicketStore
 from bot.transcripts import TranscriptStore
 from tests.channel_harness import eventually
-from tests.fake_platforms import (TELEGRAM_SECRET, WECHAT_AES_KEY, WECHAT_APPID, WECHAT_TOKEN,
-                                  TelegramCustomer, WeChatPusher)
+from tests.fake_platforms import (TELEGRAM_SECRET, TELEGRAM_TOKEN, WECHAT_AES_KEY, WECHAT_APPID,
+                                  WECHAT_SECRET, WECHAT_TOKEN, TelegramCustomer, WeChatPusher)
 
 pytestmark = pytest.mark.e2e
 
@@ -177,3 +177,12 @@ def test_telegram_agent_reply_arrives_in_the_chat(assistant, telegram_customer):
     sent = eventually(lambda: [m["text"] for m in telegram_customer.api.sent(telegram_customer.chat_id)
                                if "客服小艾" in m["text"]], 60)
     assert sent == ["您好，我是客服小艾。"]
+
+
+def test_no_credential_or_phone_reaches_the_gateway_log(assistant, channel_fakes):
+    log = (assistant.log_dir / "gateway.log").read_text(encoding="utf-8")
+    assert "wechat connector on" in log                        # the log is the right one
+    for secret in (TELEGRAM_TOKEN, TELEGRAM_SECRET, WECHAT_SECRET, WECHAT_AES_KEY,
+                   *channel_fakes.wechat.valid_tokens, *channel_fakes.wechat.expired_tokens):
+        assert secret not in log
+    assert "13812345678" not in log
