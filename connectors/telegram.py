@@ -216,6 +216,9 @@ class TelegramChannel:
     async def _message(self, update: Update) -> None:
         message = update.message
         chat_id = str(message.chat.id)
+        if message.chat.type != "private":     # customers talk one-to-one; groups are ignored
+            logger.info("telegram message from a %s chat ignored", message.chat.type)
+            return
         router = self.app["router"]
         text = message.text
         if text is None:

@@ -213,3 +213,10 @@ def test_a_long_answer_arrives_whole(customer):
     assert "".join(r["text"] for r in replies) == "这是一段很长的回答。" * 500
     assert [len(r["text"]) for r in replies] == [4096, 904]
     assert "reply_markup" not in replies[0] and replies[1]["reply_markup"]["inline_keyboard"]
+
+
+def test_group_chats_are_not_served(customer, gateway, bot_api):
+    update = customer.message_update("大家好")
+    update["message"]["chat"] = {"id": -100123, "type": "supergroup", "title": "某个群"}
+    assert customer.post(update) == 200
+    assert gateway.rasa.calls == [] and bot_api.sent(-100123) == []
