@@ -1,7 +1,5 @@
 # kefu: one command to run the assistant, one to test it. See README.md.
-# the first Python 3.10 that really runs (a pyenv shim may exist without the version)
-PYTHON310 ?= $(shell for p in /root/.pyenv/versions/3.10.*/bin/python3.10 $$(command -v python3.10); do \
-  $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && echo $$p && break; done)
+PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || echo /root/.pyenv/versions/3.10.13/bin/python3.10)
 VENV      := .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
@@ -10,9 +8,17 @@ NLU       ?= tests/nlu
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install run train test test-fast evaluate validate responses clean
+.PHONY: install browser run train test test-fast evaluate validate responses clean
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# Debian's chromium (and a CJK font) for the browser tests: Playwright drives this binary,
+# never a browser build of its own. Installed only when /usr/bin/chromium is absent.
+CHROMIUM  := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
+	  else echo "warning: $(CHROMIUM) missing; run: sudo apt-get install -y chromium fonts-wqy-microhei" >&2; fi; }
 
 $(STAMP): requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON310) -m venv $(VENV)

@@ -25,5 +25,7 @@ def due_time(kind: str, priority: str, created_at: dt.datetime) -> dt.datetime:
     start = created_at
     if kind == "callback" and not within_service_hours(created_at):
         start = next_opening(created_at)
-        return start + dt.timedelta(hours=load_profile()["sla"]["callback_hours"])
+        # in UTC like every stored time: SQLite keeps a datetime's fields, not its offset
+        due = start + dt.timedelta(hours=load_profile()["sla"]["callback_hours"])
+        return due.astimezone(dt.timezone.utc)
     return start + dt.timedelta(hours=promised_hours(kind, priority))

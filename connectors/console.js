@@ -32,6 +32,8 @@
   }
 
   const STATUS = {queued: '排队中', claimed: '处理中', closed: '已结束'};
+  const PRIORITY = {urgent: '紧急', high: '高优先级', normal: '普通'};
+  const TZ = {timeZone: 'Asia/Shanghai'};
   const AUTHOR = {customer: '客户', bot: '机器人', agent: '客服', system: '系统', notice: '通知'};
 
   function serverNow() { return Date.now() + state.skew; }
@@ -103,7 +105,7 @@
             ? el('span', {class: 'unread', textContent: String(h.unread), title: '未读'}) : null),
         el('div', {class: 'meta'},
           el('span', {class: 'badge ' + h.status, textContent: STATUS[h.status] || h.status}), ' ',
-          el('span', {class: 'badge ' + h.priority, textContent: h.priority}), ' ',
+          el('span', {class: 'badge ' + h.priority, textContent: PRIORITY[h.priority] || h.priority}), ' ',
           h.agent_name ? `· ${h.agent_name} ` : '',
           h.rating ? `· ${h.rating}分 ` : ''),
         h.status !== 'closed' && h.sla_due_at
@@ -162,7 +164,7 @@
     for (const line of data.transcript) {
       log.appendChild(el('div', {class: 'line ' + line.author, dataset: {author: line.author, id: line.id}},
         el('div', {},
-          el('div', {class: 'who', textContent: `${AUTHOR[line.author] || line.author} · ${new Date(line.at).toLocaleTimeString('zh-CN')}`}),
+          el('div', {class: 'who', textContent: `${AUTHOR[line.author] || line.author} · ${new Date(line.at).toLocaleTimeString('zh-CN', TZ)}`}),
           el('div', {class: 'bubble', textContent: line.text}))));
     }
     const parts = [head, log];
@@ -203,7 +205,7 @@
     if (!t) { box.replaceChildren(el('h2', {textContent: '无关联工单'})); return; }
     const dl = el('dl', {});
     const add = (k, v) => { if (v !== null && v !== undefined && v !== '') dl.append(el('dt', {textContent: k}), el('dd', {textContent: String(v)})); };
-    add('工单号', t.number); add('类型', t.kind_label); add('分类', t.category); add('优先级', t.priority);
+    add('工单号', t.number); add('类型', t.kind_label); add('分类', t.category); add('优先级', PRIORITY[t.priority] || t.priority);
     add('状态', t.status_label); add('描述', t.description); add('订单', t.order_id); add('商品', t.product);
     add('手机', t.phone); add('地址', t.address); add('评分', t.rating ? `${t.rating} 分` : '');
     const sla = el('div', {id: 'sla', dataset: {due: t.sla_due_at}, textContent: 'SLA ' + countdown(t.sla_due_at)});
@@ -211,7 +213,7 @@
     const events = el('div', {class: 'events'}, el('div', {textContent: '处理记录'}));
     for (const e of t.events) {
       const what = e.kind === 'status' ? `${e.from || ''} → ${e.to}` : e.kind;
-      events.appendChild(el('div', {textContent: `${new Date(e.at).toLocaleString('zh-CN')} ${e.actor} ${what}${e.note ? '：' + e.note : ''}`}));
+      events.appendChild(el('div', {textContent: `${new Date(e.at).toLocaleString('zh-CN', TZ)} ${e.actor} ${what}${e.note ? '：' + e.note : ''}`}));
     }
     const parts = [el('h2', {textContent: '关联工单'}), dl, sla];
     const h = data.handoff;
