@@ -1,5 +1,7 @@
 # kefu: one command to run the assistant, one to test it. See README.md.
-PYTHON310 ?= $(shell command -v python3.10 2>/dev/null || echo /root/.pyenv/versions/3.10.13/bin/python3.10)
+# the first Python 3.10 that really runs (a pyenv shim may exist without the version)
+PYTHON310 ?= $(shell for p in /root/.pyenv/versions/3.10.*/bin/python3.10 $$(command -v python3.10); do \
+  $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && echo $$p && break; done)
 VENV      := .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
