@@ -146,6 +146,29 @@ def test_telegram_agents_group(assistant, customer, telegram_agents_api):
     api.reply(agent, card, "/close")
     wait_for_update(assistant.url, customer.sender, lambda m: "打分" in m["text"])
     assert HandoffStore().get(handoff.id).status == "closed"
+    log = (assistant.log_dir / "gateway.log").read_text(encoding="utf-8")
+    assert os.environ["KEFU_TELEGRAM_AGENT_TOKEN"] not in log
+
+
+def test_an_agent_takes_over_from_the_bot_and_transfers(assistant, customer):
+    customer.say("你好")
+    amy = AgentClient(assistant.url).login(*make_agent("amy"))
+    bob = AgentClient(assistant.url).login(*make_agent("bob"))
+    status, body = amy.call("POST", "/api/agent/takeover",
+                            {"conversation_id": customer.conversation_id})
+    assert status == 200 and body["handoff"]["status"] == "claimed"
+    handoff = body["handoff"]
+    wait_for_update(assistant.url, customer.sender, lambda m: "已接入" in m["text"])
+    assert customer.say("运费怎么算") == ""                     # the bot stays out now
+    assert amy.call("POST", "/api/agent/takeover",
+                    {"conversation_id": customer.conversation_id})[0] == 409
+    status, _ = amy.call("POST", f"/api/agent/handoffs/{handoff['id']}/transfer",
+                         {"agent_id": bob.me["id"]})
+    assert status == 200
+    assert amy.call("GET", f"/api/agent/handoffs/{handoff['id']}")[0] == 403
+    assert bob.call("POST", f"/api/agent/handoffs/{handoff['id']}/reply", {"text": "我来跟进"})[0] == 200
+    wait_for_update(assistant.url, customer.sender, lambda m: m["text"] == "我来跟进")
+    assert bob.call("POST", f"/api/agent/handoffs/{handoff['id']}/close", {})[0] == 200
 
 
 def _gateway(stack: Stack, port: int, log) -> subprocess.Popen:
