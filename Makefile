@@ -10,7 +10,7 @@ NLU       ?= tests/nlu
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install browser run train test test-fast evaluate validate responses clean
+.PHONY: install browser run train test test-fast evaluate validate responses clean nlu-bench
 
 install: $(STAMP) browser
 
@@ -41,6 +41,10 @@ validate: responses
 
 evaluate: install
 	$(PY) -m bot.evaluate $(NLU)
+
+# stock Rasa zh pipeline vs char TF-IDF + LR vs config.yml; TRAIN=… TEST=… FOLDS=k optional
+nlu-bench: install responses
+	$(PY) -m bot.nlu_bench $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(FOLDS),--folds $(FOLDS))
 
 test: install
 	$(PY) -m pytest
