@@ -152,15 +152,18 @@ def test_telegram_wrong_secret_is_refused(telegram_customer):
 # --- a person answers on the customer's own channel (the senders contract) --------------------
 
 
-def _agent_replies(assistant, conversation_id: str, text: str) -> None:
+def _agent_replies(assistant, conversation_id: str, *texts: str) -> None:
     from tests.handoff_helpers import AgentClient, make_agent
 
     agent = AgentClient(assistant.url).login(*make_agent("ch"))
     handoff = agent.handoff_for(conversation_id)
     status, _ = agent.call("POST", f"/api/agent/handoffs/{handoff['id']}/claim", {})
     assert status == 200
-    status, _ = agent.call("POST", f"/api/agent/handoffs/{handoff['id']}/reply", {"text": text})
-    assert status == 200
+    for text in texts:
+        if callable(text):
+            text = text()
+        status, _ = agent.call("POST", f"/api/agent/handoffs/{handoff['id']}/reply", {"text": text})
+        assert status == 200
 
 
 def test_wechat_agent_reply_arrives_as_a_customer_service_message(assistant, wechat_customer):
@@ -169,6 +172,21 @@ def test_wechat_agent_reply_arrives_as_a_customer_service_message(assistant, wec
     sent = eventually(lambda: [t for t in wechat_customer.api.sent_to(wechat_customer.openid)
                                if "客服小艾" in t], 60)
     assert sent == ["您好，我是客服小艾。"]
+
+
+def test_wechat_expired_access_token_is_refreshed_once(assistant, wechat_customer, channel_fakes):
+    api, openid = channel_fakes.wechat, wechat_customer.openid
+    wechat_customer.say("转人工")
+
+    def expire_after_first():
+        eventually(lambda: any("第一条" in t for t in api.sent_to(openid)), 60)
+        api.expire_all()                          # WeChat now answers 42001 for that token
+        expire_after_first.fetches = api.token_fetches
+        return "第二条：令牌过期之后"
+
+    _agent_replies(assistant, wechat_customer.conversation_id, "第一条", expire_after_first)
+    assert eventually(lambda: any("第二条" in t for t in api.sent_to(openid)), 60)
+    assert api.token_fetches == expire_after_first.fetches + 1
 
 
 def test_telegram_agent_reply_arrives_in_the_chat(assistant, telegram_customer):
