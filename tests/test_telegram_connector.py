@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from connectors import telegram
-from connectors.telegram import FloodGate, TelegramChannel, TelegramConfig, parse_update
+from connectors.telegram import FloodGate, parse_update
 from tests.channel_harness import Gateway, eventually
 from tests.conftest import free_port
 from tests.fake_platforms import (TELEGRAM_SECRET, TELEGRAM_TOKEN, FakeBotAPI, TelegramCustomer,
