@@ -58,6 +58,8 @@ async def chat_updates(request: web.Request) -> web.Response:
         after = int(request.query.get("after", "0"))
     except ValueError:
         return _bad_request("after must be an integer")
+    if not 0 <= after < 2**63:
+        return _bad_request("after must be between 0 and 2^63-1")
     transcripts = request.app["router"].transcripts
     lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", after)
     return web.json_response({"messages": [
