@@ -10,7 +10,7 @@ NLU       ?= tests/nlu
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install browser run train test test-fast evaluate validate responses clean nlu-bench
+.PHONY: install browser run train test test-fast evaluate validate responses clean nlu-bench bench
 
 install: $(STAMP) browser
 
@@ -45,6 +45,12 @@ evaluate: install
 # stock Rasa zh pipeline vs char TF-IDF + LR vs config.yml; TRAIN=… TEST=… FOLDS=k optional
 nlu-bench: install responses
 	$(PY) -m bot.nlu_bench $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(FOLDS),--folds $(FOLDS))
+
+# load benchmark: project vs direct Rasa vs stock `rasa init` config (minutes; prints a JSON line)
+# SCALE=2: two gateways + two Rasa replicas on PostgreSQL + Redis (deploy/scaled.py)
+SCALE ?= 1
+bench: install
+	$(PY) -m bench.run --scale $(SCALE) $(BENCH_ARGS)
 
 test: install
 	$(PY) -m pytest

@@ -45,6 +45,11 @@ def engine_for(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, future=True, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":     # scaled out: the schema is migrated
+        from bot.migrations import upgrade_to_head
+
+        upgrade_to_head(engine)
+        return engine
     from bot.models import Base
 
     Base.metadata.create_all(engine)

@@ -30,6 +30,7 @@ PLUGINS = (
     "connectors.telegram_agents",  # the agents' Telegram group (needs connectors.console)
     "connectors.wechat",           # customers on a WeChat official account (issue 4)
     "connectors.telegram",         # customers on Telegram (issue 4)
+    "bot.scaleout",                # KEFU_REDIS_URL: turn order + live events across replicas
 )
 
 

@@ -1,6 +1,13 @@
-"""The gateway's one way into Rasa: its REST channel, over one reused HTTP session."""
+"""The gateway's one way into Rasa: its REST channel, over one reused HTTP session.
+
+Several Rasa replicas (``KEFU_RASA_URL`` as a comma-separated list, the scaled-out
+topology): each conversation goes to one replica chosen by rendezvous (consistent)
+hashing of its sender id, so its turns are processed by one process in order; when that
+replica refuses connections the next one in the conversation's ranking takes over.
+"""
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Dict, List
 
 import aiohttp
@@ -13,7 +20,8 @@ class RasaUnavailable(RuntimeError):
 class RasaClient:
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0,
                  action_url: str | None = None) -> None:
-        self.base_url = base_url
+        self.replicas = [u.strip().rstrip("/") for u in base_url.split(",") if u.strip()]
+        self.base_url = self.replicas[0]
         self.action_url = action_url
         self.token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -33,21 +41,42 @@ class RasaClient:
     def _params(self) -> Dict[str, str]:
         return {"token": self.token} if self.token else {}
 
+    def ranked(self, sender: str) -> List[str]:
+        """Replicas in this conversation's order of preference (rendezvous hashing)."""
+        if len(self.replicas) == 1:
+            return self.replicas
+        return sorted(self.replicas, key=lambda url: hashlib.blake2b(
+            f"{url}|{sender}".encode(), digest_size=8).digest(), reverse=True)
+
     async def send(self, sender: str, text: str) -> List[Dict[str, Any]]:
         """One customer turn; returns Rasa's bot messages (text, buttons, custom)."""
-        try:
-            async with self.session.post(f"{self.base_url}/webhooks/rest/webhook",
-                                         json={"sender": sender, "message": text}) as resp:
-                if resp.status != 200:
-                    raise RasaUnavailable(f"rasa answered {resp.status}")
-                return await resp.json()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
+        replicas = self.ranked(sender)
+        for position, base in enumerate(replicas):
+            try:
+                async with self.session.post(f"{base}/webhooks/rest/webhook",
+                                             json={"sender": sender, "message": text}) as resp:
+                    if resp.status != 200:
+                        raise RasaUnavailable(f"rasa answered {resp.status}")
+                    return await resp.json()
+            except aiohttp.ClientConnectorError as exc:
+                # Refused: this replica never saw the message, the next one may take it.
+                if position + 1 < len(replicas):
+                    continue
+                raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
+        raise RasaUnavailable("no rasa replica")
 
     async def model_loaded(self) -> bool:
-        """True once Rasa reports a loaded model (needs Rasa's HTTP API enabled)."""
+        """True once a Rasa replica reports a loaded model (needs Rasa's HTTP API)."""
+        for base in self.replicas:
+            if await self._model_loaded(base):
+                return True
+        return False
+
+    async def _model_loaded(self, base: str) -> bool:
         try:
-            async with self.session.get(f"{self.base_url}/status", params=self._params(),
+            async with self.session.get(f"{base}/status", params=self._params(),
                                         timeout=aiohttp.ClientTimeout(total=3)) as resp:
                 if resp.status != 200:
                     return False

@@ -1,0 +1,40 @@
+"""Train the stock baseline model (bench/stock_config.yml) on the project's data.
+
+Cached like bot/train.py: ``models/stock-<hash>.tar.gz``, where the hash covers the stock
+config and everything else training reads, so a rerun of ``make bench`` reuses it.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot import render_responses
+from bot.profile import PROJECT_ROOT
+from bot.train import MODELS, data_hash
+
+STOCK_CONFIG = "bench/stock_config.yml"
+
+
+def stock_model_path() -> Path:
+    return MODELS / f"stock-{data_hash(config=STOCK_CONFIG)}.tar.gz"
+
+
+def ensure_stock_model() -> Path:
+    render_responses.main([])
+    target = stock_model_path()
+    if target.exists():
+        print(f"stock baseline model up to date: {target.relative_to(PROJECT_ROOT)}", flush=True)
+        return target
+    MODELS.mkdir(exist_ok=True)
+    print(f"training the stock baseline ({STOCK_CONFIG}) – several minutes …", flush=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    cmd = [str(Path(sys.executable).with_name("rasa")), "train", "--config", STOCK_CONFIG,
+           "--out", str(MODELS), "--fixed-model-name", target.name[:-len(".tar.gz")]]
+    subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True)
+    return target
+
+
+if __name__ == "__main__":
+    print(ensure_stock_model())
