@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -124,14 +125,36 @@ async def console_script(request: web.Request) -> web.Response:
 # --- sign-in -------------------------------------------------------------------------------
 
 
+LOGIN_FAILURES_ALLOWED = {"name": 10, "addr": 200}   # per account name, per client address …
+LOGIN_LOCKOUT_SECONDS = 300           # … within this window; then sign-in is refused a while
+_failures: Dict[str, list] = {}
+
+
+def _locked_out(keys) -> bool:
+    now = time.monotonic()
+    for key in keys:
+        recent = [t for t in _failures.get(key, []) if now - t < LOGIN_LOCKOUT_SECONDS]
+        _failures[key] = recent
+        if len(recent) >= LOGIN_FAILURES_ALLOWED[key.split(":", 1)[0]]:
+            return True
+    return False
+
+
 async def login(request: web.Request) -> web.Response:
     body = await _json_body(request)
     name, password = body.get("name"), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str) or len(password) > 256:
         return _error(400, "name and password are required")
+    keys = (f"name:{name[:64]}", f"addr:{request.remote}")
+    if _locked_out(keys):
+        return _error(401, "too many failed sign-ins; try again in a few minutes")
     service = _service(request)
     agent = await asyncio.to_thread(service.agents.authenticate, name, password)
     if agent is None:
+        if len(_failures) > 10_000:
+            _failures.clear()
+        for key in keys:
+            _failures.setdefault(key, []).append(time.monotonic())
         await asyncio.sleep(0.2)
         return _error(401, "wrong name or password")
     token = await asyncio.to_thread(service.agents.start_session, agent.id)

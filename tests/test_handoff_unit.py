@@ -184,3 +184,14 @@ def test_sla_check_ignores_closed_tickets(db):
     TicketStore().change_status(ticket.number, "closed", actor="t")
     later = profile.now() + dt.timedelta(days=3)
     assert check_sla(later) == []
+
+
+def test_repeated_failed_sign_ins_lock_the_name_out(monkeypatch):
+    from connectors import console
+
+    monkeypatch.setattr(console, "_failures", {})
+    keys = ("name:amy", "addr:127.0.0.1")
+    assert not console._locked_out(keys)
+    console._failures["name:amy"] = [__import__("time").monotonic()] * 10
+    assert console._locked_out(keys)
+    assert not console._locked_out(("name:bob", "addr:127.0.0.1"))
