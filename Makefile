@@ -10,9 +10,9 @@ NLU       ?= tests/nlu
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: install browser run train test test-fast evaluate validate responses clean nlu-bench bench
+.PHONY: install browser run train test test-fast evaluate validate responses clean nlu-bench chaos bench
 
-install: $(STAMP) browser
+install: $(STAMP)
 
 # Debian's chromium (and a CJK font) for the browser tests: Playwright drives this binary,
 # never a browser build of its own. Installed only when /usr/bin/chromium is absent.
@@ -46,13 +46,16 @@ evaluate: install
 nlu-bench: install responses
 	$(PY) -m bot.nlu_bench $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(FOLDS),--folds $(FOLDS))
 
+chaos: install
+	$(PY) -m bot.chaos
+
 # load benchmark: project vs direct Rasa vs stock `rasa init` config (minutes; prints a JSON line)
 # SCALE=2: two gateways + two Rasa replicas on PostgreSQL + Redis (deploy/scaled.py)
 SCALE ?= 1
 bench: install
 	$(PY) -m bench.run --scale $(SCALE) $(BENCH_ARGS)
 
-test: install
+test: install browser
 	$(PY) -m pytest
 
 test-fast: install
