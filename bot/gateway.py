@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 PLUGINS = (
     "connectors.web",
     "connectors.console",          # handoff gate, agents' console, SLA watcher, WeCom alerts
+    "connectors.admin_console",    # admins: inbox, annotate, train, compare, activate (issue 6)
     "connectors.telegram_agents",  # the agents' Telegram group (needs connectors.console)
     "connectors.wechat",           # customers on a WeChat official account (issue 4)
     "connectors.telegram",         # customers on Telegram (issue 4)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (JSON, Column, DateTime, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, Column, DateTime, Float, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -217,3 +217,53 @@ class PlatformToken(Base):
     lease_until = Column(DateTime(timezone=True))        # a refresh is in progress until then
     updated_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow,
                         onupdate=_utcnow)
+
+
+# --- Retraining from real conversations (issue 6) -----------------------------------------
+
+
+class Annotation(Base):
+    """An admin's verdict on one customer line: the intent it meant (it leaves the inbox)."""
+
+    __tablename__ = "annotations"
+
+    id = Column(Integer, primary_key=True)
+    message_id = Column(Integer, nullable=False, unique=True)
+    conversation_id = Column(String(128), nullable=False)
+    intent = Column(String(64), nullable=False)
+    example = Column(Text, nullable=False)               # as written to data/nlu/annotated.yml
+    actor = Column(String(64), nullable=False)
+    at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+
+
+class TrainingRun(Base):
+    """One requested training: queued → running → succeeded | failed (with the error)."""
+
+    __tablename__ = "training_runs"
+
+    id = Column(Integer, primary_key=True)
+    status = Column(String(12), nullable=False, default="queued")
+    mode = Column(String(12), nullable=False, default="full")      # full | finetune
+    requested_by = Column(String(64), nullable=False)
+    base_model = Column(Text)
+    model = Column(Text)
+    error = Column(Text)
+    seconds = Column(Float)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    started_at = Column(DateTime(timezone=True))
+    finished_at = Column(DateTime(timezone=True))
+
+
+class ModelActivation(Base):
+    """Audit log: a model made live (or rolled back to), by whom, with its scores."""
+
+    __tablename__ = "model_activations"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    actor = Column(String(64), nullable=False)
+    kind = Column(String(12), nullable=False)                      # activate | rollback
+    model = Column(Text, nullable=False)
+    previous_model = Column(Text)
+    scores = Column(JSON)
+    override_reason = Column(Text)

@@ -7,6 +7,7 @@ replica refuses connections the next one in the conversation's ranking takes ove
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any, Dict, List
 
@@ -26,6 +27,9 @@ class RasaClient:
         self.token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        # cleared while a new model is loaded into Rasa (bot/admin.py): turns wait for the
+        # swap instead of timing out against a Rasa busy loading (zero failed messages)
+        self._swap_done: asyncio.Event | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -50,6 +54,8 @@ class RasaClient:
 
     async def send(self, sender: str, text: str) -> List[Dict[str, Any]]:
         """One customer turn; returns Rasa's bot messages (text, buttons, custom)."""
+        if self._swap_done is not None:
+            await self._swap_done.wait()
         replicas = self.ranked(sender)
         for position, base in enumerate(replicas):
             try:
@@ -66,6 +72,26 @@ class RasaClient:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
         raise RasaUnavailable("no rasa replica")
+
+    async def load_model(self, model_file: str, timeout: float = 600) -> None:
+        """Load a model into every replica (Rasa's ``PUT /model``), holding new turns meanwhile.
+
+        Rasa loads a model inside its event loop, so requests sent during a load would wait
+        there against this client's timeout; held here instead, they go out when it is done.
+        """
+        done = asyncio.Event()
+        self._swap_done = done
+        try:
+            for base in self.replicas:
+                async with self.session.put(f"{base}/model", params=self._params(),
+                                            json={"model_file": model_file},
+                                            timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                    if resp.status not in (200, 204):
+                        raise RasaUnavailable(f"rasa answered {resp.status}: {(await resp.text())[:300]}")
+        finally:
+            done.set()
+            if self._swap_done is done:
+                self._swap_done = None
 
     async def model_loaded(self) -> bool:
         """True once a Rasa replica reports a loaded model (needs Rasa's HTTP API)."""

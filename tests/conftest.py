@@ -110,3 +110,23 @@ class Customer:
 def customer(assistant, request):
     name = request.node.name.replace("[", "-").replace("]", "")[:50]
     return Customer(assistant.url, f"t-{name}")
+
+
+@pytest.fixture(scope="session")
+def admin_stack(trained_model, stack_env, tmp_path_factory):
+    """A stack of its own for the retraining tests (issue 6): its model is swapped, and it
+    retrains in a temporary copy of the project's data (``KEFU_ADMIN_PROJECT``)."""
+    from bot import admin
+    from bot.launch import Stack
+
+    work = tmp_path_factory.mktemp("kefu-admin")
+    project = admin.copy_project(work / "project")
+    env = {k: v for k, v in stack_env.items() if not k.startswith("_")}
+    env.update(KEFU_ADMIN_PROJECT=str(project), KEFU_FINETUNE_FRACTION="0.2")
+    stack = Stack(model=trained_model, gateway_port=free_port(), rasa_port=free_port(),
+                  action_port=free_port(), log_dir=work / "logs",
+                  tracker_db=str(work / "trackers.db"), env=env)
+    stack.start(timeout=240)
+    stack.project = project
+    yield stack
+    stack.stop()

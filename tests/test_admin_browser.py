@@ -1,0 +1,72 @@
+"""The admins' 训练 page in a real browser (Debian's chromium via Playwright, issue 6):
+inbox → annotate → train (fine-tune, for real) → compare → activate, then roll back.
+
+``KEFU_ADMIN_SCREENSHOT=docs/admin.png`` also saves the screenshot shown in the README.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.conftest import Customer
+from tests.handoff_helpers import make_agent
+from tests.test_console_browser import browser  # noqa: F401  (the chromium fixture)
+
+pytestmark = pytest.mark.e2e
+
+HOSTILE = '<img src=x onerror="window.__pwned=1">我的电话13812345678'
+
+
+def test_inbox_annotate_train_compare_activate_in_the_browser(admin_stack, browser):  # noqa: F811
+    customer = Customer(admin_stack.url, "admin-browser")
+    customer.say("包装破了")
+    customer.say(HOSTILE)
+    name, password = make_agent("chief", role="admin")
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+    try:
+        page = ctx.new_page()
+        page.goto(admin_stack.url + "/console/admin")
+        page.fill("#login-name", name)
+        page.fill("#login-password", password)
+        page.click("#login-submit")
+        page.wait_for_selector("#app header >> text=训练")
+
+        row = page.locator("#inbox tr", has_text="包装破了").first
+        row.wait_for(timeout=30_000)
+        # customers' text is text: no markup, phones masked
+        hostile = page.locator("#inbox .msg", has_text="onerror")
+        assert "138****5678" in hostile.first.inner_text()
+        assert "13812345678" not in page.inner_text("#inbox")
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("#inbox img").count() == 0
+
+        row.locator("select.intent").select_option("complain")
+        row.locator("button.save").click()
+        page.locator("#inbox tr", has_text="包装破了").first.wait_for(state="detached")
+
+        page.check("#finetune")
+        page.click("#train")
+        page.wait_for_selector("#train-status >> text=/训练中|排队/", timeout=60_000)
+        page.wait_for_selector("#train-status >> text=训练完成", timeout=900_000)
+
+        page.click("#compare")
+        page.wait_for_selector("#verdict", timeout=900_000)
+        assert page.locator("#scores tr").count() == 4
+        page.wait_for_function("document.getElementById('confusion').naturalWidth > 0", timeout=30_000)
+        if "更差" in page.inner_text("#verdict"):
+            page.fill("#reason", "browser test: a few fine-tune epochs")
+        page.click("#activate")
+        page.wait_for_selector("#log tr >> text=上线", timeout=300_000)
+        page.wait_for_function("!document.getElementById('activate').disabled")
+        assert page.inner_text("#activate-error") == ""
+        shot = os.environ.get("KEFU_ADMIN_SCREENSHOT")
+        if shot:
+            page.screenshot(path=shot, full_page=True)
+
+        page.fill("#reason", "")
+        page.click("#rollback")
+        page.wait_for_selector("#log tr >> text=回滚", timeout=300_000)
+        assert page.inner_text("#activate-error") == ""
+    finally:
+        ctx.close()
