@@ -103,7 +103,8 @@ def run_scaled(model: Path, args, work: Path) -> tuple[dict, dict, dict]:
 def run_stock(args, work: Path) -> tuple[dict, dict]:
     from bench.baseline import ensure_stock_model
 
-    model = ensure_stock_model()
+    model = Path(args.stock_model) if args.stock_model else ensure_stock_model()
+    print(f"stock baseline model {model.name}", flush=True)
     stack = Stack(model=model, gateway_port=free_port(), rasa_port=free_port(),
                   action_port=free_port(), log_dir=work / "logs-stock", env=stack_env(work / "stock"))
     (work / "stock").mkdir(exist_ok=True)
@@ -137,6 +138,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tracker", choices=["sqlite", "memory"], default="sqlite",
                         help="Rasa tracker store of the project stack (scale 1)")
     parser.add_argument("--skip-stock", action="store_true", help="project and direct rows only")
+    parser.add_argument("--stock-model", help="an already trained stock baseline archive (default: "
+                        "train bench/stock_config.yml on the current data, cached by hash)")
     args = parser.parse_args(argv)
 
     from bot.train import ensure_model
