@@ -3,11 +3,16 @@
     .venv/bin/python -m bot.admin inbox [--filter low|fallback|handoff|rephrased]
     .venv/bin/python -m bot.admin annotate <message id> <intent|faq/topic> [--text ...]
                                   [--entity value=type ...] [--answer "new FAQ answer"]
-    .venv/bin/python -m bot.admin train [--finetune]
+    .venv/bin/python -m bot.admin train [--finetune <live model.tar.gz>]
     .venv/bin/python -m bot.admin compare <candidate.tar.gz> [--live <model>]
-    .venv/bin/python -m bot.admin activate <model> [--reason "override reason"]
-    .venv/bin/python -m bot.admin rollback
+    .venv/bin/python -m bot.admin --user <admin> activate <model> [--reason "override reason"]
+    .venv/bin/python -m bot.admin --user <admin> rollback
     .venv/bin/python -m bot.admin log
+
+activate/rollback with ``--user`` go through the running gateway (``--gateway``, default
+http://127.0.0.1:8000; password from ``KEFU_ADMIN_PASSWORD`` or prompted), so the swap is
+held and audited exactly as from the page; without ``--user`` they call Rasa's HTTP API
+directly (``--rasa-url``, token from ``KEFU_RASA_TOKEN``).
 
 The console's 训练 page (``/console/admin``, connectors/admin_console.py) calls the same
 functions. The inbox joins the gateway's transcripts (what customers wrote) with Rasa's
@@ -35,7 +40,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -854,6 +858,8 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--trackers", default=str(PROJECT_ROOT / "var" / "trackers.db"),
                         help="Rasa's SQLite tracker store")
     parser.add_argument("--rasa-url", default=os.environ.get("KEFU_RASA_URL", "http://127.0.0.1:5005"))
+    parser.add_argument("--gateway", default=f"http://127.0.0.1:{os.environ.get('KEFU_PORT', '8000')}")
+    parser.add_argument("--user", help="admin account: activate/rollback through the gateway")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("inbox")
     p.add_argument("--filter", choices=FILTERS)
@@ -910,6 +916,8 @@ def main(argv: List[str] | None = None) -> int:
         if args.command == "log":
             _print(activations())
             return 0
+        if args.user:
+            return _via_gateway(args)
         live = live_model_from(args.rasa_url, token)
         if args.command == "activate":
             check = check_activation(args.model, live, args.reason)
@@ -919,6 +927,39 @@ def main(argv: List[str] | None = None) -> int:
             check = {"scores": (comparison_for(model) or {}).get("scores"), "reason": args.reason}
         put_model(args.rasa_url, token, model)
         _print(record_activation(model, live, args.actor, kind, check["scores"], check["reason"]))
+        return 0
+    except AdminError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _via_gateway(args) -> int:
+    import getpass
+    import http.cookiejar
+    import urllib.error
+    import urllib.request
+
+    password = os.environ.get("KEFU_ADMIN_PASSWORD") or getpass.getpass(f"password for {args.user}: ")
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def post(path: str, body: Dict[str, Any]) -> Dict[str, Any]:
+        request = urllib.request.Request(args.gateway.rstrip("/") + path, method="POST",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with opener.open(request, timeout=900) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            raise AdminError(json.loads(err.read() or b"{}").get("error", str(err.code)))
+    try:
+        post("/api/agent/login", {"name": args.user, "password": password})
+        body: Dict[str, Any] = {"reason": args.reason} if args.reason else {}
+        if args.command == "activate":
+            body["model"] = str(Path(args.model).resolve())
+        _print(post(f"/api/admin/{args.command}", body))
         return 0
     except AdminError as exc:
         print(f"refused: {exc}", file=sys.stderr)

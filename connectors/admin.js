@@ -121,6 +121,8 @@
 
   // --- compare ----------------------------------------------------------------------------------
   $('compare').addEventListener('click', async () => {
+    $('compare-result').replaceChildren(); $('confusion').style.display = 'none';
+    $('compare-status').textContent = '评估中…';
     try { await admin('/compare', state.candidate ? {candidate: state.candidate} : {}); }
     catch (err) { $('compare-status').textContent = '无法对比：' + err.message; return; }
     loadComparison();

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any, Dict
+from typing import Dict
 
 import aiohttp
 from aiohttp import web

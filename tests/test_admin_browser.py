@@ -57,7 +57,7 @@ def test_inbox_annotate_train_compare_activate_in_the_browser(admin_stack, brows
         if "更差" in page.inner_text("#verdict"):
             page.fill("#reason", "browser test: a few fine-tune epochs")
         page.click("#activate")
-        page.wait_for_selector("#log tr >> text=上线", timeout=300_000)
+        page.locator("#log tr", has_text=name).filter(has_text="上线").wait_for(timeout=300_000)
         page.wait_for_function("!document.getElementById('activate').disabled")
         assert page.inner_text("#activate-error") == ""
         shot = os.environ.get("KEFU_ADMIN_SCREENSHOT")
@@ -66,7 +66,7 @@ def test_inbox_annotate_train_compare_activate_in_the_browser(admin_stack, brows
 
         page.fill("#reason", "")
         page.click("#rollback")
-        page.wait_for_selector("#log tr >> text=回滚", timeout=300_000)
+        page.locator("#log tr", has_text=name).filter(has_text="回滚").wait_for(timeout=300_000)
         assert page.inner_text("#activate-error") == ""
     finally:
         ctx.close()

@@ -180,3 +180,26 @@ def test_one_training_at_a_time_second_request_is_told_it_is_queued(project, mon
             break
         threading.Event().wait(0.05)
     assert started == [first["run"], second["run"]]
+
+
+def test_cli_inbox_reads_rasa_sql_tracker_store_and_annotates(project, tmp_path, capsys):
+    import sqlite3
+
+    line = _line(None, "web:cli", "快递员态度太差 13812345678")
+    db = tmp_path / "trackers.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id TEXT, type_name TEXT,"
+                     " timestamp REAL, intent_name TEXT, action_name TEXT, data TEXT)")
+        for event in (_user("快递员态度太差 13812345678", "nlu_fallback", 0.45, 10.0),
+                      {"event": "action", "name": "action_handle_fallback"}):
+            conn.execute("INSERT INTO events (sender_id, type_name, data) VALUES (?, ?, ?)",
+                         ("web:cli", event["event"], json.dumps(event)))
+    assert admin.main(["--trackers", str(db), "inbox", "--filter", "fallback"]) == 0
+    out = capsys.readouterr().out
+    assert f"{line}\tnlu_fallback\t0.45" in out and "138****5678" in out and "13812345678" not in out
+    assert admin.main(["--actor", "ops", "annotate", str(line), "complain", "--text", "快递员态度太差"]) == 0
+    assert "快递员态度太差" in (project / admin.ANNOTATED).read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert admin.main(["--trackers", str(db), "inbox"]) == 0
+    assert capsys.readouterr().out == ""
+    assert admin.main(["annotate", str(line), "no_such_intent"]) == 2
