@@ -61,6 +61,7 @@ EXPECTED_DEFAULT = {"full": 150.0, "finetune": 75.0}
 HANDOFF_ACTIONS = {"action_request_human"}
 FALLBACK_ACTIONS = {"action_handle_fallback", "action_default_fallback"}
 FILTERS = ("low", "fallback", "handoff", "rephrased")
+TRAIN_LOCK = PROJECT_ROOT / "var" / "admin-train.lock"   # one training at a time on this machine
 
 
 class AdminError(ValueError):
@@ -571,12 +572,30 @@ def _stream(cmd: List[str], cwd: Path, progress: Dict[str, Any], log: Path) -> t
     return proc.returncode, "\n".join(tail[-15:])
 
 
+def mark_interrupted() -> int:
+    """Runs left 'running' by a process that died: failed, if no training holds the lock."""
+    lock_path = TRAIN_LOCK
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return 0                      # a training is running somewhere: leave it be
+
+        def work(session):
+            runs = session.scalars(select(TrainingRun).where(TrainingRun.status == "running")).all()
+            for run in runs:
+                run.status, run.error, run.finished_at = "failed", "interrupted (process stopped)", _now()
+            return len(runs)
+        return retrying(work, engine=get_engine())
+
+
 def run_training(run_id: int, progress: Dict[str, Any] | None = None) -> Dict[str, Any]:
     """validate → train; the live model is never touched here (activation is separate)."""
     progress = progress if progress is not None else {}
     root = project_dir()
     run = get_run(run_id)
-    lock_path = PROJECT_ROOT / "var" / "admin-train.lock"
+    lock_path = TRAIN_LOCK
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as lock:
         progress["phase"] = "waiting"

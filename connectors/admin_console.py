@@ -284,7 +284,11 @@ def setup(app: web.Application) -> None:
     r.add_post(f"{PREFIX}/rollback", rollback)
     r.add_get(f"{PREFIX}/models", models)
 
+    async def startup(_app: web.Application) -> None:
+        await asyncio.to_thread(admin.mark_interrupted)
+
     async def cleanup(_app: web.Application) -> None:
         for task in _app["admin_tasks"]:
             task.cancel()
+    app.on_startup.append(startup)
     app.on_cleanup.append(cleanup)

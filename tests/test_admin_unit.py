@@ -203,3 +203,15 @@ def test_cli_inbox_reads_rasa_sql_tracker_store_and_annotates(project, tmp_path,
     assert admin.main(["--trackers", str(db), "inbox"]) == 0
     assert capsys.readouterr().out == ""
     assert admin.main(["annotate", str(line), "no_such_intent"]) == 2
+
+
+def test_a_run_left_running_by_a_dead_process_is_marked_failed(project, tmp_path, monkeypatch):
+    from bot.db import get_engine, retrying
+    from bot.models import TrainingRun
+
+    run_id = retrying(lambda s: (s.add(r := TrainingRun(status="running", mode="full",
+                                                         requested_by="t")), s.flush(), r.id)[2],
+                      engine=get_engine())
+    monkeypatch.setattr(admin, "TRAIN_LOCK", tmp_path / "train.lock")
+    assert admin.mark_interrupted() == 1
+    assert admin.get_run(run_id)["status"] == "failed"
