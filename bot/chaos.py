@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,8 +55,8 @@ def _free_port() -> int:
 class Harness:
     """A stack of its own plus the customers' view of it."""
 
-    def __init__(self, model: Path, workdir: Path) -> None:
-        self.db_url = f"sqlite:///{workdir}/kefu.db"
+    def __init__(self, model: Path, workdir: Path, db_url: str | None = None) -> None:
+        self.db_url = db_url or f"sqlite:///{workdir}/kefu.db"
         self.stack = Stack(model=model, gateway_port=_free_port(), rasa_port=_free_port(),
                            action_port=_free_port(), log_dir=workdir / "logs",
                            tracker_db=str(workdir / "trackers.db"),
@@ -222,20 +223,60 @@ async def gateway_restarted(h: Harness) -> Outcome:
     return result
 
 
+async def postgres_restarted(h: Harness) -> Outcome:
+    """The machine's PostgreSQL restarts while complaint forms are being filled in."""
+    senders = [f"pg{i}" for i in range(4)]
+    sent: Dict[str, int] = {}
+
+    async def restart_midway() -> None:
+        await asyncio.sleep(0.5)
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        await asyncio.to_thread(subprocess.run, ["pg_ctlcluster", "--skip-systemctl-redirect",
+                                                 version, "main", "restart"], check=True)
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(restart_midway(), *(
+            _conversation(h, session, s, COMPLAINT, sent, pause=0.7) for s in senders))
+        await h.settle(senders)
+    return h.outcome("PostgreSQL restarted mid-form", sent, {s: 1 for s in senders})
+
+
 SCENARIOS: Dict[str, Callable[[Harness], "asyncio.Future[Outcome]"]] = {
     "actions": action_server_killed, "rasa_down": rasa_down, "rasa_slow": rasa_slow,
     "db_locked": database_locked, "gateway": gateway_restarted,
+    "postgres": postgres_restarted,
 }
+POSTGRES_SCENARIOS = {"postgres"}     # run on a stack whose ticket store is PostgreSQL
+
+
+def _run_on(harness: Harness, names: List[str]) -> List[Outcome]:
+    harness.stack.start(timeout=240)
+    try:
+        return [asyncio.run(SCENARIOS[name](harness)) for name in names]
+    finally:
+        harness.stack.stop()
 
 
 def run(model: Path, names: List[str]) -> List[Outcome]:
+    sqlite_names = [n for n in names if n not in POSTGRES_SCENARIOS]
+    pg_names = [n for n in names if n in POSTGRES_SCENARIOS]
+    outcomes: List[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="kefu-chaos-") as tmp:
-        harness = Harness(model, Path(tmp))
-        harness.stack.start(timeout=240)
-        try:
-            return [asyncio.run(SCENARIOS[name](harness)) for name in names]
-        finally:
-            harness.stack.stop()
+        if sqlite_names:
+            outcomes += _run_on(Harness(model, Path(tmp) / "sqlite"), sqlite_names)
+        if pg_names:
+            from deploy.scaled import PG_HOST, PG_PORT, PG_USER, _pg_admin
+
+            database = f"kefu_chaos_{os.getpid()}_{int(time.time())}"
+            _pg_admin(f'CREATE DATABASE "{database}"')
+            url = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+            harness = Harness(model, Path(tmp) / "pg", db_url=url)
+            try:
+                outcomes += _run_on(harness, pg_names)
+            finally:
+                harness.engine.dispose()
+                _pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    return outcomes
 
 
 def main() -> int:
