@@ -1,9 +1,10 @@
 """A customer's right to deletion, as the privacy FAQ promises.
 
 ``python -m bot.erasure <conversation id> [--trackers URL]`` erases one customer's
-transcript, their Rasa tracker and every personal field of their tickets, and keeps
-anonymous statistics (kind, category, priority, status, times, rating) so reports
-stay true. The customer id on kept tickets becomes a one-way hash.
+transcript, their Rasa tracker, every personal field of their tickets, what was relayed
+about them to the agents' side, and their platform's delivery records; it keeps anonymous
+statistics (kind, category, priority, status, times, rating; handoff times and outcome)
+so reports stay true. The customer id on what is kept becomes a one-way hash.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from sqlalchemy import create_engine, delete, select, text, update
 from sqlalchemy.engine import Engine
 
 from bot.db import get_engine, retrying
-from bot.models import Message, Ticket, TicketEvent
+from bot.models import (AgentOutbox, Annotation, Handoff, Message, ProcessedDelivery,
+                        TelegramLink, Ticket, TicketEvent)
 from bot.profile import PROJECT_ROOT
 
 ERASED = "[已删除]"
@@ -70,7 +72,24 @@ def erase_customer(conversation_id: str, *, engine: Engine | None = None,
                             .values(note=None))
             for ticket_id in ids:
                 session.add(TicketEvent(ticket_id=ticket_id, kind="erased", actor="admin"))
-        return {"transcript_lines": lines, "tickets_anonymised": len(ids)}
+        # Handoffs keep their times and outcome; what was relayed to the agent side goes.
+        handoffs = list(session.scalars(select(Handoff.id).where(
+            Handoff.conversation_id == conversation_id)))
+        if handoffs:
+            session.execute(delete(AgentOutbox).where(AgentOutbox.handoff_id.in_(handoffs)))
+            session.execute(delete(TelegramLink).where(TelegramLink.handoff_id.in_(handoffs)))
+            session.execute(update(Handoff).where(Handoff.id.in_(handoffs)).values(
+                conversation_id=anonymous, user_id=anonymous))
+        session.execute(update(Annotation).where(Annotation.conversation_id == conversation_id)
+                        .values(conversation_id=anonymous))
+        # WeChat events are deduplicated by FromUserName + CreateTime: the key names them.
+        channel, _, user_id = conversation_id.partition(":")
+        deliveries = session.execute(delete(ProcessedDelivery).where(
+            ProcessedDelivery.channel == channel,
+            ProcessedDelivery.key.contains(user_id))
+            .execution_options(synchronize_session=False)).rowcount if user_id else 0
+        return {"transcript_lines": lines, "tickets_anonymised": len(ids),
+                "handoffs_anonymised": len(handoffs), "deliveries_deleted": deliveries}
 
     counts = retrying(work, engine=engine)
     if tracker_url:

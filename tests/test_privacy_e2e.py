@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, select, text
 
 from bot.db import get_engine
 from bot.erasure import anonymous_id, erase_customer
-from bot.models import Message, Ticket
+from bot.models import AgentOutbox, Handoff, Message, Ticket
 from bot.tickets import TicketStore
 
 pytestmark = pytest.mark.e2e
@@ -19,6 +19,7 @@ def test_erasure_leaves_nothing_of_the_customer(assistant, customer):
     customer.say("没有")
     customer.say("15912345678")
     [ticket] = TicketStore().for_customer(customer.conversation_id)
+    customer.say("转人工")                     # a handoff: relayed to the agents' side too
     tracker_url = f"sqlite:///{assistant.tracker_db}"
     tracker = create_engine(tracker_url, future=True)
     with tracker.connect() as conn:
@@ -27,7 +28,8 @@ def test_erasure_leaves_nothing_of_the_customer(assistant, customer):
     assert before > 0
 
     counts = erase_customer(customer.conversation_id, tracker_url=tracker_url)
-    assert counts["transcript_lines"] > 0 and counts["tickets_anonymised"] == 1
+    assert counts["transcript_lines"] > 0 and counts["tickets_anonymised"] == 2   # + callback
+    assert counts["handoffs_anonymised"] == 1
 
     with tracker.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events WHERE sender_id = :s"),
@@ -40,5 +42,10 @@ def test_erasure_leaves_nothing_of_the_customer(assistant, customer):
     assert "15912345678" not in dump and "159****5678" not in dump
     assert customer.conversation_id not in dump and anonymous_id(customer.conversation_id) in dump
     assert row.kind == "complaint" and row.category == "物流配送"   # statistics kept
+    with get_engine().connect() as conn:
+        for table in (Handoff.__table__, AgentOutbox.__table__, Message.__table__):
+            dump = " ".join(" ".join(str(v) for v in r) for r in conn.execute(select(table)))
+            assert customer.conversation_id not in dump, table.name
+            assert "15912345678" not in dump and "沙发弄坏" not in dump, table.name
     tracker.dispose()
 

@@ -1,0 +1,41 @@
+"""The message normalisers, property by property (hypothesis)."""
+from hypothesis import given, strategies as st
+
+from bot.normaliser import normalise
+from bot.router import clean_text
+
+FULL_WIDTH = st.characters(min_codepoint=0xFF01, max_codepoint=0xFF5E)
+
+
+@given(st.text())
+def test_normalise_keeps_length_so_entity_offsets_stay_valid(text):
+    assert len(normalise(text)) == len(text)
+
+
+@given(st.text())
+def test_normalise_is_idempotent(text):
+    assert normalise(normalise(text)) == normalise(text)
+
+
+@given(st.text(alphabet=FULL_WIDTH, min_size=1))
+def test_full_width_ascii_becomes_half_width(text):
+    assert all(ord(ch) < 0x7F for ch in normalise(text))
+
+
+def test_examples_customers_write():
+    assert normalise("ＤＤ２０２６１１２７０００１") == "dd202611270001"
+    assert normalise("ＫＦ２６１１２７００４２？") == "kf2611270042?"
+    assert normalise("冰箱坏了！！WiFi") == "冰箱坏了!!wifi"
+
+
+@given(st.text())
+def test_clean_text_drops_control_characters_and_is_idempotent(text):
+    cleaned = clean_text(text)
+    assert all(ch in "\n\t" or ch.isprintable() for ch in cleaned)
+    assert clean_text(cleaned) == cleaned and len(cleaned) <= len(text)
+
+
+@given(st.text(alphabet="😀👍🙏你好 \u200b\x00\x1b", max_size=20))
+def test_emoji_and_chinese_survive_cleaning(text):
+    kept = [ch for ch in text if ch in "😀👍🙏你好"]
+    assert [ch for ch in clean_text(text) if ch in "😀👍🙏你好"] == kept
