@@ -38,6 +38,19 @@ def _redacted_copy(stream, path: Path) -> None:
             log.flush()
 
 
+def stop_processes(processes) -> None:
+    """SIGTERM every process group, wait up to 15 s each, then SIGKILL what is left."""
+    processes = list(processes)
+    for proc in processes:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in processes:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 @dataclass
 class Stack:
     model: Path
@@ -124,14 +137,7 @@ class Stack:
         raise TimeoutError(f"assistant not healthy after {timeout}s; logs in {self.log_dir}")
 
     def stop(self) -> None:
-        for proc in self.named.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.named.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_processes(self.named.values())
         self.processes.clear()
         self.named.clear()
 

@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import admin
-from connectors.console import COOKIE, SECURITY_HEADERS, _json_body
+from connectors.console import COOKIE, SECURITY_HEADERS, _json_body, refuse_unsafe_post
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +34,9 @@ def _error(status: int, reason: str) -> web.Response:
 async def admin_middleware(request: web.Request, handler):
     path = request.path
     if path == PREFIX or path.startswith(PREFIX + "/"):
-        if request.method == "POST":
-            if request.content_type != "application/json":
-                return _error(415, "JSON only")
-            origin = request.headers.get("Origin")
-            if origin and origin.split("://", 1)[-1] != request.host:
-                return _error(403, "cross-origin request refused")
+        refused = refuse_unsafe_post(request)
+        if refused is not None:
+            return refused
         agents = request.app["handoff"].agents
         agent = await asyncio.to_thread(agents.session_agent, request.cookies.get(COOKIE))
         if agent is None:

@@ -75,16 +75,25 @@ def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
+def refuse_unsafe_post(request: web.Request) -> Optional[web.Response]:
+    """A POST must be JSON from this origin: a cross-site form can send neither."""
+    if request.method != "POST":
+        return None
+    if request.content_type != "application/json":
+        return _error(415, "JSON only")
+    origin = request.headers.get("Origin")
+    if origin and origin.split("://", 1)[-1] != request.host:
+        return _error(403, "cross-origin request refused")
+    return None
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler):
     path = request.path
     if path.startswith(PREFIX + "/") or path == PREFIX:
-        if request.method == "POST":
-            if request.content_type != "application/json":
-                return _error(415, "JSON only")
-            origin = request.headers.get("Origin")
-            if origin and origin.split("://", 1)[-1] != request.host:
-                return _error(403, "cross-origin request refused")
+        refused = refuse_unsafe_post(request)
+        if refused is not None:
+            return refused
         if (request.method, path) not in PUBLIC_ROUTES:
             service = _service(request)
             agent = await asyncio.to_thread(service.agents.session_agent, request.cookies.get(COOKIE))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
-from bot.launch import BIN, _redacted_copy
+from bot.launch import BIN, _redacted_copy, stop_processes
 from bot.profile import PROJECT_ROOT
 
 PG_HOST = os.environ.get("KEFU_PG_HOST", "127.0.0.1")
@@ -167,14 +166,7 @@ class ScaledStack:
             return json.load(resp)
 
     def stop(self) -> None:
-        for proc in self.named.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.named.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_processes(self.named.values())
         self.named.clear()
         if getattr(self, "_created_db", False):
             from bot.db import engine_for
