@@ -15,6 +15,7 @@ goes out.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import time
 import unicodedata
@@ -28,6 +29,7 @@ from bot.models import Message, ProcessedDelivery
 from connectors.base import Button, OutboundMessage
 
 PUSHED = ""          # reply column: the answer went (or goes) out by push
+ABANDONED_AFTER = 8.0  # seconds an unsettled claim may stand before a retry takes it over
 CHOICE_RE = re.compile(r"^\s*(\d{1,2})\s*[.。、)）]?\s*$")
 
 
@@ -35,8 +37,13 @@ class DeliveryLedger:
     def __init__(self, engine=None) -> None:
         self.engine = engine or get_engine()
 
-    def claim(self, channel: str, key: str) -> Tuple[bool, Optional[str]]:
-        """(True, None) for a first delivery; (False, reply column) for a repeat."""
+    def claim(self, channel: str, key: str,
+              abandoned_after: float = ABANDONED_AFTER) -> Tuple[bool, Optional[str]]:
+        """(True, None) for a first delivery; (False, reply column) for a repeat.
+
+        ``abandoned_after``: how long a claim may stay unsettled before a retry may take it
+        over (the channel's answer window: WeChat settles within its passive window).
+        """
         key = key[:128]
 
         def insert(session):
@@ -47,7 +54,31 @@ class DeliveryLedger:
             retrying(insert, engine=self.engine)
             return True, None
         except IntegrityError:
+            if self.take_over_abandoned(channel, key, abandoned_after):
+                return True, None
             return False, self.reply(channel, key)
+
+    def take_over_abandoned(self, channel: str, key: str, abandoned_after: float) -> bool:
+        """Claim a delivery whose first claimer died before answering.
+
+        A live claimer settles its row within the passive window (a few seconds: answered
+        or handed to push), so a row still unsettled after ``ABANDONED_AFTER`` belongs to a
+        gateway that crashed between the claim and the transcript: the platform's retry
+        takes it over (compare-and-set on the claim time, so only one retry does).
+        """
+        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=abandoned_after)
+
+        def work(session):
+            row = session.execute(select(ProcessedDelivery.id, ProcessedDelivery.at).where(
+                ProcessedDelivery.channel == channel, ProcessedDelivery.key == key[:128],
+                ProcessedDelivery.reply.is_(None))).first()
+            if row is None or _aware(row.at) > cutoff:
+                return False
+            return session.execute(update(ProcessedDelivery).where(
+                ProcessedDelivery.id == row.id, ProcessedDelivery.at == row.at,
+                ProcessedDelivery.reply.is_(None)).values(
+                at=dt.datetime.now(dt.timezone.utc))).rowcount == 1
+        return retrying(work, engine=self.engine)
 
     def reply(self, channel: str, key: str) -> Optional[str]:
         def work(session):
@@ -72,6 +103,10 @@ class DeliveryLedger:
             if reply is not None or time.monotonic() >= deadline:
                 return reply
             await asyncio.sleep(0.2)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 def parse_choice(text: str) -> Optional[int]:

@@ -33,6 +33,9 @@ from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
 from connectors.base import InboundMessage, OutboundMessage
 from connectors.delivery import DeliveryLedger, last_buttons, resolve_choice
 
+# An update is settled only after all its sends (flood-limited): give a live turn a minute.
+TELEGRAM_ABANDONED_AFTER = 60.0
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
@@ -201,7 +204,8 @@ class TelegramChannel:
         return web.json_response({"ok": True})
 
     async def process(self, update: Update) -> None:
-        first, _ = await asyncio.to_thread(self.ledger.claim, CHANNEL, str(update.update_id))
+        first, _ = await asyncio.to_thread(self.ledger.claim, CHANNEL, str(update.update_id),
+                                            TELEGRAM_ABANDONED_AFTER)
         if not first:
             logger.info("telegram update delivered again; already processed")
             return

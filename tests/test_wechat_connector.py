@@ -298,3 +298,27 @@ def test_a_long_answer_arrives_whole_in_parts(gateway, wechat_api):
     assert len(first.encode("utf-8")) <= 2048
     rest = eventually(lambda: len(wechat_api.sent_to("o-long")) >= 4 and wechat_api.sent_to("o-long"))
     assert first + "".join(rest) == "这是一段很长的回答。" * 300
+
+
+def test_a_claim_abandoned_by_a_crashed_gateway_is_taken_over_by_the_retry(tmp_path):
+    """Dedup row written, then the gateway died before the transcript: the retry processes it."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from bot.db import engine_for
+    from bot.models import ProcessedDelivery
+    from connectors.delivery import ABANDONED_AFTER, DeliveryLedger
+
+    ledger = DeliveryLedger(engine_for(f"sqlite:///{tmp_path}/ledger.db"))
+    assert ledger.claim("wechat", "msg-1") == (True, None)
+    assert ledger.claim("wechat", "msg-1") == (False, None)        # in flight: not run twice
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=ABANDONED_AFTER + 1)
+    with ledger.engine.begin() as conn:
+        conn.execute(update(ProcessedDelivery).values(at=old))
+    assert ledger.claim("wechat", "msg-1") == (True, None)         # abandoned: taken over
+    assert ledger.claim("wechat", "msg-1") == (False, None)        # ... by one retry only
+    ledger.settle("wechat", "msg-1", "答复")
+    with ledger.engine.begin() as conn:
+        conn.execute(update(ProcessedDelivery).values(at=old))
+    assert ledger.claim("wechat", "msg-1") == (False, "答复")      # settled rows stay settled
