@@ -17,7 +17,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 from bot.profile import PROJECT_ROOT
 
@@ -150,10 +150,16 @@ def main() -> int:
     stack = Stack(model=model, gateway_port=port, log_dir=PROJECT_ROOT / "var" / "logs",
                   tracker_db=str(PROJECT_ROOT / "var" / "trackers.db"))
     print("starting action server, Rasa and the gateway (Rasa takes ~30 s to load) …", flush=True)
+    return supervise(stack, lambda: print(
+        f"kefu is ready: web chat on {stack.url}  (logs in {stack.log_dir}; Ctrl-C stops)", flush=True))
+
+
+def supervise(stack, ready: Callable[[], None]) -> int:
+    """Start ``stack``, announce it, and keep it up until Ctrl-C or one of its processes exits."""
     try:
         stack.start()
-        print(f"kefu is ready: web chat on {stack.url}  (logs in {stack.log_dir}; Ctrl-C stops)", flush=True)
-        while all(p.poll() is None for p in stack.processes):
+        ready()
+        while all(p.poll() is None for p in stack.named.values()):
             time.sleep(1)
         print("a process exited; stopping", file=sys.stderr)
         return 1

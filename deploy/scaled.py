@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
-from bot.launch import BIN, _redacted_copy, stop_processes
+from bot.launch import BIN, _redacted_copy, stop_processes, supervise
 from bot.profile import PROJECT_ROOT
 
 PG_HOST = os.environ.get("KEFU_PG_HOST", "127.0.0.1")
@@ -198,16 +198,8 @@ def main() -> int:
         pass  # exists
     stack = ScaledStack(model=ensure_model(), replicas=args.replicas, database=args.database,
                         log_dir=PROJECT_ROOT / "var" / "logs-scaled")
-    try:
-        stack.start()
-        print("gateways:", " ".join(stack.gateway_urls), "| rasa:", " ".join(stack.rasa_urls), flush=True)
-        while all(p.poll() is None for p in stack.named.values()):
-            time.sleep(1)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stack.stop()
+    return supervise(stack, lambda: print("gateways:", " ".join(stack.gateway_urls),
+                                          "| rasa:", " ".join(stack.rasa_urls), flush=True))
 
 
 if __name__ == "__main__":

@@ -80,3 +80,12 @@ def wait_for_update(base_url: str, sender: str, predicate: Callable[[Dict[str, A
     def probe() -> Optional[Dict[str, Any]]:
         return next((m for m in customer_updates(base_url, sender) if predicate(m)), None)
     return wait_until(probe, timeout, f"an update for {sender}")
+
+
+def sign_in(page, url: str, name: str, password: str, header: str) -> None:
+    """Sign in on a console page (Playwright) and wait for its header to show ``header``."""
+    page.goto(url)
+    page.fill("#login-name", name)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    page.wait_for_selector(f"#app header >> text={header}")

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from tests.conftest import Customer
-from tests.handoff_helpers import make_agent
+from tests.handoff_helpers import make_agent, sign_in
 from tests.test_console_browser import browser  # noqa: F401  (the chromium fixture)
 
 pytestmark = pytest.mark.e2e
@@ -26,11 +26,7 @@ def test_inbox_annotate_train_compare_activate_in_the_browser(admin_stack, brows
     ctx = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
     try:
         page = ctx.new_page()
-        page.goto(admin_stack.url + "/console/admin")
-        page.fill("#login-name", name)
-        page.fill("#login-password", password)
-        page.click("#login-submit")
-        page.wait_for_selector("#app header >> text=训练")
+        sign_in(page, admin_stack.url + "/console/admin", name, password, "训练")
 
         row = page.locator("#inbox tr", has_text="包装破了").first
         row.wait_for(timeout=30_000)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.tickets import TicketStore
-from tests.handoff_helpers import make_agent, wait_until
+from tests.handoff_helpers import make_agent, sign_in, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -43,11 +43,7 @@ def test_customer_agent_handoff_in_the_browser(assistant, browser):
     customer_ctx = browser.new_context(viewport={"width": 480, "height": 760}, locale="zh-CN")
     try:
         console = agent_ctx.new_page()
-        console.goto(assistant.url + "/console")
-        console.fill("#login-name", name)
-        console.fill("#login-password", password)
-        console.click("#login-submit")
-        console.wait_for_selector("#app header >> text=客服工作台")
+        sign_in(console, assistant.url + "/console", name, password, "客服工作台")
 
         chat = customer_ctx.new_page()
         chat.goto(assistant.url + "/")
