@@ -9,6 +9,9 @@ NLU       ?= tests/nlu
 
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3
+# Rasa reports usage and crashes to its servers unless told not to: this machine, and a
+# private deployment, talk to no one.
+export RASA_TELEMETRY_ENABLED := false
 
 .PHONY: install browser run train test test-fast evaluate validate responses clean nlu-bench chaos bench
 

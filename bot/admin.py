@@ -424,7 +424,7 @@ def _rasa() -> str:
 
 
 def _env() -> Dict[str, str]:
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore",
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore",
                 PYTHONPATH=str(PROJECT_ROOT))
 
 

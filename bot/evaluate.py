@@ -2,7 +2,7 @@
 
 Runs ``rasa test nlu`` and prints the four numbers that matter for this assistant:
 intent accuracy, intent macro-F1, FAQ response-selection accuracy and entity F1
-(regex extractor for order/phone/ticket numbers, DIET for products).
+(regex extractor for order/phone/ticket numbers, the CRF for products).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _report(path: Path) -> dict:
 def _entity_f1(out: Path) -> dict:
     """Each entity scored on the extractor that owns it (see bot/entity_filter.py)."""
     scores = {}
-    for name in ("RegexEntityExtractor", "DIETClassifier"):
+    for name in ("RegexEntityExtractor", "CRFEntityExtractor", "DIETClassifier"):
         report = _report(out / f"{name}_report.json")
         owned = (lambda e: e in PATTERN_ENTITIES) if name == PATTERN_EXTRACTOR else \
             (lambda e: e not in PATTERN_ENTITIES)
@@ -54,7 +54,7 @@ def summarise(out: Path) -> dict:
 
 def evaluate(nlu: Path, model: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore",
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore",
                PYTHONPATH=str(PROJECT_ROOT))
     subprocess.run([str(Path(sys.executable).with_name("rasa")), "test", "nlu", "--nlu", str(nlu),
                     "--model", str(model), "--out", str(out), "--no-plot"],

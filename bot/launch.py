@@ -77,6 +77,7 @@ class Stack:
         self.log_dir = log_dir
         token = secrets.token_urlsafe(24)
         env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3",
+                   RASA_TELEMETRY_ENABLED="false",   # no usage or crash reports leave the machine
                    PYTHONWARNINGS="ignore", **self.env)
         env.update(KEFU_PORT=str(self.gateway_port), KEFU_RASA_TOKEN=token,
                    KEFU_RASA_URL=f"http://127.0.0.1:{self.rasa_port}",

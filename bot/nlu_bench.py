@@ -125,7 +125,7 @@ def stage_training_data(train: Path, work: Path, examples: Optional[Sequence[Exa
 # ---------------------------------------------------------------- systems
 
 def train_rasa(config: Path, stage: Path, out: Path) -> Tuple[Path, float]:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore",
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore",
                PYTHONPATH=str(PROJECT_ROOT))
     cmd = [str(Path(sys.executable).with_name("rasa")), "train", "nlu", "--config", str(config),
            "--nlu", str(stage), "--out", str(out), "--fixed-model-name", "nlu"]
@@ -325,6 +325,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     logging.disable(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     train_path, test_path = Path(args.train).resolve(), Path(args.test).resolve()
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     configs = {"stock": STOCK_CONFIG, "project": Path(args.config)}

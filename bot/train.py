@@ -44,7 +44,7 @@ def ensure_model(config: str = "config.yml", *, force: bool = False) -> Path:
         print(f"model up to date: {target.relative_to(PROJECT_ROOT)}")
         return target
     MODELS.mkdir(exist_ok=True)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore")
     cmd = [str(Path(sys.executable).with_name("rasa")), "train", "--config", config,
            "--out", str(MODELS), "--fixed-model-name", target.name[:-len(".tar.gz")]]
     subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True)

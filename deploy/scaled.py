@@ -92,7 +92,7 @@ class ScaledStack:
         self.log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="kefu-scaled-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.token = secrets.token_urlsafe(24)
-        base_env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3",
+        base_env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false",
                         PYTHONWARNINGS="ignore", KEFU_DATABASE_URL=self.database_url, **self.env)
         # migrate once before anyone connects (replicas would also do it, under a lock)
         subprocess.run([str(BIN / "python"), "-c", "from bot.db import get_engine; get_engine()"],

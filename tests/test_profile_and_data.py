@@ -48,7 +48,7 @@ def test_faq_answers_state_no_fact_literally():
 
 @pytest.mark.e2e
 def test_rasa_data_validate_is_clean():
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false")
     result = subprocess.run([str(Path(sys.executable).with_name("rasa")), "data", "validate",
                              "--data", "data", "--domain", "domain.yml", "--config", "config.yml"],
                             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
