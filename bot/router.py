@@ -92,17 +92,19 @@ class Router:
 
     async def _record_replies(self, message: InboundMessage,
                               replies: List[OutboundMessage]) -> None:
-        for reply in replies:
-            data = {"buttons": [b.__dict__ for b in reply.buttons]} if reply.buttons else None
-            await self.record(message.conversation_id, message.channel, reply.author,
-                              reply.text, data)
+        """All the replies in one transaction, in order."""
+        if replies:
+            await asyncio.to_thread(self.transcripts.append_many, message.conversation_id,
+                                    message.channel, _lines(replies))
 
     async def handle(self, message: InboundMessage) -> List[OutboundMessage]:
         text = clean_text(message.text)
         conversation = message.conversation_id
         async with self.locks[conversation]:
-            row = await self.record(conversation, message.channel, "customer", message.text,
-                                    state="processing")
+            # The customer line is committed (state "processing") before anything else; the
+            # same transaction tells whether earlier lines still wait for the bot.
+            row, waiting = await asyncio.to_thread(self.transcripts.open_turn, conversation,
+                                                   message.channel, message.text)
             state = "done"
             if not text:
                 replies = [OutboundMessage(EMPTY_TEXT, author="system")]
@@ -113,12 +115,13 @@ class Router:
             else:
                 replies = await self._gated(message)
                 if replies is None:
-                    if await asyncio.to_thread(self.transcripts.has_pending, conversation):
+                    if waiting:     # earlier lines first: this one joins the queue, in order
                         replies, state = [OutboundMessage(QUEUED_TEXT, author="system")], "pending"
                     else:
                         replies, state = await self._turn(message, text)
-            await asyncio.to_thread(self.transcripts.set_state, row, state)
-            await self._record_replies(message, replies)
+            # The line's new state and the replies together, in one transaction.
+            await asyncio.to_thread(self.transcripts.close_turn, row, state, conversation,
+                                    message.channel, _lines(replies))
             return replies
 
     async def _gated(self, message: InboundMessage) -> Optional[List[OutboundMessage]]:
@@ -235,6 +238,13 @@ class Replayer:
             except Exception:
                 logger.exception("replayer round failed")
             await asyncio.sleep(self.interval)
+
+
+def _lines(replies: List[OutboundMessage]) -> List[tuple]:
+    """Replies as transcript lines: (author, text, data with the buttons)."""
+    return [(reply.author, reply.text,
+             {"buttons": [b.__dict__ for b in reply.buttons]} if reply.buttons else None)
+            for reply in replies]
 
 
 def clean_text(text: str) -> str:
