@@ -29,7 +29,7 @@ def ensure_stock_model() -> Path:
         return target
     MODELS.mkdir(exist_ok=True)
     print(f"training the stock baseline ({STOCK_CONFIG}) – several minutes …", flush=True)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore")
     cmd = [str(Path(sys.executable).with_name("rasa")), "train", "--config", STOCK_CONFIG,
            "--out", str(MODELS), "--fixed-model-name", target.name[:-len(".tar.gz")]]
     subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True)

@@ -72,6 +72,10 @@ class HandoffStore:
     def _run(self, work):
         return retrying(work, engine=self.engine)
 
+    def _read(self, work):
+        """A read-only transaction: no wait behind this process's SQLite writers."""
+        return retrying(work, engine=self.engine, write=False)
+
     @staticmethod
     def _agent_name(session, agent_id: int | None) -> str | None:
         if agent_id is None:
@@ -114,7 +118,7 @@ class HandoffStore:
         def work(session):
             row = session.get(Handoff, handoff_id)
             return self._out(session, row) if row else None
-        return self._run(work)
+        return self._read(work)
 
     def active(self, conversation_id: str) -> HandoffView | None:
         def work(session):
@@ -122,7 +126,7 @@ class HandoffStore:
                 Handoff.conversation_id == conversation_id, Handoff.status.in_(ACTIVE))
                 .order_by(Handoff.id.desc())).first()
             return self._out(session, row) if row else None
-        return self._run(work)
+        return self._read(work)
 
     def queue_position(self, handoff_id: int) -> int:
         """1 for the next conversation a person will take (high priority first, then FIFO)."""
@@ -133,7 +137,7 @@ class HandoffStore:
             queued = session.scalars(select(Handoff).where(Handoff.status == "queued")).all()
             key = lambda h: (0 if h.priority in ("high", "urgent") else 1, h.id)  # noqa: E731
             return sorted(queued, key=key).index(row) + 1
-        return self._run(work)
+        return self._read(work)
 
     def claim(self, handoff_id: int, agent_id: int) -> HandoffView:
         """Atomic: the first claim wins everywhere (console and Telegram share this row)."""
@@ -235,7 +239,7 @@ class HandoffStore:
                 Handoff.conversation_id == conversation_id, Handoff.awaiting_rating == 1)
                 .order_by(Handoff.id.desc())).first()
             return row.ticket_number if row else None
-        return self._run(work)
+        return self._read(work)
 
     def rated(self, conversation_id: str) -> None:
         self._run(lambda session: session.execute(update(Handoff).where(
