@@ -106,7 +106,8 @@ def run_stock(args, work: Path) -> tuple[dict, dict]:
     model = Path(args.stock_model) if args.stock_model else ensure_stock_model()
     print(f"stock baseline model {model.name}", flush=True)
     stack = Stack(model=model, gateway_port=free_port(), rasa_port=free_port(),
-                  action_port=free_port(), log_dir=work / "logs-stock", env=stack_env(work / "stock"))
+                  action_port=free_port(), log_dir=work / "logs-stock", env=stack_env(work / "stock"),
+                  plain_rasa=True)
     (work / "stock").mkdir(exist_ok=True)
     stack.start(timeout=300)
     try:

@@ -51,6 +51,12 @@ def stop_processes(processes) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def rasa_command(plain: bool = False) -> List[str]:
+    """Rasa's command line: ``bot/rasa_server.py`` (Rasa with the project's measured fix
+    for action-response validation) or, ``plain``, Rasa's own ``rasa`` script."""
+    return [str(BIN / "rasa")] if plain else [str(BIN / "python"), "-m", "bot.rasa_server"]
+
+
 @dataclass
 class Stack:
     model: Path
@@ -60,6 +66,7 @@ class Stack:
     env: Dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     tracker_db: str | None = None          # SQLite file for Rasa's trackers (None: in memory)
+    plain_rasa: bool = False               # True: stock `rasa run` (the bench's baseline)
     processes: List[subprocess.Popen] = field(default_factory=list)
     named: Dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -85,7 +92,7 @@ class Stack:
         commands = {
             "actions": [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions",
                         "--port", str(self.action_port)],
-            "rasa": [str(BIN / "rasa"), "run", "--enable-api", "--interface", "127.0.0.1",
+            "rasa": rasa_command(plain=self.plain_rasa) + ["run", "--enable-api", "--interface", "127.0.0.1",
                      "--port", str(self.rasa_port), "--auth-token", token, "--model", str(self.model),
                      "--endpoints", str(self._endpoints(log_dir)), "--credentials",
                      str(PROJECT_ROOT / "credentials.yml")],

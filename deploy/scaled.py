@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
-from bot.launch import BIN, _redacted_copy, stop_processes, supervise
+from bot.launch import BIN, _redacted_copy, rasa_command, stop_processes, supervise
 from bot.profile import PROJECT_ROOT
 
 PG_HOST = os.environ.get("KEFU_PG_HOST", "127.0.0.1")
@@ -107,7 +107,7 @@ class ScaledStack:
         self.rasa_urls = [f"http://127.0.0.1:{p}" for p in rasa_ports]
         for i, port in enumerate(rasa_ports):
             self._spawn(f"rasa{i + 1}", [
-                str(BIN / "rasa"), "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(port),
+                *rasa_command(), "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(port),
                 "--auth-token", self.token, "--model", str(self.model), "--endpoints", str(endpoints),
                 "--credentials", str(PROJECT_ROOT / "credentials.yml")], base_env)
         self.gateway_urls = []
