@@ -73,7 +73,8 @@ class Stack:
     def _endpoints(self, workdir: Path) -> Path:
         text = f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
         if self.tracker_db:
-            text += f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.tracker_db}"\n'
+            store = "SQL\n  dialect: \"sqlite\"" if self.plain_rasa else "bot.tracker_store.SQLiteTrackerStore"
+            text += f'tracker_store:\n  type: {store}\n  db: "{self.tracker_db}"\n'
         path = workdir / "endpoints.yml"
         path.write_text(text)
         return path
