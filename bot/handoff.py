@@ -7,11 +7,12 @@ in the middle of one leaves the conversation queued or with the same agent.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import Connection, Engine
 
 from bot import profile
 from bot.db import get_engine, retrying
@@ -290,6 +291,9 @@ class HandoffStore:
         self._run(lambda session: session.execute(update(AgentOutbox).where(
             AgentOutbox.id == outbox_id).values(attempts=AgentOutbox.attempts + 1)))
 
+    def outbox_lease(self, target: str) -> "OutboxLease":
+        return OutboxLease(self.engine, target)
+
     # --- Telegram thread links -----------------------------------------------------------
 
     def link(self, chat_id: str, message_id: str, handoff_id: int) -> None:
@@ -335,3 +339,49 @@ def check_sla(now: dt.datetime | None = None, engine: Engine | None = None) -> L
                         "handoff": handoff.id if handoff else None})
         return out
     return retrying(work, engine=engine)
+
+
+class OutboxLease:
+    """Who delivers one target's outbox right now, when several gateway replicas run.
+
+    Every gateway runs an outbox loop. On PostgreSQL (the scaled-out setup) a round of
+    deliveries to a target is done under a session-level advisory lock keyed by the
+    target, so one replica at a time reads and sends that target's rows: each goes out
+    once and in order. A replica that dies mid-round loses its connection and with it
+    the lock; the next holder resends the row it never marked delivered (at least once).
+    SQLite means a single gateway process: the lease is always granted.
+    """
+
+    def __init__(self, engine: Engine, target: str) -> None:
+        self.engine = engine
+        digest = hashlib.blake2b(f"kefu-outbox:{target}".encode(), digest_size=8).digest()
+        self.key = int.from_bytes(digest, "big", signed=True)
+        self._conn: Connection | None = None
+
+    def acquire(self) -> bool:
+        if self.engine.dialect.name != "postgresql":
+            return True
+        conn = self.engine.connect()
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
+            conn.commit()
+        except Exception:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            conn.commit()
+        except Exception:       # closing the session releases its advisory locks anyway
+            pass
+        finally:
+            conn.close()

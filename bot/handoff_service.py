@@ -185,24 +185,43 @@ class HandoffService:
             for target, deliver in list(self.deliverers.items()):
                 if backoff.get(target, 0) > loop.time():
                     continue
-                for row in await self._db(self.store.pending, target):
-                    try:
-                        ok = await deliver(row)
-                    except Exception:
-                        logger.exception("delivery to %s failed", target)
-                        ok = False
-                    if ok:
-                        await self._db(self.store.delivered, row["id"])
-                        backoff.pop(target, None)
-                    else:
-                        await self._db(self.store.failed, row["id"])
-                        backoff[target] = loop.time() + 1.0
-                        break
+                lease = self.store.outbox_lease(target)
+                try:
+                    if not await self._db(lease.acquire):
+                        continue            # another replica is delivering this target
+                except Exception:
+                    logger.exception("outbox lease for %s unavailable", target)
+                    continue
+                try:
+                    delivered_all = await self._deliver_round(target, deliver)
+                except Exception:           # the database, briefly: try again next round
+                    logger.exception("outbox round for %s failed", target)
+                    delivered_all = False
+                finally:
+                    await self._db(lease.release)
+                if delivered_all:
+                    backoff.pop(target, None)
+                else:
+                    backoff[target] = loop.time() + 1.0
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             except asyncio.TimeoutError:
                 pass
+
+    async def _deliver_round(self, target: str, deliver: Deliverer) -> bool:
+        """Send ``target``'s waiting rows in order; False at the first that fails."""
+        for row in await self._db(self.store.pending, target):
+            try:
+                ok = await deliver(row)
+            except Exception:
+                logger.exception("delivery to %s failed", target)
+                ok = False
+            if not ok:
+                await self._db(self.store.failed, row["id"])
+                return False
+            await self._db(self.store.delivered, row["id"])
+        return True
 
     async def sla_loop(self, interval: float) -> None:
         while True:

@@ -130,3 +130,28 @@ def admin_stack(trained_model, stack_env, tmp_path_factory):
     stack.project = project
     yield stack
     stack.stop()
+
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/{}"
+
+
+@pytest.fixture
+def scratch_pg():
+    """An empty PostgreSQL database on the machine's server, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_URL.format("postgres"), future=True, isolation_level="AUTOCOMMIT")
+    name = f"kefu_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:   # pragma: no cover - machine without PostgreSQL
+        pytest.skip(f"no PostgreSQL: {exc}")
+    engine = create_engine(PG_URL.format(name), future=True)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
