@@ -19,6 +19,7 @@ from bot.rasa_client import RasaClient
 from bot.router import RateLimiter, Replayer, Router
 from bot.settings import Settings
 from bot.transcripts import TranscriptStore
+from connectors.delivery import DeliveryLedger
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +78,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
     async def start_replayer(_app: web.Application) -> None:
         replayer = Replayer(router, stale_after=settings.requeue_after)
         _app["replayer"] = asyncio.ensure_future(replayer.run())
+        # the dedup ledger of WeChat/Telegram deliveries keeps only what a retry may need
+        _app["delivery_pruner"] = asyncio.ensure_future(DeliveryLedger().prune_forever())
 
     async def stop_background(_app: web.Application) -> None:
         _app["replayer"].cancel()
+        _app["delivery_pruner"].cancel()
         await rasa.close()
 
     app.on_startup.append(start_replayer)

@@ -16,20 +16,27 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import re
 import time
 import unicodedata
 from typing import List, Optional, Tuple
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.db import get_engine, retrying
 from bot.models import Message, ProcessedDelivery
 from connectors.base import Button, OutboundMessage
 
+logger = logging.getLogger(__name__)
+
 PUSHED = ""          # reply column: the answer went (or goes) out by push
 ABANDONED_AFTER = 8.0  # seconds an unsettled claim may stand before a retry takes it over
+# How long a delivery is remembered. WeChat retries within 15 s; Telegram keeps an
+# unconfirmed update for at most 24 h: three days covers both, and the table stays small.
+KEEP_FOR = dt.timedelta(days=3)
+PRUNE_EVERY = 3600.0  # seconds
 CHOICE_RE = re.compile(r"^\s*(\d{1,2})\s*[.。、)）]?\s*$")
 
 
@@ -94,6 +101,21 @@ class DeliveryLedger:
                 ProcessedDelivery.channel == channel, ProcessedDelivery.key == key[:128],
                 ProcessedDelivery.reply.is_(None)).values(reply=reply)).rowcount == 1
         return retrying(work, engine=self.engine)
+
+    def prune(self, older_than: dt.datetime) -> int:
+        """Forget deliveries claimed before ``older_than`` (no platform retries them now)."""
+        return retrying(lambda session: session.execute(delete(ProcessedDelivery).where(
+            ProcessedDelivery.at < older_than)).rowcount, engine=self.engine)
+
+    async def prune_forever(self, keep_for: dt.timedelta = KEEP_FOR,
+                            every: float = PRUNE_EVERY) -> None:
+        """The gateway's housekeeping: prune now and then every ``every`` seconds."""
+        while True:
+            try:
+                await asyncio.to_thread(self.prune, dt.datetime.now(dt.timezone.utc) - keep_for)
+            except Exception:
+                logger.exception("pruning processed deliveries failed")
+            await asyncio.sleep(every)
 
     async def wait_settled(self, channel: str, key: str, timeout: float) -> Optional[str]:
         """Poll the row until its reply is set or ``timeout`` passes (None: still in flight)."""

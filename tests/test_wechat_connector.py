@@ -322,3 +322,26 @@ def test_a_claim_abandoned_by_a_crashed_gateway_is_taken_over_by_the_retry(tmp_p
     with ledger.engine.begin() as conn:
         conn.execute(update(ProcessedDelivery).values(at=old))
     assert ledger.claim("wechat", "msg-1") == (False, "答复")      # settled rows stay settled
+
+
+def test_delivery_ledger_forgets_only_what_no_retry_needs(tmp_path):
+    import datetime as dt
+
+    from sqlalchemy import func, select, update
+
+    from bot.db import engine_for
+    from bot.models import ProcessedDelivery
+    from connectors.delivery import KEEP_FOR, DeliveryLedger
+
+    ledger = DeliveryLedger(engine_for(f"sqlite:///{tmp_path}/ledger.db"))
+    for key in ("old-1", "old-2", "new-1"):
+        ledger.claim("wechat", key)
+        ledger.settle("wechat", key, "答复")
+    long_ago = dt.datetime.now(dt.timezone.utc) - KEEP_FOR - dt.timedelta(hours=1)
+    with ledger.engine.begin() as conn:
+        conn.execute(update(ProcessedDelivery).where(ProcessedDelivery.key.like("old-%"))
+                     .values(at=long_ago))
+    assert ledger.prune(dt.datetime.now(dt.timezone.utc) - KEEP_FOR) == 2
+    with ledger.engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(ProcessedDelivery)).scalar() == 1
+    assert ledger.claim("wechat", "new-1") == (False, "答复")      # still deduplicated
