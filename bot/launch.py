@@ -164,7 +164,9 @@ def main() -> int:
 
 
 def supervise(stack, ready: Callable[[], None]) -> int:
-    """Start ``stack``, announce it, and keep it up until Ctrl-C or one of its processes exits."""
+    """Start ``stack``, announce it, and keep it up until Ctrl-C, SIGTERM (a service
+    manager's stop) or one of its processes exits; its processes never outlive it."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))   # unwinds into stack.stop()
     try:
         stack.start()
         ready()
