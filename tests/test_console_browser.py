@@ -98,3 +98,33 @@ def test_customer_agent_handoff_in_the_browser(assistant, browser):
     finally:
         agent_ctx.close()
         customer_ctx.close()
+
+
+def test_widget_posts_one_message_at_a_time_in_typed_order(assistant, browser):
+    """A customer typing faster than the bot answers: each POST waits for the previous
+    answer, so the bot (and, scaled out, every gateway replica) sees the typed order."""
+    from bot.transcripts import TranscriptStore
+
+    ctx = browser.new_context(viewport={"width": 480, "height": 760}, locale="zh-CN")
+    try:
+        chat = ctx.new_page()
+        events = []
+        chat.on("request", lambda r: r.url.endswith("/api/chat") and events.append(("post", r.post_data_json["message"])))
+        chat.on("requestfinished", lambda r: r.url.endswith("/api/chat") and events.append(("answered", r.post_data_json["message"])))
+        chat.goto(assistant.url + "/")
+        chat.wait_for_selector(".msg.bot")
+        sender = chat.evaluate("localStorage.getItem('kefu-sender')")
+        typed = ["保修多久", "运费怎么算", "谢谢"]
+        for text in typed:                                  # no waiting between them
+            chat.fill("#text", text)
+            chat.press("#text", "Enter")
+        for _ in range(300):            # Playwright delivers events while it waits
+            if ("answered", typed[-1]) in events:
+                break
+            chat.wait_for_timeout(200)
+        posts = [e for e in events if e[1] in typed]
+        assert posts == [e for t in typed for e in (("post", t), ("answered", t))], posts
+        lines = [l["text"] for l in TranscriptStore().transcript(f"web:{sender}") if l["author"] == "customer"]
+        assert lines[-3:] == typed
+    finally:
+        ctx.close()
