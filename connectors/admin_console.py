@@ -214,19 +214,11 @@ async def activate(request: web.Request) -> web.Response:
     known = {r["model"] for r in await asyncio.to_thread(admin.recent_runs, 200)}
     if model not in known:
         return _error(404, "no such trained model")
-    async with request.app["admin_swap_lock"]:
-        live = await _live(request)
-        try:
-            check = await asyncio.to_thread(admin.check_activation, model, live, reason)
-        except admin.AdminError as exc:
-            return _error(409, str(exc))
-        try:
-            await _swap(request, model)
-        except Exception as exc:
-            return _error(502, f"Rasa did not load the model: {exc}")
-        row = await asyncio.to_thread(admin.record_activation, model, live, request["agent"].name,
-                                      "activate", check["scores"], check["reason"])
-    return web.json_response({"activation": row})
+
+    def decide(live):
+        check = admin.check_activation(model, live, reason)
+        return model, check["scores"], check["reason"]
+    return await _switch(request, "activate", decide)
 
 
 async def rollback(request: web.Request) -> web.Response:
@@ -234,19 +226,28 @@ async def rollback(request: web.Request) -> web.Response:
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         return _error(400, "reason: a string")
+
+    def decide(live):
+        target = admin.rollback_target(live)
+        return target, (admin.comparison_for(target) or {}).get("scores"), reason
+    return await _switch(request, "rollback", decide)
+
+
+async def _switch(request: web.Request, action: str, decide) -> web.Response:
+    """One model switch: under the swap lock, ``decide(live)`` picks the model (or refuses
+    with AdminError → 409), Rasa loads it (turns held meanwhile), the audit log records it."""
     async with request.app["admin_swap_lock"]:
         live = await _live(request)
         try:
-            target = await asyncio.to_thread(admin.rollback_target, live)
+            target, scores, reason = await asyncio.to_thread(decide, live)
         except admin.AdminError as exc:
             return _error(409, str(exc))
         try:
             await _swap(request, target)
         except Exception as exc:
             return _error(502, f"Rasa did not load the model: {exc}")
-        scores = ((await asyncio.to_thread(admin.comparison_for, target)) or {}).get("scores")
         row = await asyncio.to_thread(admin.record_activation, target, live, request["agent"].name,
-                                      "rollback", scores, reason)
+                                      action, scores, reason)
     return web.json_response({"activation": row})
 
 
