@@ -5,13 +5,13 @@ config and everything else training reads, so a rerun of ``make bench`` reuses i
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from bot import render_responses
 from bot.profile import PROJECT_ROOT
+from bot.rasa_server import rasa_env
 from bot.train import MODELS, data_hash
 
 STOCK_CONFIG = "bench/stock_config.yml"
@@ -29,7 +29,7 @@ def ensure_stock_model() -> Path:
         return target
     MODELS.mkdir(exist_ok=True)
     print(f"training the stock baseline ({STOCK_CONFIG}) – several minutes …", flush=True)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore")
+    env = rasa_env()
     cmd = [str(Path(sys.executable).with_name("rasa")), "train", "--config", STOCK_CONFIG,
            "--out", str(MODELS), "--fixed-model-name", target.name[:-len(".tar.gz")]]
     subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True)

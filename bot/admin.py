@@ -50,6 +50,7 @@ from sqlalchemy import select
 
 from bot.db import get_engine, retrying
 from bot.models import Annotation, Message, ModelActivation, TrainingRun
+from bot.rasa_server import rasa_env
 from bot.privacy import mask_text
 from bot.profile import PROJECT_ROOT
 
@@ -424,8 +425,7 @@ def _rasa() -> str:
 
 
 def _env() -> Dict[str, str]:
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore",
-                PYTHONPATH=str(PROJECT_ROOT))
+    return rasa_env()
 
 
 def candidate_name(root: Path) -> str:

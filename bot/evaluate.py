@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from bot.entity_filter import PATTERN_ENTITIES, PATTERN_EXTRACTOR
 from bot.profile import PROJECT_ROOT
+from bot.rasa_server import rasa_env
 from bot.train import ensure_model
 
 DEFAULT_TEST = PROJECT_ROOT / "tests" / "nlu"
@@ -54,8 +54,7 @@ def summarise(out: Path) -> dict:
 
 def evaluate(nlu: Path, model: Path, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore",
-               PYTHONPATH=str(PROJECT_ROOT))
+    env = rasa_env()
     subprocess.run([str(Path(sys.executable).with_name("rasa")), "test", "nlu", "--nlu", str(nlu),
                     "--model", str(model), "--out", str(out), "--no-plot"],
                    cwd=PROJECT_ROOT, env=env, check=True, stdout=subprocess.DEVNULL,

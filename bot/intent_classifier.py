@@ -91,7 +91,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         return {
             "C": 10.0,                      # inverse L2 strength for the intent model
             "class_weight": "balanced",     # small intents count as much as big ones
-            "topics_as_labels": True,       # learn faq/<topic> as classes, sum into faq
+            "topics_as_labels": True,       # learn faq/<topic> as classes; best one scores faq
             "topic_C": 10.0,                # the per-retrieval-intent topic choosers
         }
 

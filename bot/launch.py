@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 from bot.profile import PROJECT_ROOT
+from bot.rasa_server import rasa_env
 
 BIN = Path(sys.executable).parent
 
@@ -84,9 +85,7 @@ class Stack:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir
         token = secrets.token_urlsafe(24)
-        env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3",
-                   RASA_TELEMETRY_ENABLED="false",   # no usage or crash reports leave the machine
-                   PYTHONWARNINGS="ignore", **self.env)
+        env = rasa_env(**self.env)
         env.update(KEFU_PORT=str(self.gateway_port), KEFU_RASA_TOKEN=token,
                    KEFU_RASA_URL=f"http://127.0.0.1:{self.rasa_port}",
                    KEFU_ACTION_URL=f"http://127.0.0.1:{self.action_port}")

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from bot.profile import PROJECT_ROOT
+from bot.rasa_server import rasa_env
 
 STOCK_CONFIG = PROJECT_ROOT / "bot" / "nlu_bench_stock.yml"
 PROJECT_CONFIG = PROJECT_ROOT / "config.yml"
@@ -125,8 +126,7 @@ def stage_training_data(train: Path, work: Path, examples: Optional[Sequence[Exa
 # ---------------------------------------------------------------- systems
 
 def train_rasa(config: Path, stage: Path, out: Path) -> Tuple[Path, float]:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore",
-               PYTHONPATH=str(PROJECT_ROOT))
+    env = rasa_env()
     cmd = [str(Path(sys.executable).with_name("rasa")), "train", "nlu", "--config", str(config),
            "--nlu", str(stage), "--out", str(out), "--fixed-model-name", "nlu"]
     started = time.perf_counter()

@@ -15,9 +15,21 @@ arguments are those of ``rasa run``.
 """
 from __future__ import annotations
 
+import os
 import sys
 from functools import lru_cache
 from typing import Any, Dict, Text
+
+from bot.profile import PROJECT_ROOT
+
+
+def rasa_env(**extra: str) -> Dict[str, str]:
+    """The environment of every Rasa process the project starts (run, train, test,
+    validate): the project importable (its components), TensorFlow quiet, and no usage or
+    crash reports sent to Rasa's servers: this machine, and a private deployment, talk
+    to no one."""
+    return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
+            "RASA_TELEMETRY_ENABLED": "false", "PYTHONWARNINGS": "ignore", **extra}
 
 
 @lru_cache(maxsize=1)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from bot import render_responses
 from bot.profile import PROJECT_ROOT
+from bot.rasa_server import rasa_env
 
 INPUTS = ["config.yml", "domain.yml", "data", "bot/dictionary", "bot/normaliser.py",
           "bot/business_profile.yml", "bot/faq_answers.yml", "bot/response_templates.yml"]
@@ -44,7 +44,7 @@ def ensure_model(config: str = "config.yml", *, force: bool = False) -> Path:
         print(f"model up to date: {target.relative_to(PROJECT_ROOT)}")
         return target
     MODELS.mkdir(exist_ok=True)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false", PYTHONWARNINGS="ignore")
+    env = rasa_env()
     cmd = [str(Path(sys.executable).with_name("rasa")), "train", "--config", config,
            "--out", str(MODELS), "--fixed-model-name", target.name[:-len(".tar.gz")]]
     subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True)

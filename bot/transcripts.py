@@ -95,10 +95,6 @@ class TranscriptStore:
             return session.execute(query.values(state=state)).rowcount == 1
         return retrying(work, engine=self.engine)
 
-    def has_pending(self, conversation_id: str) -> bool:
-        return retrying(lambda session: _waiting(session, conversation_id), engine=self.engine,
-                        write=False)
-
     def pending(self, limit: int = 500) -> List[Dict[str, Any]]:
         """Customer lines waiting for the bot, oldest first (any conversation)."""
         def work(session):

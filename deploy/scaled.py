@@ -26,6 +26,7 @@ from typing import Dict, List
 
 from bot.launch import BIN, _redacted_copy, rasa_command, stop_processes, supervise
 from bot.profile import PROJECT_ROOT
+from bot.rasa_server import rasa_env
 
 PG_HOST = os.environ.get("KEFU_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("KEFU_PG_PORT", "5432"))
@@ -92,8 +93,7 @@ class ScaledStack:
         self.log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="kefu-scaled-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.token = secrets.token_urlsafe(24)
-        base_env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false",
-                        PYTHONWARNINGS="ignore", KEFU_DATABASE_URL=self.database_url, **self.env)
+        base_env = rasa_env(KEFU_DATABASE_URL=self.database_url, **self.env)
         # migrate once before anyone connects (replicas would also do it, under a lock)
         subprocess.run([str(BIN / "python"), "-c", "from bot.db import get_engine; get_engine()"],
                        cwd=PROJECT_ROOT, env=base_env, check=True)

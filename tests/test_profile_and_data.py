@@ -1,5 +1,4 @@
 """The business profile drives every stated fact; Rasa's own validator accepts the data."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +8,7 @@ import yaml
 
 from bot import render_responses
 from bot.profile import DEFAULT_PROFILE, PROJECT_ROOT, load_profile
+from bot.rasa_server import rasa_env
 
 
 def test_rendered_responses_are_up_to_date():
@@ -48,7 +48,7 @@ def test_faq_answers_state_no_fact_literally():
 
 @pytest.mark.e2e
 def test_rasa_data_validate_is_clean():
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), TF_CPP_MIN_LOG_LEVEL="3", RASA_TELEMETRY_ENABLED="false")
+    env = rasa_env()
     result = subprocess.run([str(Path(sys.executable).with_name("rasa")), "data", "validate",
                              "--data", "data", "--domain", "domain.yml", "--config", "config.yml"],
                             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
