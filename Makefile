@@ -31,26 +31,26 @@ $(STAMP): requirements.txt constraints.txt
 	touch $(STAMP)
 
 responses: install
-	$(PY) -m bot.render_responses
+	$(PY) -m bot.training.responses
 
 train: install
-	$(PY) -m bot.train
+	$(PY) -m bot.training.model_cache
 
 run: install
-	$(PY) -m bot.launch
+	$(PY) -m bot.gateway.launch
 
 validate: responses
 	$(VENV)/bin/rasa data validate --data data --domain domain.yml --config config.yml
 
 evaluate: install
-	$(PY) -m bot.evaluate $(NLU)
+	$(PY) -m bot.training.evaluate $(NLU)
 
 # stock Rasa zh pipeline vs char TF-IDF + LR vs config.yml; TRAIN=… TEST=… FOLDS=k optional
 nlu-bench: install responses
-	$(PY) -m bot.nlu_bench $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(FOLDS),--folds $(FOLDS))
+	$(PY) -m bench.nlu_bench $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(FOLDS),--folds $(FOLDS))
 
 chaos: install
-	$(PY) -m bot.chaos
+	$(PY) -m bench.chaos
 
 # load benchmark: project vs direct Rasa vs stock `rasa init` config (minutes; prints a JSON line)
 # SCALE=2: two gateways + two Rasa replicas on PostgreSQL + Redis (deploy/scaled.py)

@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional
 
 from rasa_sdk import Tracker
 
-from bot.profile import shop_tz
-from bot.tickets import TicketStore, TicketView
+from bot.profile.business import shop_tz
+from bot.store.tickets import TicketStore, TicketView
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,11 @@ from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot import parsing, privacy, profile
+from bot.profile import parsing
+
+from bot.profile import privacy
+
+from bot.profile import business as profile
 
 NO_ORDER = ("没有", "没", "无", "不知道", "忘了", "记不得", "没订单", "不记得", "没有订单号")
 ADDRESS_CUES = re.compile(r"[省市区县镇乡村路街道巷号栋幢楼层室单元小区弄苑园里]")

@@ -7,7 +7,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, latest_turn_key, local_time, store, ticket_payload
-from bot import parsing, profile
+from bot.profile import parsing
+from bot.profile import business as profile
 
 
 def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> None:
@@ -75,7 +76,7 @@ class RateService(Action):
             dispatcher.utter_message(text="请给这次服务打个分：1～5分（5分最满意）。")
             return []
         # A person just closed a handoff and asked for this score: it belongs to that ticket.
-        from bot.handoff import HandoffStore
+        from bot.store.handoffs import HandoffStore
 
         handoffs = HandoffStore(store().engine)
         number = handoffs.rating_ticket(tracker.sender_id)

@@ -9,8 +9,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (customer_channel, form_run_key, latest_entity, local_time, store,
                             ticket_payload)
-from bot import parsing, profile, sla
-from bot.tickets import TicketView
+from bot.profile import parsing
+from bot.profile import business as profile
+from bot.profile import sla
+from bot.store.tickets import TicketView
 
 COMPLAINT_SLOTS = ("complaint_category", "complaint_description", "order_id")
 REPAIR_SLOTS = ("product", "fault_description", "address", "urgency")

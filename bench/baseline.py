@@ -1,6 +1,6 @@
 """Train the stock baseline model (bench/stock_config.yml) on the project's data.
 
-Cached like bot/train.py: ``models/stock-<hash>.tar.gz``, where the hash covers the stock
+Cached like bot/training/model_cache.py: ``models/stock-<hash>.tar.gz``, where the hash covers the stock
 config and everything else training reads, so a rerun of ``make bench`` reuses it.
 """
 from __future__ import annotations
@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot import render_responses
-from bot.profile import PROJECT_ROOT
-from bot.rasa_server import rasa_env
-from bot.train import MODELS, data_hash
+from bot.training import responses as render_responses
+from bot.profile.business import PROJECT_ROOT
+from bot.brain.rasa_server import rasa_env
+from bot.training.model_cache import MODELS, data_hash
 
 STOCK_CONFIG = "bench/stock_config.yml"
 

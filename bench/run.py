@@ -28,8 +28,8 @@ from typing import Dict, List
 from cryptography.fernet import Fernet
 
 from bench.loadgen import Target, proc_tree_peak_rss_mb, run_load, summary
-from bot.launch import Stack
-from bot.profile import PROJECT_ROOT
+from bot.gateway.launch import Stack
+from bot.profile.business import PROJECT_ROOT
 
 FAKE_NOW = "2026-11-27T10:00:00"   # inside service hours, as the e2e tests
 
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
                         "train bench/stock_config.yml on the current data, cached by hash)")
     args = parser.parse_args(argv)
 
-    from bot.train import ensure_model
+    from bot.training.model_cache import ensure_model
 
     model = ensure_model()
     work = Path(tempfile.mkdtemp(prefix="kefu-bench-"))

@@ -30,8 +30,8 @@ from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
 
-from connectors.base import InboundMessage, OutboundMessage
-from connectors.delivery import DeliveryLedger, last_buttons, resolve_choice
+from bot.messages import InboundMessage, OutboundMessage
+from bot.store.deliveries import DeliveryLedger, last_buttons, resolve_choice
 
 # An update is settled only after all its sends (flood-limited): give a live turn a minute.
 TELEGRAM_ABANDONED_AFTER = 60.0

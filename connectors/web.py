@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from connectors.base import InboundMessage
+from bot.messages import InboundMessage
 
 PAGE = Path(__file__).with_name("webchat.html")
 SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -6,7 +6,7 @@ start it with :class:`ScaledStack`; ``python -m deploy.scaled`` runs it until Ct
 
 Nothing here is hand-written persistence: Rasa's stores are configured in the rendered
 endpoints file (SQLTrackerStore dialect postgresql, RedisLockStore), the ticket schema is
-migrated by Alembic (bot/migrations) when the first process connects.
+migrated by Alembic (bot/store/migrations) when the first process connects.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
-from bot.launch import BIN, _redacted_copy, rasa_command, stop_processes, supervise
-from bot.profile import PROJECT_ROOT
-from bot.rasa_server import rasa_env
+from bot.gateway.launch import BIN, _redacted_copy, rasa_command, stop_processes, supervise
+from bot.profile.business import PROJECT_ROOT
+from bot.brain.rasa_server import rasa_env
 
 PG_HOST = os.environ.get("KEFU_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("KEFU_PG_PORT", "5432"))
@@ -95,7 +95,7 @@ class ScaledStack:
         self.token = secrets.token_urlsafe(24)
         base_env = rasa_env(KEFU_DATABASE_URL=self.database_url, **self.env)
         # migrate once before anyone connects (replicas would also do it, under a lock)
-        subprocess.run([str(BIN / "python"), "-c", "from bot.db import get_engine; get_engine()"],
+        subprocess.run([str(BIN / "python"), "-c", "from bot.store.engine import get_engine; get_engine()"],
                        cwd=PROJECT_ROOT, env=base_env, check=True)
         action_port = free_port()
         action_url = f"http://127.0.0.1:{action_port}"
@@ -122,7 +122,7 @@ class ScaledStack:
             else:
                 env.update(KEFU_RASA_URL=self.rasa_urls[i])
                 env.pop("KEFU_REDIS_URL", None)
-            self._spawn(f"gateway{i + 1}", [str(BIN / "python"), "-m", "bot.gateway"], env)
+            self._spawn(f"gateway{i + 1}", [str(BIN / "python"), "-m", "bot.gateway.app"], env)
         self.wait_healthy(timeout)
         return self
 
@@ -169,7 +169,7 @@ class ScaledStack:
         stop_processes(self.named.values())
         self.named.clear()
         if getattr(self, "_created_db", False):
-            from bot.db import engine_for
+            from bot.store.engine import engine_for
 
             engine_for.cache_clear()
             _pg_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
@@ -186,7 +186,7 @@ class ScaledStack:
 def main() -> int:
     import argparse
 
-    from bot.train import ensure_model
+    from bot.training.model_cache import ensure_model
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicas", type=int, default=2)

@@ -8,8 +8,8 @@ from typing import Any, Callable, Dict, List
 
 from aiohttp import web
 
-from bot.router import RateLimiter, Router
-from bot.transcripts import TranscriptStore
+from bot.gateway.router import RateLimiter, Router
+from bot.store.transcripts import TranscriptStore
 from tests.conftest import free_port
 from tests.fake_platforms import ThreadedServer
 
@@ -20,7 +20,7 @@ GREETING = {"text": "您好，我是智能客服～请问有什么可以帮您�
 
 
 class ScriptedRasa:
-    """Stands in for :class:`bot.rasa_client.RasaClient`: echoes, greets, can be held."""
+    """Stands in for :class:`bot.brain.rasa_client.RasaClient`: echoes, greets, can be held."""
 
     def __init__(self) -> None:
         self.calls: List[tuple[str, str]] = []

@@ -27,7 +27,7 @@ def trained_model() -> Path:
 
     ``KEFU_TEST_MODEL`` points at an existing archive instead (for quick local reruns).
     """
-    from bot.train import ensure_model
+    from bot.training.model_cache import ensure_model
 
     override = os.environ.get("KEFU_TEST_MODEL")
     return Path(override) if override else ensure_model()
@@ -66,7 +66,7 @@ def stack_env(tmp_path_factory, telegram_agents_api, channel_fakes) -> dict:
            "KEFU_TELEGRAM_AGENT_POLL_TIMEOUT": "1",
            **channel_fakes.env}   # customer channels: WeChat and Telegram against local fakes
     os.environ.update(env)  # this process reads the same database and key
-    from bot import privacy
+    from bot.profile import privacy
     privacy._fernet.cache_clear()
     env["_work"] = str(work)
     return env
@@ -74,7 +74,7 @@ def stack_env(tmp_path_factory, telegram_agents_api, channel_fakes) -> dict:
 
 @pytest.fixture(scope="session")
 def assistant(trained_model, stack_env):
-    from bot.launch import Stack
+    from bot.gateway.launch import Stack
 
     work = Path(stack_env["_work"])
     stack = Stack(model=trained_model, gateway_port=free_port(), rasa_port=free_port(),
@@ -116,8 +116,8 @@ def customer(assistant, request):
 def admin_stack(trained_model, stack_env, tmp_path_factory):
     """A stack of its own for the retraining tests (issue 6): its model is swapped, and it
     retrains in a temporary copy of the project's data (``KEFU_ADMIN_PROJECT``)."""
-    from bot import admin
-    from bot.launch import Stack
+    from bot.training import admin
+    from bot.gateway.launch import Stack
 
     work = tmp_path_factory.mktemp("kefu-admin")
     project = admin.copy_project(work / "project")

@@ -116,7 +116,7 @@ def wechat_signature(*parts: str) -> str:
 class WeChatPusher:
     """What WeChat's servers do: sign (and in safe mode encrypt) XML and POST it.
 
-    Written from the protocol description independently of ``connectors.wechat``.
+    Written from the protocol description independently of ``connectors.wechat.official_account``.
     """
 
     def __init__(self, url: str, token: str, appid: str, aes_key: str | None,

@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from bot.agents import AgentStore
+from bot.store.agents import AgentStore
 
 
 def make_agent(prefix: str, role: str = "agent") -> Tuple[str, str]:

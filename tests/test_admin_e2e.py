@@ -17,9 +17,9 @@ import urllib.request
 
 import pytest
 
-from bot import admin
-from bot.gateway import openapi_document
-from bot.router import BUSY_TEXT, SLOW_TEXT
+from bot.training import admin
+from bot.gateway.app import openapi_document
+from bot.gateway.router import BUSY_TEXT, SLOW_TEXT
 from tests.conftest import Customer
 from tests.handoff_helpers import AgentClient, make_agent, wait_until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import admin
+from bot.training import admin
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def project(tmp_path, monkeypatch):
 
 
 def _line(store, conversation, text):
-    from bot.transcripts import TranscriptStore
+    from bot.store.transcripts import TranscriptStore
     return TranscriptStore().append(conversation, "web", "customer", text, state="done")
 
 
@@ -134,8 +134,8 @@ def test_activation_refused_when_worse_unless_reason(project):
 
 
 def test_prune_keeps_the_configured_number(project, monkeypatch):
-    from bot.db import get_engine, retrying
-    from bot.models import TrainingRun
+    from bot.store.engine import get_engine, retrying
+    from bot.store.schema import TrainingRun
 
     monkeypatch.setenv("KEFU_KEEP_MODELS", "2")
     paths = []
@@ -206,8 +206,8 @@ def test_cli_inbox_reads_rasa_sql_tracker_store_and_annotates(project, tmp_path,
 
 
 def test_a_run_left_running_by_a_dead_process_is_marked_failed(project, tmp_path, monkeypatch):
-    from bot.db import get_engine, retrying
-    from bot.models import TrainingRun
+    from bot.store.engine import get_engine, retrying
+    from bot.store.schema import TrainingRun
 
     run_id = retrying(lambda s: (s.add(r := TrainingRun(status="running", mode="full",
                                                          requested_by="t")), s.flush(), r.id)[2],

@@ -1,6 +1,6 @@
 """The gateway's HTTP surface: documented, guarded, and fuzzed without a 5xx.
 
-The OpenAPI document (bot/openapi.yml, served at /openapi.json) must list every route
+The OpenAPI document (bot/gateway/openapi.yml, served at /openapi.json) must list every route
 the app really has; every route it does not mark public must refuse an anonymous
 request; and property-based requests built from its schemas never crash the gateway.
 """
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis_jsonschema import from_schema
 
-from bot.gateway import create_app, openapi_document
+from bot.gateway.app import create_app, openapi_document
 from bot.settings import Settings
 
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -39,7 +39,7 @@ def app_routes():
 def test_every_route_is_documented_and_every_documented_route_exists():
     documented = {(p, m) for p, m, _ in spec_operations()}
     real = set(app_routes())
-    assert real - documented == set(), "routes missing from bot/openapi.yml"
+    assert real - documented == set(), "routes missing from bot/gateway/openapi.yml"
     assert documented - real == set(), "documented routes the app does not have"
 
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from bot import profile
-from bot.tickets import TicketStore
-from bot.transcripts import TranscriptStore
+from bot.profile import business as profile
+from bot.store.tickets import TicketStore
+from bot.store.transcripts import TranscriptStore
 from tests.channel_harness import eventually
 from tests.fake_platforms import (TELEGRAM_SECRET, TELEGRAM_TOKEN, WECHAT_AES_KEY, WECHAT_APPID,
                                   WECHAT_SECRET, WECHAT_TOKEN, TelegramCustomer, WeChatPusher)

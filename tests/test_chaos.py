@@ -1,7 +1,7 @@
 """Faults injected into the real processes (the scenarios of ``make chaos``)."""
 import pytest
 
-from bot.chaos import SCENARIOS, run
+from bench.chaos import SCENARIOS, run
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.tickets import TicketStore
+from bot.store.tickets import TicketStore
 from tests.handoff_helpers import make_agent, sign_in, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -103,7 +103,7 @@ def test_customer_agent_handoff_in_the_browser(assistant, browser):
 def test_widget_posts_one_message_at_a_time_in_typed_order(assistant, browser):
     """A customer typing faster than the bot answers: each POST waits for the previous
     answer, so the bot (and, scaled out, every gateway replica) sees the typed order."""
-    from bot.transcripts import TranscriptStore
+    from bot.store.transcripts import TranscriptStore
 
     ctx = browser.new_context(viewport={"width": 480, "height": 760}, locale="zh-CN")
     try:

@@ -8,10 +8,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from bot import profile
-from bot.db import get_engine
-from bot.models import Ticket
-from bot.tickets import TicketStore
+from bot.profile import business as profile
+from bot.store.engine import get_engine
+from bot.store.schema import Ticket
+from bot.store.tickets import TicketStore
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from bot.transcripts import TranscriptStore
+from bot.store.transcripts import TranscriptStore
 
 pytestmark = pytest.mark.e2e
 

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
-from bot.handoff import HandoffStore
-from bot.launch import Stack
-from bot.profile import PROJECT_ROOT
-from bot.tickets import TicketStore
-from bot.transcripts import TranscriptStore
+from bot.store.handoffs import HandoffStore
+from bot.gateway.launch import Stack
+from bot.profile.business import PROJECT_ROOT
+from bot.store.tickets import TicketStore
+from bot.store.transcripts import TranscriptStore
 from tests.conftest import Customer, free_port
 from tests.handoff_helpers import (AgentClient, make_agent, wait_for_update, wait_until)
 
@@ -178,7 +178,7 @@ def _gateway(stack: Stack, port: int, log) -> subprocess.Popen:
                KEFU_RASA_TOKEN=token, KEFU_RASA_URL=f"http://127.0.0.1:{stack.rasa_port}",
                KEFU_ACTION_URL=f"http://127.0.0.1:{stack.action_port}")
     env.pop("KEFU_TELEGRAM_AGENT_TOKEN", None)    # the main gateway owns the Telegram group
-    return subprocess.Popen([sys.executable, "-m", "bot.gateway"], cwd=PROJECT_ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "bot.gateway.app"], cwd=PROJECT_ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -9,12 +9,12 @@ import json
 import pytest
 from aiohttp import web
 
-from bot import profile
-from bot.agents import AgentError, AgentStore, hash_password, main as agents_main, verify_password
-from bot.handoff import HandoffError, HandoffStore, check_sla
-from bot.tickets import TicketStore
-from bot.transcripts import TranscriptStore
-from connectors.base import InboundMessage
+from bot.profile import business as profile
+from bot.store.agents import AgentError, AgentStore, hash_password, main as agents_main, verify_password
+from bot.store.handoffs import HandoffError, HandoffStore, check_sla
+from bot.store.tickets import TicketStore
+from bot.store.transcripts import TranscriptStore
+from bot.messages import InboundMessage
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def _run_action(action, text: str, sender: str):
 
 def test_outside_service_hours_a_callback_ticket_and_no_queue(db, monkeypatch):
     from actions.service import RequestHuman
-    from bot.handoff_service import HandoffService
+    from bot.support.handoffs import HandoffService
 
     monkeypatch.setenv("KEFU_FAKE_NOW", "2026-11-27T23:30:00")     # shop closes at 21:00
     assert not profile.within_service_hours()
@@ -131,7 +131,7 @@ def test_outside_service_hours_a_callback_ticket_and_no_queue(db, monkeypatch):
 
 
 def test_sla_watcher_marks_once_and_alerts_the_wecom_robot(db, monkeypatch):
-    from bot.handoff_service import HandoffService
+    from bot.support.handoffs import HandoffService
 
     received = []
 
@@ -187,7 +187,7 @@ def test_sla_check_ignores_closed_tickets(db):
 
 
 def test_repeated_failed_sign_ins_lock_the_name_out(monkeypatch):
-    from connectors import console
+    from bot.workspace import console
 
     monkeypatch.setattr(console, "_failures", {})
     keys = ("name:amy", "addr:127.0.0.1")

@@ -1,4 +1,4 @@
-"""The Alembic head (bot/migrations) builds exactly the schema bot/models.py declares.
+"""The Alembic head (bot/store/migrations) builds exactly the schema bot/store/schema.py declares.
 
 Runs against the machine's PostgreSQL (a scratch database per run, dropped after); skipped
 when no PostgreSQL answers.
@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot.migrations import upgrade_to_head
-from bot.models import Base
+from bot.store.migrations import upgrade_to_head
+from bot.store.schema import Base
 
 
 def test_migration_head_matches_the_models(scratch_pg):
@@ -17,5 +17,5 @@ def test_migration_head_matches_the_models(scratch_pg):
     with scratch_pg.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
                                 Base.metadata)
-    assert diff == [], f"bot/models.py changed: add a revision (python -m bot.migrations revision ...): {diff}"
+    assert diff == [], f"bot/store/schema.py changed: add a revision (python -m bot.store.migrations revision ...): {diff}"
     assert set(Base.metadata.tables) <= set(inspect(scratch_pg).get_table_names())

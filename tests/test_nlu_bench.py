@@ -1,4 +1,4 @@
-"""Smoke test of the NLU benchmark (bot/nlu_bench.py) on the small hand-written fixture.
+"""Smoke test of the NLU benchmark (bench/nlu_bench.py) on the small hand-written fixture.
 
 Only the TF-IDF baseline runs here (seconds, no Rasa training); the Rasa systems are
 exercised by `make nlu-bench`. No timing assertions.
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from bot import nlu_bench
-from bot.profile import PROJECT_ROOT
+from bench import nlu_bench
+from bot.profile.business import PROJECT_ROOT
 
 FIXTURE = PROJECT_ROOT / "tests" / "data"
 

@@ -1,4 +1,4 @@
-"""Training-data quality (bot/data_check.py): fast, no training.
+"""Training-data quality (bot/training/data_check.py): fast, no training.
 
 The first test checks the project's real data; the others show each check catches what
 it is meant to catch, so a green run means something.
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import data_check
-from bot.data_check import Example, parse_example
+from bot.training import data_check
+from bot.training.data_check import Example, parse_example
 
 ORDER_PHONE_REGEXES = {
     "order_id": [r"(?<![0-9a-z])dd\d{6,18}(?![0-9])", r"(?<![0-9a-z])\d{12,20}(?![0-9])"],

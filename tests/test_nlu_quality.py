@@ -1,7 +1,7 @@
 """The held-out 20% split (tests/nlu/) scored on the session's model: the issue's bar."""
 import pytest
 
-from bot.evaluate import DEFAULT_TEST, evaluate
+from bot.training.evaluate import DEFAULT_TEST, evaluate
 
 pytestmark = pytest.mark.e2e
 

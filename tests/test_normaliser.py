@@ -1,8 +1,8 @@
 """The message normalisers, property by property (hypothesis)."""
 from hypothesis import given, strategies as st
 
-from bot.normaliser import normalise
-from bot.router import clean_text
+from bot.brain.components.normaliser import normalise
+from bot.gateway.router import clean_text
 
 FULL_WIDTH = st.characters(min_codepoint=0xFF01, max_codepoint=0xFF5E)
 

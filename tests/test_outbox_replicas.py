@@ -2,7 +2,7 @@
 
 Two HandoffService outbox loops (as two gateway replicas run them) deliver from one
 PostgreSQL database at the same time, through a deliberately slow target. Without the
-per-target lease (bot/handoff.py, OutboxLease) both would read the same waiting rows and
+per-target lease (bot/store/handoffs.py, OutboxLease) both would read the same waiting rows and
 the agents' group would get messages twice and out of order.
 """
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.handoff import HandoffStore
-from bot.handoff_service import HandoffService
-from bot.migrations import upgrade_to_head
+from bot.store.handoffs import HandoffStore
+from bot.support.handoffs import HandoffService
+from bot.store.migrations import upgrade_to_head
 
 ROWS = 30
 
@@ -57,7 +57,7 @@ def test_two_replicas_deliver_each_row_once_in_order(scratch_pg):
 
 
 def test_sqlite_lease_is_always_granted(tmp_path):
-    from bot.db import engine_for
+    from bot.store.engine import engine_for
 
     lease = HandoffStore(engine_for(f"sqlite:///{tmp_path}/k.db")).outbox_lease("telegram")
     assert lease.acquire() is True

@@ -4,7 +4,9 @@ import datetime as dt
 import pytest
 from hypothesis import given, strategies as st
 
-from bot import parsing, privacy
+from bot.profile import parsing
+
+from bot.profile import privacy
 
 TODAY = dt.date(2026, 11, 27)
 

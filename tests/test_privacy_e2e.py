@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from bot.db import get_engine
-from bot.erasure import anonymous_id, erase_customer
-from bot.models import AgentOutbox, Handoff, Message, Ticket
-from bot.tickets import TicketStore
+from bot.store.engine import get_engine
+from bot.store.erasure import anonymous_id, erase_customer
+from bot.store.schema import AgentOutbox, Handoff, Message, Ticket
+from bot.store.tickets import TicketStore
 
 pytestmark = pytest.mark.e2e
 

@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import render_responses
-from bot.profile import DEFAULT_PROFILE, PROJECT_ROOT, load_profile
-from bot.rasa_server import rasa_env
+from bot.training import responses as render_responses
+from bot.profile.business import DEFAULT_PROFILE, PROJECT_ROOT, load_profile
+from bot.brain.rasa_server import rasa_env
 
 
 def test_rendered_responses_are_up_to_date():
-    assert render_responses.main(["--check"]) == 0, "run: python -m bot.render_responses"
+    assert render_responses.main(["--check"]) == 0, "run: python -m bot.training.responses"
 
 
 def test_changing_a_fact_changes_every_answer_that_states_it(tmp_path, monkeypatch):

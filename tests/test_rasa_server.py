@@ -1,11 +1,11 @@
-"""bot/rasa_server.py: the cached action-response check accepts and refuses what Rasa's does."""
+"""bot/brain/rasa_server.py: the cached action-response check accepts and refuses what Rasa's does."""
 from __future__ import annotations
 
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
 
-from bot import rasa_server
+from bot.brain import rasa_server
 
 VALID = {"events": [{"event": "slot", "name": "product", "value": "空调"}],
          "responses": [{"text": "好的", "buttons": [{"title": "是", "payload": "/affirm"}]}]}

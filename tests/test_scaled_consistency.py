@@ -5,7 +5,7 @@ Two gateway replicas and two Rasa replicas on the machine's real PostgreSQL and 
 customers at once each send bursts of messages, alternately to both gateways, without
 waiting for answers; each message carries the web chat's sequence number ``seq``, the
 order the customer sent it in (two network paths to two replicas can't tell it otherwise,
-see bot/scaleout.py). Afterwards every conversation's Rasa tracker holds each customer
+see bot/gateway/scaleout.py). Afterwards every conversation's Rasa tracker holds each customer
 message exactly once and in the order sent, and the number of complaint tickets equals
 the number of complaint forms that completed.
 
@@ -22,7 +22,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, func, select
 
-from bot.models import Ticket
+from bot.store.schema import Ticket
 from tests.conftest import FAKE_NOW
 
 pytestmark = pytest.mark.e2e

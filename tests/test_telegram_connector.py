@@ -131,7 +131,7 @@ def test_a_redelivered_update_is_processed_once(customer, gateway, bot_api):
 
 
 def test_push_sends_to_the_chat(gateway, bot_api):
-    from connectors.base import OutboundMessage
+    from bot.messages import OutboundMessage
     gateway.run(gateway.app["senders"]["telegram"]("424242", [OutboundMessage("客服回复了您")]))
     assert [m["text"] for m in bot_api.sent(424242)] == ["客服回复了您"]
 

@@ -5,10 +5,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from bot import privacy
-from bot.db import engine_for
-from bot.models import Ticket
-from bot.tickets import TicketError, TicketStore
+from bot.profile import privacy
+from bot.store.engine import engine_for
+from bot.store.schema import Ticket
+from bot.store.tickets import TicketError, TicketStore
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""bot/tracker_store.py: Rasa's SQL trackers, same tables, file kept open in WAL mode."""
+"""bot/brain/tracker_store.py: Rasa's SQL trackers, same tables, file kept open in WAL mode."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +9,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.tracker_store import SQLiteTrackerStore
+from bot.brain.tracker_store import SQLiteTrackerStore
 
 DOMAIN = Domain.from_yaml("""
 version: "3.1"

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bot.db import engine_for, retrying, write_lock
-from bot.models import Message
-from bot.rasa_client import RasaUnavailable
-from bot.router import BUSY_TEXT, QUEUED_TEXT, Replayer, Router
-from bot.transcripts import TranscriptStore
-from connectors.base import InboundMessage
+from bot.store.engine import engine_for, retrying, write_lock
+from bot.store.schema import Message
+from bot.brain.rasa_client import RasaUnavailable
+from bot.gateway.router import BUSY_TEXT, QUEUED_TEXT, Replayer, Router
+from bot.store.transcripts import TranscriptStore
+from bot.messages import InboundMessage
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import urllib.request
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bot.db import get_engine
-from connectors import wechat
-from connectors.wechat import (AccessTokenHolder, WeChatCrypto, WeChatError, parse_xml,
+from bot.store.engine import get_engine
+from connectors.wechat import official_account as wechat
+from connectors.wechat.official_account import (AccessTokenHolder, WeChatCrypto, WeChatError, parse_xml,
                                signature, split_text, text_reply)
 from tests.channel_harness import Gateway, eventually
 from tests.conftest import free_port
@@ -306,9 +306,9 @@ def test_a_claim_abandoned_by_a_crashed_gateway_is_taken_over_by_the_retry(tmp_p
 
     from sqlalchemy import update
 
-    from bot.db import engine_for
-    from bot.models import ProcessedDelivery
-    from connectors.delivery import ABANDONED_AFTER, DeliveryLedger
+    from bot.store.engine import engine_for
+    from bot.store.schema import ProcessedDelivery
+    from bot.store.deliveries import ABANDONED_AFTER, DeliveryLedger
 
     ledger = DeliveryLedger(engine_for(f"sqlite:///{tmp_path}/ledger.db"))
     assert ledger.claim("wechat", "msg-1") == (True, None)
@@ -329,9 +329,9 @@ def test_delivery_ledger_forgets_only_what_no_retry_needs(tmp_path):
 
     from sqlalchemy import func, select, update
 
-    from bot.db import engine_for
-    from bot.models import ProcessedDelivery
-    from connectors.delivery import KEEP_FOR, DeliveryLedger
+    from bot.store.engine import engine_for
+    from bot.store.schema import ProcessedDelivery
+    from bot.store.deliveries import KEEP_FOR, DeliveryLedger
 
     ledger = DeliveryLedger(engine_for(f"sqlite:///{tmp_path}/ledger.db"))
     for key in ("old-1", "old-2", "new-1"):

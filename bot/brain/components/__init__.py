@@ -1,0 +1,1 @@
+"""bot.brain.components."""

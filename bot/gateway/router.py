@@ -1,0 +1,253 @@
+"""Who answers a customer's message: the bot (Rasa) or, in a handoff, a human.
+
+Every inbound message is written to the transcript before anything else happens, so
+nothing a customer said is lost if a later step fails. Turns of one conversation are
+processed one at a time, in arrival order. When Rasa is down the message waits in the
+transcript (state ``pending``) and :class:`Replayer` feeds it to Rasa when it returns;
+when Rasa is slow the customer hears so at once and the answer follows as a notice.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections import defaultdict
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+from bot.brain.rasa_client import RasaClient, RasaUnavailable
+from bot.store.transcripts import TranscriptStore
+from bot.messages import Button, InboundMessage, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+BUSY_TEXT = "系统有点忙，您的消息已收到并保存，恢复后会按顺序马上回复您～"
+SLOW_TEXT = "收到，正在为您处理，请稍等片刻～"
+QUEUED_TEXT = "消息已收到，会按顺序回复您，请稍候～"
+TOO_LONG_TEXT = "消息有点长（最多{limit}字），请分几条发送或简要描述一下～"
+EMPTY_TEXT = "您好像发了一条空消息，请问有什么可以帮您？"
+TOO_FAST_TEXT = "您发送得有点快，请稍等几秒再发～"
+
+KefuEventHandler = Callable[[InboundMessage, Dict[str, Any]], Awaitable[None]]
+# A gate sees each message first; returning a list means "answered, don't ask the bot"
+# (the handoff plugin relays to the agent side this way). None lets the bot answer.
+Gate = Callable[[InboundMessage], Awaitable[Optional[List[OutboundMessage]]]]
+Sender = Callable[[str, List[OutboundMessage]], Awaitable[None]]
+
+
+class RateLimiter:
+    """A token bucket per conversation: bursts are fine, a flood is slowed, others unaffected.
+
+    Per gateway process; with N replicas behind a load balancer a sender gets at most N
+    times the rate, which still keeps one flooder from starving everyone else.
+    """
+
+    def __init__(self, rate_per_minute: float = 30, burst: int = 10) -> None:
+        self.rate = rate_per_minute / 60.0
+        self.burst = burst
+        self._buckets: Dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if len(self._buckets) > 100_000:        # forget idle senders
+            self._buckets.clear()
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1, now)
+        return True
+
+
+class Router:
+    def __init__(self, rasa: RasaClient, transcripts: TranscriptStore, *,
+                 max_chars: int = 1000, reply_timeout: float = 8.0,
+                 limiter: RateLimiter | None = None) -> None:
+        self.rasa = rasa
+        self.transcripts = transcripts
+        self.max_chars = max_chars
+        self.reply_timeout = reply_timeout
+        self.limiter = limiter or RateLimiter()
+        self.locks: Dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.event_handlers: List[KefuEventHandler] = []
+        self.gates: List[Gate] = []
+        self.senders: Dict[str, Sender] = {}
+        self._late: set[asyncio.Task] = set()
+        self._actions_ok_until = 0.0
+
+    async def actions_up(self) -> bool:
+        """Is the action server answering? Cached for a second while it is."""
+        if time.monotonic() < self._actions_ok_until:
+            return True
+        if await self.rasa.actions_ready():
+            self._actions_ok_until = time.monotonic() + 1.0
+            return True
+        return False
+
+    async def record(self, conversation_id: str, channel: str, author: str, text: str,
+                     data: Dict[str, Any] | None = None, state: str | None = None) -> int:
+        return await asyncio.to_thread(self.transcripts.append, conversation_id, channel,
+                                       author, text, data, state)
+
+    async def _record_replies(self, message: InboundMessage,
+                              replies: List[OutboundMessage]) -> None:
+        """All the replies in one transaction, in order."""
+        if replies:
+            await asyncio.to_thread(self.transcripts.append_many, message.conversation_id,
+                                    message.channel, _lines(replies))
+
+    async def handle(self, message: InboundMessage) -> List[OutboundMessage]:
+        text = clean_text(message.text)
+        conversation = message.conversation_id
+        async with self.locks[conversation]:
+            # The customer line is committed (state "processing") before anything else; the
+            # same transaction tells whether earlier lines still wait for the bot.
+            row, waiting = await asyncio.to_thread(self.transcripts.open_turn, conversation,
+                                                   message.channel, message.text)
+            state = "done"
+            if not text:
+                replies = [OutboundMessage(EMPTY_TEXT, author="system")]
+            elif len(text) > self.max_chars:
+                replies = [OutboundMessage(TOO_LONG_TEXT.format(limit=self.max_chars), author="system")]
+            elif not self.limiter.allow(conversation):
+                replies = [OutboundMessage(TOO_FAST_TEXT, author="system")]
+            else:
+                replies = await self._gated(message)
+                if replies is None:
+                    if waiting:     # earlier lines first: this one joins the queue, in order
+                        replies, state = [OutboundMessage(QUEUED_TEXT, author="system")], "pending"
+                    else:
+                        replies, state = await self._turn(message, text)
+            # The line's new state and the replies together, in one transaction.
+            await asyncio.to_thread(self.transcripts.close_turn, row, state, conversation,
+                                    message.channel, _lines(replies))
+            return replies
+
+    async def _gated(self, message: InboundMessage) -> Optional[List[OutboundMessage]]:
+        for gate in self.gates:
+            replies = await gate(message)
+            if replies is not None:
+                return replies
+        return None
+
+    async def _turn(self, message: InboundMessage, text: str) -> tuple[List[OutboundMessage], str]:
+        """One bot turn; returns the replies and the customer line's new state."""
+        if not await self.actions_up():
+            # A form step without its actions would lose the answer: keep it for later.
+            logger.warning("action server down, %s message queued", message.channel)
+            return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
+        task = asyncio.ensure_future(self.rasa.send(message.conversation_id, text))
+        try:
+            bot_messages = await asyncio.wait_for(asyncio.shield(task), self.reply_timeout)
+        except RasaUnavailable as exc:
+            logger.warning("rasa unavailable, %s message queued: %s", message.channel, exc)
+            return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
+        except asyncio.TimeoutError:
+            # Rasa has the message; don't send it twice. Its answer follows as a notice.
+            late = asyncio.ensure_future(self._deliver_late(message, task))
+            self._late.add(late)
+            late.add_done_callback(self._late.discard)
+            return [OutboundMessage(SLOW_TEXT, author="system")], "done"
+        if not bot_messages and not await self.rasa.actions_ready():
+            # The action server died during this very turn: Rasa dropped the action's
+            # events, so the message is run again (the form re-asks, nothing is filed twice).
+            self._actions_ok_until = 0.0
+            return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
+        return await self._bot_replies(message, bot_messages), "done"
+
+    async def _deliver_late(self, message: InboundMessage, task: asyncio.Future) -> None:
+        try:
+            bot_messages = await task
+        except RasaUnavailable as exc:
+            logger.warning("late rasa answer lost for a %s message: %s", message.channel, exc)
+            return
+        await self.push(message, await self._bot_replies(message, bot_messages))
+
+    async def push(self, message: InboundMessage, replies: List[OutboundMessage]) -> None:
+        """Deliver replies outside a turn: written as notices, sent on the customer's channel."""
+        notices = [OutboundMessage(r.text, r.buttons, author="notice") for r in replies]
+        await self._record_replies(message, notices)
+        sender = self.senders.get(message.channel)
+        if sender and notices:
+            try:
+                await sender(message.user_id, notices)
+            except Exception:  # the transcript keeps them; the channel may retry later
+                logger.exception("could not push to %s", message.channel)
+
+    async def _bot_replies(self, message: InboundMessage,
+                           bot_messages: List[Dict[str, Any]]) -> List[OutboundMessage]:
+        replies: List[OutboundMessage] = []
+        for item in bot_messages:
+            custom = item.get("custom")
+            if isinstance(custom, dict) and "kefu" in custom:
+                for handler in self.event_handlers:
+                    try:
+                        await handler(message, custom["kefu"])
+                    except Exception:
+                        logger.exception("kefu event handler failed")
+                continue
+            if item.get("text"):
+                buttons = [Button(str(b.get("title", "")), str(b.get("payload", "")))
+                           for b in item.get("buttons") or []]
+                replies.append(OutboundMessage(item["text"], buttons))
+        return replies
+
+
+class Replayer:
+    """Feeds messages kept while Rasa was down to Rasa, in order, once it is back."""
+
+    def __init__(self, router: Router, *, interval: float = 2.0, stale_after: float = 60.0) -> None:
+        self.router = router
+        self.interval = interval
+        self.stale_after = stale_after
+
+    async def run_once(self) -> int:
+        router = self.router
+        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=self.stale_after)
+        await asyncio.to_thread(router.transcripts.requeue_stale, cutoff)
+        rows = await asyncio.to_thread(router.transcripts.pending)
+        if not rows or not await router.rasa.model_loaded() or not await router.actions_up():
+            return 0
+        done, blocked = 0, set()
+        for row in rows:
+            conversation = row["conversation_id"]
+            if conversation in blocked:
+                continue
+            async with router.locks[conversation]:
+                if not await asyncio.to_thread(router.transcripts.set_state, row["id"],
+                                               "replaying", expect="pending"):
+                    continue          # another replica took it
+                channel, _, user_id = conversation.partition(":")
+                message = InboundMessage(channel=channel, user_id=user_id, text=row["text"])
+                try:
+                    bot_messages = await router.rasa.send(conversation, clean_text(row["text"]))
+                except RasaUnavailable:
+                    await asyncio.to_thread(router.transcripts.set_state, row["id"], "pending")
+                    blocked.add(conversation)     # keep this conversation's order
+                    continue
+                await asyncio.to_thread(router.transcripts.set_state, row["id"], "done")
+                await router.push(message, await router._bot_replies(message, bot_messages))
+                done += 1
+        return done
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                logger.exception("replayer round failed")
+            await asyncio.sleep(self.interval)
+
+
+def _lines(replies: List[OutboundMessage]) -> List[tuple]:
+    """Replies as transcript lines: (author, text, data with the buttons)."""
+    return [(reply.author, reply.text,
+             {"buttons": [b.__dict__ for b in reply.buttons]} if reply.buttons else None)
+            for reply in replies]
+
+
+def clean_text(text: str) -> str:
+    """Strip control characters and surrounding whitespace; keep emoji and CJK as is."""
+    kept = "".join(ch for ch in (text or "") if ch in "\n\t" or ch.isprintable())
+    return kept.strip()

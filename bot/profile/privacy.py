@@ -1,0 +1,82 @@
+"""Personal data: encryption at rest and masking for display and logs.
+
+Phones and addresses are stored as Fernet tokens (key from ``KEFU_DATA_KEY``, or a key
+file created once under ``var/``), and shown masked to everyone but the agent handling
+the ticket. :class:`RedactingFilter` keeps phone numbers out of every log line.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from functools import lru_cache
+
+from cryptography.fernet import Fernet
+
+from bot.profile.business import PROJECT_ROOT
+
+PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
+
+
+def normalise_phone(text: str) -> str | None:
+    """The 11 digits of a mainland mobile number found in ``text``, or None."""
+    match = PHONE_RE.search(text or "")
+    return "".join(match.groups()) if match else None
+
+
+def mask_phone(phone: str | None) -> str | None:
+    if not phone:
+        return phone
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def mask_address(address: str | None) -> str | None:
+    if not address:
+        return address
+    keep = max(2, min(6, len(address) // 3))
+    return address[:keep] + "****"
+
+
+def mask_text(text: str) -> str:
+    """Mask every phone number inside free text (transcripts, logs)."""
+    return PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), text or "")
+
+
+@lru_cache(maxsize=1)
+def _fernet() -> Fernet:
+    key = os.environ.get("KEFU_DATA_KEY")
+    if not key:
+        path = PROJECT_ROOT / "var" / "data.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(Fernet.generate_key())
+        key = path.read_text().strip()
+    return Fernet(key.encode() if isinstance(key, str) else key)
+
+
+def encrypt(value: str | None) -> str | None:
+    return None if value is None else _fernet().encrypt(value.encode()).decode()
+
+
+def decrypt(token: str | None) -> str | None:
+    return None if token is None else _fernet().decrypt(token.encode()).decode()
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites log records so no phone number reaches a handler in clear."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def install_log_redaction() -> None:
+    root = logging.getLogger()
+    for handler in root.handlers or []:
+        handler.addFilter(RedactingFilter())
+    root.addFilter(RedactingFilter())

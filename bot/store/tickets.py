@@ -1,0 +1,226 @@
+"""The ticket store (工单): one module used by the action server and the gateway alike.
+
+A ticket is created exactly once per idempotency key (one per conversation and form
+run), so a retried or replayed action returns the ticket it already made instead of
+making a second one. Every change appends a :class:`~bot.store.schema.TicketEvent`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from bot.profile import privacy
+
+from bot.profile import business as profile
+
+from bot.profile import sla
+from bot.store.engine import get_engine, retrying
+from bot.store.schema import Ticket, TicketEvent
+
+# new → acknowledged → in_progress → resolved → closed (return call recorded on close)
+STATUSES = ("new", "acknowledged", "in_progress", "resolved", "closed")
+OPEN_STATUSES = STATUSES[:4]
+STATUS_LABELS = {"new": "已受理", "acknowledged": "已确认", "in_progress": "处理中",
+                 "resolved": "已解决", "closed": "已关闭"}
+KIND_LABELS = {"complaint": "投诉", "repair": "报修", "return": "退换货", "callback": "人工回电"}
+_ALLOWED = {"new": {"acknowledged", "in_progress", "resolved", "closed"},
+            "acknowledged": {"in_progress", "resolved", "closed"},
+            "in_progress": {"resolved", "closed"},
+            "resolved": {"in_progress", "closed"},
+            "closed": set()}
+
+
+class TicketError(ValueError):
+    """A request the ticket lifecycle does not allow."""
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket as shown outside the store: personal data masked unless asked otherwise."""
+
+    number: str
+    kind: str
+    category: str
+    priority: str
+    status: str
+    channel: str
+    customer_id: str
+    description: str
+    order_id: Optional[str]
+    product: Optional[str]
+    phone: Optional[str]
+    address: Optional[str]
+    details: dict
+    sla_due_at: dt.datetime
+    created_at: dt.datetime
+    rating: Optional[int]
+    events: List[dict] = field(default_factory=list)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _view(ticket: Ticket, *, unmasked: bool = False) -> TicketView:
+    phone = privacy.decrypt(ticket.phone_encrypted) if unmasked else ticket.phone_masked
+    address = privacy.decrypt(ticket.address_encrypted) if unmasked else ticket.address_masked
+    return TicketView(
+        number=ticket.number, kind=ticket.kind, category=ticket.category,
+        priority=ticket.priority, status=ticket.status, channel=ticket.channel,
+        customer_id=ticket.customer_id, description=ticket.description,
+        order_id=ticket.order_id, product=ticket.product, phone=phone, address=address,
+        details=dict(ticket.details or {}), sla_due_at=_aware(ticket.sla_due_at),
+        created_at=_aware(ticket.created_at), rating=ticket.rating,
+        events=[{"at": _aware(e.at).isoformat(), "kind": e.kind, "actor": e.actor,
+                 "from": e.from_status, "to": e.to_status, "note": e.note}
+                for e in ticket.events])
+
+
+def new_ticket_number(at: dt.datetime) -> str:
+    """``KF`` + shop-local yymmdd + 4 random digits, e.g. KF2611270042."""
+    local = at.astimezone(profile.shop_tz())
+    return f"KF{local:%y%m%d}{secrets.randbelow(10_000):04d}"
+
+
+class TicketStore:
+    """Creates, finds and moves tickets through their lifecycle."""
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine or get_engine()
+
+    def _run(self, work):
+        return retrying(work, engine=self.engine)
+
+    def open_ticket(self, *, kind: str, category: str, description: str, customer_id: str,
+                    channel: str, idempotency_key: str, priority: str = "normal",
+                    phone: str | None = None, address: str | None = None,
+                    order_id: str | None = None, product: str | None = None,
+                    details: dict | None = None) -> tuple[TicketView, bool]:
+        """Create the ticket for ``idempotency_key`` or return the existing one.
+
+        Returns ``(ticket, created)``; ``created`` is False when the key was seen before.
+        """
+        existing = self.by_idempotency_key(idempotency_key)
+        if existing:
+            return existing, False
+        created_at = profile.now()
+        for _ in range(5):
+            number = new_ticket_number(created_at)
+
+            def work(session: Session) -> TicketView:
+                ticket = Ticket(
+                    number=number, kind=kind, category=category, priority=priority,
+                    status="new", channel=channel, customer_id=customer_id,
+                    description=description, order_id=order_id, product=product,
+                    phone_encrypted=privacy.encrypt(phone), phone_masked=privacy.mask_phone(phone),
+                    address_encrypted=privacy.encrypt(address),
+                    address_masked=privacy.mask_address(address), details=details or {},
+                    idempotency_key=idempotency_key, created_at=created_at,
+                    sla_due_at=sla.due_time(kind, priority, created_at))
+                ticket.events.append(TicketEvent(kind="created", actor="bot", to_status="new",
+                                                 at=created_at))
+                session.add(ticket)
+                session.flush()
+                return _view(ticket)
+
+            try:
+                return self._run(work), True
+            except IntegrityError:
+                again = self.by_idempotency_key(idempotency_key)
+                if again:           # a concurrent replica made it first
+                    return again, False
+                # else: ticket number collision; draw another number
+        raise RuntimeError("could not allocate a ticket number")
+
+    def by_idempotency_key(self, key: str) -> TicketView | None:
+        def work(session: Session):
+            ticket = session.scalars(select(Ticket).where(Ticket.idempotency_key == key)).first()
+            return _view(ticket) if ticket else None
+        return self._run(work)
+
+    def find(self, number: str, *, unmasked: bool = False) -> TicketView | None:
+        def work(session: Session):
+            ticket = session.scalars(select(Ticket).where(Ticket.number == number.upper())).first()
+            return _view(ticket, unmasked=unmasked) if ticket else None
+        return self._run(work)
+
+    def for_customer(self, customer_id: str, *, open_only: bool = True) -> List[TicketView]:
+        def work(session: Session):
+            query = select(Ticket).where(Ticket.customer_id == customer_id)
+            if open_only:
+                query = query.where(Ticket.status.in_(OPEN_STATUSES))
+            return [_view(t) for t in session.scalars(query.order_by(Ticket.id.desc()))]
+        return self._run(work)
+
+    def change_status(self, number: str, to_status: str, *, actor: str,
+                      note: str | None = None) -> TicketView:
+        if to_status not in STATUSES:
+            raise TicketError(f"unknown status {to_status!r}")
+
+        def work(session: Session):
+            ticket = self._locked(session, number)
+            if to_status not in _ALLOWED[ticket.status]:
+                raise TicketError(f"{ticket.status} → {to_status} is not allowed")
+            ticket.events.append(TicketEvent(kind="status", actor=actor, note=note,
+                                             from_status=ticket.status, to_status=to_status))
+            ticket.status = to_status
+            session.flush()
+            return _view(ticket)
+        return self._run(work)
+
+    def record_return_call(self, number: str, *, actor: str, note: str) -> TicketView:
+        """The 回访 after resolution: recorded, then the ticket closes."""
+        def work(session: Session):
+            ticket = self._locked(session, number)
+            if ticket.status != "resolved":
+                raise TicketError("a return call is made after the ticket is resolved")
+            ticket.events.append(TicketEvent(kind="return_call", actor=actor, note=note))
+            ticket.events.append(TicketEvent(kind="status", actor=actor, from_status="resolved",
+                                             to_status="closed"))
+            ticket.status = "closed"
+            session.flush()
+            return _view(ticket)
+        return self._run(work)
+
+    def record_rating(self, number: str, score: int, *, actor: str) -> TicketView:
+        if not 1 <= score <= 5:
+            raise TicketError("a rating is 1 to 5")
+
+        def work(session: Session):
+            ticket = self._locked(session, number)
+            ticket.rating = score
+            ticket.events.append(TicketEvent(kind="rating", actor=actor, note=str(score)))
+            session.flush()
+            return _view(ticket)
+        return self._run(work)
+
+    def add_note(self, number: str, note: str, *, actor: str) -> TicketView:
+        def work(session: Session):
+            ticket = self._locked(session, number)
+            ticket.events.append(TicketEvent(kind="note", actor=actor, note=note))
+            session.flush()
+            return _view(ticket)
+        return self._run(work)
+
+    @staticmethod
+    def _locked(session: Session, number: str) -> Ticket:
+        ticket = session.scalars(select(Ticket).where(Ticket.number == number.upper())
+                                 .with_for_update()).first()
+        if ticket is None:
+            raise TicketError(f"no ticket {number}")
+        return ticket

@@ -1,0 +1,270 @@
+"""The handoff as the gateway runs it: opening, relaying, claiming, replying, closing.
+
+One :class:`HandoffService` per gateway (``app["handoff"]``). The console and the
+Telegram agents' group both call it, so a conversation claimed in one place is claimed
+everywhere (the row in SQL decides). Live updates go to console subscribers (SSE) and to
+``hooks`` (the Telegram group, the WeCom robot), which queue their deliveries in the
+SQL outbox so an agent side that is down gets them when it returns.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+
+import aiohttp
+
+from bot.profile import business as profile
+from bot.store.agents import AgentStore, AgentView
+from bot.store.handoffs import HandoffError, HandoffStore, HandoffView, check_sla
+from bot.store.tickets import TicketStore
+from bot.store.transcripts import TranscriptStore
+from bot.messages import InboundMessage, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+QUEUED_NOTICE = "已为您转接人工客服，您现在排在第 {position} 位，请稍候～您可以继续留言，客服会看到。"
+CLAIMED_NOTICE = "客服「{agent}」已接入，为您服务。"
+CLOSED_NOTICE = "本次人工服务已结束，感谢您的耐心。请为本次服务打分（1-5分，5分最满意），直接回复数字即可～"
+TRANSFER_NOTICE = "已为您转接给客服「{agent}」，请稍候。"
+
+Hook = Callable[[Dict[str, Any]], Awaitable[None]]
+Deliverer = Callable[[Dict[str, Any]], Awaitable[bool]]
+
+
+class HandoffService:
+    def __init__(self, app, *, store: HandoffStore | None = None) -> None:
+        self.app = app
+        self.store = store or HandoffStore()
+        self.agents = AgentStore(self.store.engine)
+        self.tickets = TicketStore(self.store.engine)
+        self.subscribers: Set[asyncio.Queue] = set()
+        self.hooks: List[Hook] = []
+        self.deliverers: Dict[str, Deliverer] = {}
+        self._wake = asyncio.Event()
+        self.wecom_url = os.environ.get("KEFU_WECOM_WEBHOOK") or None
+        if self.wecom_url:
+            self.deliverers["wecom"] = self._deliver_wecom
+        self._http: aiohttp.ClientSession | None = None
+
+    @property
+    def transcripts(self) -> TranscriptStore:
+        return self.app["router"].transcripts
+
+    async def _db(self, fn, *args, **kwargs):
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # --- live updates --------------------------------------------------------------------
+
+    async def publish(self, event: Dict[str, Any]) -> None:
+        """To every console (they re-read through authorised routes) and every hook."""
+        for queue in list(self.subscribers):
+            queue.put_nowait({"type": event["type"], "handoff": event.get("handoff_id")})
+        for hook in self.hooks:
+            try:
+                await hook(event)
+            except Exception:                          # a hook never breaks a customer turn
+                logger.exception("handoff hook failed for %s", event["type"])
+        self._wake.set()
+
+    async def enqueue(self, target: str, payload: Dict[str, Any], handoff_id: int | None = None):
+        await self._db(self.store.enqueue, target, payload, handoff_id)
+        self._wake.set()
+
+    # --- the customer side ---------------------------------------------------------------
+
+    async def tell_customer(self, handoff: HandoffView, text: str, *, author: str = "notice",
+                            agent: AgentView | None = None) -> int:
+        """The transcript is the web chat's mailbox; other channels also get a push."""
+        data = {"agent": agent.display_name} if agent else None
+        line = await self._db(self.transcripts.append, handoff.conversation_id,
+                              handoff.channel, author, text, data)
+        sender = self.app["senders"].get(handoff.channel)
+        if sender is not None:
+            try:
+                await sender(handoff.user_id, [OutboundMessage(text, author=author)])
+            except Exception:
+                logger.exception("push to a %s customer failed (kept in the transcript)",
+                                 handoff.channel)
+        return line
+
+    async def on_kefu_event(self, message: InboundMessage, payload: Dict[str, Any]) -> None:
+        """Router event handler: an action handed off, or filed a high-priority complaint."""
+        event = payload.get("event")
+        wanted = (event == "handoff" and payload.get("in_hours")) or (
+            event == "ticket_created" and payload.get("handoff")
+            and profile.within_service_hours())
+        if not wanted:
+            return
+        reason = payload.get("reason") or ("complaint_high" if event == "ticket_created" else "handoff")
+        await self.open(message.conversation_id, message.channel, message.user_id,
+                        ticket_number=payload.get("ticket"), reason=reason,
+                        priority=payload.get("priority") or "normal")
+
+    async def open(self, conversation_id: str, channel: str, user_id: str, *,
+                   ticket_number: str | None, reason: str, priority: str = "normal",
+                   agent: AgentView | None = None) -> HandoffView:
+        handoff, created = await self._db(
+            self.store.open, conversation_id=conversation_id, channel=channel, user_id=user_id,
+            ticket_number=ticket_number, reason=reason, priority=priority,
+            agent_id=agent.id if agent else None)
+        if not created:
+            return handoff
+        if agent is None:
+            position = await self._db(self.store.queue_position, handoff.id)
+            await self.tell_customer(handoff, QUEUED_NOTICE.format(position=position))
+        else:
+            await self.tell_customer(handoff, CLAIMED_NOTICE.format(agent=agent.display_name))
+        await self.publish({"type": "handoff_new", "handoff_id": handoff.id,
+                            "handoff": handoff.as_json(), "agent": agent.as_json() if agent else None})
+        return handoff
+
+    async def gate(self, message: InboundMessage) -> Optional[List[OutboundMessage]]:
+        """Router gate: while a person has the conversation, the bot stays out of it."""
+        handoff = await self._db(self.store.active, message.conversation_id)
+        if handoff is None:
+            return None
+        await self.publish({"type": "customer_message", "handoff_id": handoff.id,
+                            "handoff": handoff.as_json(), "text": message.text})
+        return []
+
+    # --- the agent side ------------------------------------------------------------------
+
+    async def claim(self, handoff_id: int, agent: AgentView) -> HandoffView:
+        before = await self._db(self.store.get, handoff_id)
+        handoff = await self._db(self.store.claim, handoff_id, agent.id)
+        if before and before.status == "queued":
+            await self.tell_customer(handoff, CLAIMED_NOTICE.format(agent=agent.display_name))
+            await self.publish({"type": "claimed", "handoff_id": handoff.id,
+                                "handoff": handoff.as_json(), "agent": agent.as_json()})
+        return handoff
+
+    async def transfer(self, handoff_id: int, agent: AgentView, to_agent_id: int) -> HandoffView:
+        handoff = await self._db(self.store.transfer, handoff_id, to_agent_id)
+        await self.tell_customer(handoff, TRANSFER_NOTICE.format(agent=handoff.agent_name))
+        await self.publish({"type": "transferred", "handoff_id": handoff.id,
+                            "handoff": handoff.as_json(), "agent": agent.as_json()})
+        return handoff
+
+    async def reply(self, handoff_id: int, agent: AgentView, text: str, *,
+                    via: str = "console") -> HandoffView:
+        handoff = await self._db(self.store.get, handoff_id)
+        if handoff is None or handoff.status != "claimed" or handoff.agent_id != agent.id:
+            raise HandoffError("only the agent holding the conversation can reply")
+        await self.tell_customer(handoff, text, author="agent", agent=agent)
+        await self.publish({"type": "agent_reply", "handoff_id": handoff.id,
+                            "handoff": handoff.as_json(), "agent": agent.as_json(),
+                            "text": text, "via": via})
+        return handoff
+
+    async def close(self, handoff_id: int, agent: AgentView, *, via: str = "console") -> HandoffView:
+        handoff = await self._db(self.store.get, handoff_id)
+        if handoff is None or handoff.status not in ("queued", "claimed"):
+            raise HandoffError("the conversation is not open")
+        if handoff.agent_id != agent.id and not agent.is_admin:
+            raise HandoffError("only the agent holding the conversation can close it")
+        handoff = await self._db(self.store.close, handoff_id)
+        if handoff.ticket_number:
+            ticket = await self._db(self.tickets.find, handoff.ticket_number)
+            if ticket and ticket.status in ("new", "acknowledged", "in_progress"):
+                await self._db(self.tickets.change_status, handoff.ticket_number, "resolved",
+                               actor=agent.name, note="人工会话结束")
+        await self.tell_customer(handoff, CLOSED_NOTICE)
+        await self.publish({"type": "closed", "handoff_id": handoff.id,
+                            "handoff": handoff.as_json(), "agent": agent.as_json(), "via": via})
+        return handoff
+
+    # --- background: the outbox and the SLA watcher --------------------------------------
+
+    async def outbox_loop(self) -> None:
+        """Deliver the agent-side outbox in order; a target that fails is retried later."""
+        backoff: Dict[str, float] = {}
+        loop = asyncio.get_running_loop()
+        while True:
+            for target, deliver in list(self.deliverers.items()):
+                if backoff.get(target, 0) > loop.time():
+                    continue
+                lease = self.store.outbox_lease(target)
+                try:
+                    if not await self._db(lease.acquire):
+                        continue            # another replica is delivering this target
+                except Exception:
+                    logger.exception("outbox lease for %s unavailable", target)
+                    continue
+                try:
+                    delivered_all = await self._deliver_round(target, deliver)
+                except Exception:           # the database, briefly: try again next round
+                    logger.exception("outbox round for %s failed", target)
+                    delivered_all = False
+                finally:
+                    await self._db(lease.release)
+                if delivered_all:
+                    backoff.pop(target, None)
+                else:
+                    backoff[target] = loop.time() + 1.0
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _deliver_round(self, target: str, deliver: Deliverer) -> bool:
+        """Send ``target``'s waiting rows in order; False at the first that fails."""
+        for row in await self._db(self.store.pending, target):
+            try:
+                ok = await deliver(row)
+            except Exception:
+                logger.exception("delivery to %s failed", target)
+                ok = False
+            if not ok:
+                await self._db(self.store.failed, row["id"])
+                return False
+            await self._db(self.store.delivered, row["id"])
+        return True
+
+    async def sla_loop(self, interval: float) -> None:
+        while True:
+            try:
+                await self.check_sla_once()
+            except Exception:
+                logger.exception("SLA check failed")
+            await asyncio.sleep(interval)
+
+    async def check_sla_once(self) -> List[Dict[str, Any]]:
+        breached = await self._db(check_sla, None, self.store.engine)
+        for item in breached:
+            await self.publish({"type": "sla_breach", "handoff_id": item["handoff"], **item})
+        return breached
+
+    # --- WeCom group robot (notify only) -------------------------------------------------
+
+    async def wecom_hook(self, event: Dict[str, Any]) -> None:
+        if not self.wecom_url:
+            return
+        if event["type"] == "handoff_new" and not event.get("agent"):
+            h = event["handoff"]
+            text = (f"【转人工】会话 #{h['id']}（{h['channel']}，{h['priority']}）等待接入，"
+                    f"工单 {h['ticket_number'] or '-'}，原因 {h['reason']}")
+        elif event["type"] == "sla_breach":
+            text = f"【超时】工单 {event['ticket']}（{event['kind']}，{event['priority']}）已超过承诺时间"
+        else:
+            return
+        await self.enqueue("wecom", {"msgtype": "text", "text": {"content": text}},
+                           event.get("handoff_id"))
+
+    async def _deliver_wecom(self, row: Dict[str, Any]) -> bool:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        try:
+            async with self._http.post(self.wecom_url, json=row["payload"]) as resp:
+                if resp.status != 200:
+                    return False
+                body = await resp.json(content_type=None)
+                return not isinstance(body, dict) or body.get("errcode", 0) == 0
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return False
+
+    async def close_http(self) -> None:
+        if self._http is not None:
+            await self._http.close()

@@ -1,0 +1,228 @@
+"""The agents' Telegram group (python-telegram-bot): the same queue as the console.
+
+A new handoff posts a card with a Claim button in the group (``KEFU_TELEGRAM_AGENT_GROUP``).
+Every later line of that conversation — the customer's messages, console replies, claim
+and close — is posted as a reply to the card, so the group reads as one thread per
+conversation. The agent who claimed it replies to any message of the thread and the text
+reaches the customer on the customer's own channel; ``/close`` (as a reply) ends it.
+
+Everything posted to the group goes through the SQL outbox, in order: while Telegram (or
+the network) is down the lines wait and are delivered when it returns, also across a
+gateway restart. Updates are read by long polling (``getUpdates``), so no public URL is
+needed for the agents' side.
+
+Environment: ``KEFU_TELEGRAM_AGENT_TOKEN`` (the agents' bot, not the customers' one),
+``KEFU_TELEGRAM_AGENT_GROUP`` (chat id), ``KEFU_TELEGRAM_AGENT_API_BASE`` (default
+``https://api.telegram.org``), ``KEFU_TELEGRAM_AGENT_POLL_TIMEOUT`` (seconds, default 25).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any, Dict
+
+from aiohttp import web
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.profile import privacy
+from bot.store.handoffs import HandoffError
+from bot.support.handoffs import HandoffService
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 3500
+
+
+class AgentsGroup:
+    def __init__(self, service: HandoffService, *, token: str, group: str, api_base: str,
+                 poll_timeout: int = 25) -> None:
+        self.service = service
+        self.store = service.store
+        self.group = str(group)
+        self.poll_timeout = poll_timeout
+        base = api_base.rstrip("/")
+        self.bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+        self._initialized = False
+        self._offset: int | None = None
+
+    # --- what the group is told (through the outbox) ---------------------------------
+
+    async def hook(self, event: Dict[str, Any]) -> None:
+        kind, handoff_id = event["type"], event.get("handoff_id")
+        h = event.get("handoff") or {}
+        who = (event.get("agent") or {}).get("display_name", "")
+        if kind == "handoff_new":
+            text = (f"🔔 转人工 #{h['id']}（{h['channel']}，优先级 {h['priority']}）\n"
+                    f"工单 {h['ticket_number'] or '-'} · 原因 {h['reason']}\n"
+                    f"在此消息下回复即可与客户对话，/close 结束。")
+            await self.service.enqueue("telegram", {"op": "card", "text": text,
+                                                    "claimed_by": who or None}, handoff_id)
+            return
+        if kind == "customer_message":
+            text = f"👤 客户：{privacy.mask_text(event['text'])}"
+        elif kind == "agent_reply" and event.get("via") != "telegram":
+            text = f"💬 {who}（工作台）：{event['text']}"
+        elif kind == "claimed":
+            text = f"✅ {who} 已认领"
+        elif kind == "transferred":
+            text = f"↪️ 已转接给 {h.get('agent_name')}"
+        elif kind == "closed":
+            text = f"🏁 会话已结束（{who}）"
+        elif kind == "sla_breach":
+            await self.service.enqueue("telegram", {"op": "group", "text": (
+                f"⏰ 工单 {event['ticket']}（{event['kind']}，{event['priority']}）已超过承诺时间")},
+                handoff_id)
+            return
+        else:
+            return
+        op = "claimed" if kind == "claimed" else "thread"
+        await self.service.enqueue("telegram", {"op": op, "text": text[:MAX_TEXT]}, handoff_id)
+
+    async def _ensure_initialized(self) -> None:
+        if not self._initialized:
+            await self.bot.initialize()
+            self._initialized = True
+
+    async def deliver(self, row: Dict[str, Any]) -> bool:
+        """One outbox row to the group; False (retry later) while Telegram is unreachable."""
+        payload, handoff_id = row["payload"], row["handoff_id"]
+        try:
+            await self._ensure_initialized()
+            op = payload["op"]
+            if op == "group":
+                await self.bot.send_message(self.group, payload["text"])
+                return True
+            handoff = await asyncio.to_thread(self.store.get, handoff_id) if handoff_id else None
+            if handoff is None:
+                return True
+            if op == "card":
+                markup = None if payload.get("claimed_by") or handoff.status != "queued" else \
+                    InlineKeyboardMarkup([[InlineKeyboardButton("认领 Claim",
+                                                                callback_data=f"claim:{handoff.id}")]])
+                sent = await self.bot.send_message(self.group, payload["text"], reply_markup=markup)
+                await asyncio.to_thread(self.store.set_telegram_card, handoff.id, str(sent.message_id))
+                await asyncio.to_thread(self.store.link, self.group, str(sent.message_id), handoff.id)
+                return True
+            card = handoff.telegram_card_id
+            if op == "claimed" and card:
+                try:
+                    await self.bot.edit_message_reply_markup(self.group, int(card), reply_markup=None)
+                except BadRequest:
+                    pass                          # already edited, or the card was deleted
+            sent = await self.bot.send_message(self.group, payload["text"],
+                                               reply_to_message_id=int(card) if card else None,
+                                               allow_sending_without_reply=True)
+            await asyncio.to_thread(self.store.link, self.group, str(sent.message_id), handoff.id)
+            return True
+        except (BadRequest, Forbidden) as exc:
+            logger.warning("Telegram refused an agents' group message: %s", exc)
+            return row["attempts"] >= 3           # give up on a permanently bad message
+        except TelegramError as exc:
+            logger.info("Telegram agents' group unreachable, will retry: %s", type(exc).__name__)
+            return False
+
+    # --- what agents do in the group -----------------------------------------------------
+
+    async def poll_loop(self) -> None:
+        while True:
+            try:
+                await self._ensure_initialized()
+                updates = await self.bot.get_updates(
+                    offset=self._offset, timeout=self.poll_timeout,
+                    allowed_updates=["message", "callback_query"],
+                    read_timeout=self.poll_timeout + 10)
+                for update in updates:
+                    self._offset = update.update_id + 1
+                    try:
+                        await self.handle(update)
+                    except Exception:
+                        logger.exception("handling a Telegram agents' update failed")
+            except asyncio.CancelledError:
+                raise
+            except TelegramError as exc:
+                logger.info("Telegram agents' polling failed, retrying: %s", type(exc).__name__)
+                await asyncio.sleep(1.0)
+            except Exception:
+                logger.exception("Telegram agents' polling crashed, retrying")
+                await asyncio.sleep(1.0)
+
+    async def handle(self, update: Update) -> None:
+        if update.callback_query is not None:
+            await self._on_button(update)
+        elif update.message is not None and update.message.text:
+            await self._on_message(update)
+
+    async def _on_button(self, update: Update) -> None:
+        query = update.callback_query
+        data = query.data or ""
+        if not data.startswith("claim:") or not data[6:].isdigit():
+            await query.answer()
+            return
+        user = query.from_user
+        agent = await asyncio.to_thread(self.service.agents.for_telegram_user, str(user.id),
+                                        user.full_name or user.username)
+        try:
+            handoff = await self.service.claim(int(data[6:]), agent)
+            await self.bot.answer_callback_query(query.id, text=f"已认领 #{handoff.id}")
+        except HandoffError as exc:
+            await self.bot.answer_callback_query(query.id, text=f"无法认领：{exc}", show_alert=True)
+
+    async def _on_message(self, update: Update) -> None:
+        message = update.message
+        if str(message.chat.id) != self.group or message.reply_to_message is None:
+            return
+        handoff = await asyncio.to_thread(self.store.handoff_for_message, self.group,
+                                          str(message.reply_to_message.message_id))
+        if handoff is None or message.from_user is None:
+            return
+        user = message.from_user
+        agent = await asyncio.to_thread(self.service.agents.for_telegram_user, str(user.id),
+                                        user.full_name or user.username)
+        text = message.text.strip()
+        try:
+            if text.split("@", 1)[0] == "/close":
+                await self.service.close(handoff.id, agent, via="telegram")
+            else:
+                await self.service.reply(handoff.id, agent, text, via="telegram")
+                await asyncio.to_thread(self.store.link, self.group, str(message.message_id),
+                                        handoff.id)
+        except HandoffError as exc:
+            await self.bot.send_message(self.group, f"⚠️ {exc}",
+                                        reply_to_message_id=message.message_id,
+                                        allow_sending_without_reply=True)
+
+    async def shutdown(self) -> None:
+        if self._initialized:
+            try:
+                await self.bot.shutdown()
+            except Exception:
+                pass
+
+
+def setup(app: web.Application) -> None:
+    token = os.environ.get("KEFU_TELEGRAM_AGENT_TOKEN")
+    group = os.environ.get("KEFU_TELEGRAM_AGENT_GROUP")
+    if not token or not group:
+        return
+    service: HandoffService = app["handoff"]
+    agents_group = AgentsGroup(
+        service, token=token, group=group,
+        api_base=os.environ.get("KEFU_TELEGRAM_AGENT_API_BASE", "https://api.telegram.org"),
+        poll_timeout=int(os.environ.get("KEFU_TELEGRAM_AGENT_POLL_TIMEOUT", "25")))
+    app["telegram_agents"] = agents_group
+    service.hooks.append(agents_group.hook)
+    service.deliverers["telegram"] = agents_group.deliver
+
+    async def start(_app: web.Application) -> None:
+        _app["telegram_agents_poll"] = asyncio.ensure_future(agents_group.poll_loop())
+
+    async def cleanup(_app: web.Application) -> None:
+        task = _app.get("telegram_agents_poll")
+        if task:
+            task.cancel()
+        await agents_group.shutdown()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(cleanup)

@@ -1,0 +1,1 @@
+"""connectors.wechat.official_account."""
