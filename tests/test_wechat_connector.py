@@ -16,8 +16,9 @@ from hypothesis import given, settings, strategies as st
 
 from bot.store.engine import get_engine
 from connectors.wechat import official_account as wechat
-from connectors.wechat.official_account import (AccessTokenHolder, WeChatCrypto, WeChatError, parse_xml,
-                               signature, split_text, text_reply)
+from connectors.wechat.access_token import AccessTokenHolder
+from connectors.wechat.crypto import WeChatCrypto, WeChatError, signature
+from connectors.wechat.wire import parse_xml, split_text, text_reply
 from tests.channel_harness import Gateway, eventually
 from tests.conftest import free_port
 from tests.fake_platforms import (WECHAT_AES_KEY, WECHAT_APPID, WECHAT_SECRET, WECHAT_TOKEN,

@@ -17,30 +17,19 @@ Environment: ``KEFU_WECHAT_TOKEN`` (unset: connector off), ``KEFU_WECHAT_APPID``
 from __future__ import annotations
 
 import asyncio
-import base64
-import datetime as dt
-import hashlib
-import hmac
 import json
 import logging
 import os
 import secrets
-import struct
-import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import aiohttp
 from aiohttp import web
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from defusedxml import ElementTree as SafeET
-from defusedxml.common import DefusedXmlException
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
-from xml.etree.ElementTree import ParseError
 
-from bot.store.engine import get_engine, retrying
-from bot.store.schema import PlatformToken
+from connectors.wechat.access_token import AccessTokenHolder
+from connectors.wechat.crypto import WeChatCrypto, WeChatError, signature_ok
+from connectors.wechat.wire import parse_xml, split_text, text_reply
 from bot.messages import InboundMessage, OutboundMessage
 from bot.store.deliveries import PUSHED, DeliveryLedger, joined_text, resolve_choice
 
@@ -54,138 +43,6 @@ UNSUPPORTED_TEXT = ("暂时只能看懂文字消息哦～我可以帮您查询�
                     "报修和退换货，查询工单进度，或者为您转人工。请用文字告诉我您需要什么～")
 NON_TEXT = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "shortvideo": "[小视频]",
             "location": "[位置]", "link": "[链接]", "file": "[文件]"}
-
-
-class WeChatError(Exception):
-    """A request that is not from WeChat or cannot be read (the status says which)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
-def signature(*parts: str) -> str:
-    """WeChat's SHA1 over the sorted parts (token, timestamp, nonce[, encrypt])."""
-    return hashlib.sha1("".join(sorted(parts)).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def signature_ok(expected_parts, given: Optional[str]) -> bool:
-    return bool(given) and hmac.compare_digest(signature(*expected_parts).encode(),
-                                               given.encode("utf-8", "surrogatepass"))
-
-
-class WeChatCrypto:
-    """The WXBizMsgCrypt scheme: AES-256-CBC, IV = key[:16], PKCS#7 to 32-byte blocks.
-
-    Plaintext = 16 random bytes + 4-byte big-endian length + message + appid.
-    """
-
-    BLOCK = 32
-
-    def __init__(self, token: str, encoding_aes_key: str, appid: str) -> None:
-        if len(encoding_aes_key) != 43:
-            raise ValueError("EncodingAESKey must be 43 characters")
-        self.key = base64.b64decode(encoding_aes_key + "=")
-        if len(self.key) != 32:
-            raise ValueError("EncodingAESKey does not decode to 32 bytes")
-        self.token, self.appid = token, appid
-
-    def _cipher(self) -> Cipher:
-        return Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16]))
-
-    def encrypt(self, text: str, random16: bytes | None = None) -> str:
-        body = text.encode("utf-8")
-        plain = (random16 or secrets.token_bytes(16)) + struct.pack(">I", len(body)) + body \
-            + self.appid.encode("utf-8")
-        pad = self.BLOCK - len(plain) % self.BLOCK
-        plain += bytes([pad]) * pad
-        encryptor = self._cipher().encryptor()
-        return base64.b64encode(encryptor.update(plain) + encryptor.finalize()).decode("ascii")
-
-    def decrypt(self, encrypted: str) -> str:
-        try:
-            raw = base64.b64decode(encrypted, validate=True)
-        except (ValueError, TypeError):
-            raise WeChatError(400, "Encrypt is not base64")
-        if not raw or len(raw) % 16:
-            raise WeChatError(400, "Encrypt has a wrong length")
-        decryptor = self._cipher().decryptor()
-        plain = decryptor.update(raw) + decryptor.finalize()
-        pad = plain[-1]
-        if not 1 <= pad <= self.BLOCK or plain[-pad:] != bytes([pad]) * pad:
-            raise WeChatError(403, "bad padding (wrong key?)")
-        plain = plain[:-pad]
-        if len(plain) < 20:
-            raise WeChatError(403, "decrypted message too short")
-        (length,) = struct.unpack(">I", plain[16:20])
-        body, appid = plain[20:20 + length], plain[20 + length:]
-        if len(body) != length or not hmac.compare_digest(appid, self.appid.encode("utf-8")):
-            raise WeChatError(403, "appid does not match")
-        try:
-            return body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise WeChatError(400, "decrypted message is not UTF-8")
-
-    def encrypted_reply(self, reply_xml: str, nonce: str, timestamp: str | None = None) -> str:
-        timestamp = timestamp or str(int(time.time()))
-        encrypted = self.encrypt(reply_xml)
-        sig = signature(self.token, timestamp, nonce, encrypted)
-        return (f"<xml><Encrypt>{cdata(encrypted)}</Encrypt><MsgSignature>{cdata(sig)}"
-                f"</MsgSignature><TimeStamp>{timestamp}</TimeStamp><Nonce>{cdata(nonce)}"
-                f"</Nonce></xml>")
-
-
-def split_text(text: str, limit: int = 2000) -> List[str]:
-    """Pieces of at most ``limit`` UTF-8 bytes (WeChat's text limit is 2048), cut between
-    messages or lines where possible, so a long answer arrives whole in several parts."""
-    pieces: List[str] = []
-    current = ""
-    for part in text.split("\n"):
-        candidate = f"{current}\n{part}" if current else part
-        if len(candidate.encode("utf-8")) <= limit:
-            current = candidate
-            continue
-        if current:
-            pieces.append(current)
-        current = ""
-        while len(part.encode("utf-8")) > limit:          # one overlong line: cut by characters
-            cut = limit // 4
-            while len(part[:cut + 1].encode("utf-8")) <= limit and cut < len(part):
-                cut += 1
-            pieces.append(part[:cut])
-            part = part[cut:]
-        current = part
-    if current:
-        pieces.append(current)
-    return [p.strip("\n") for p in pieces if p.strip()]
-
-
-def cdata(text: str) -> str:
-    return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
-def parse_xml(body: bytes | str) -> Dict[str, str]:
-    """The flat ``<xml>`` of a WeChat message as a dict; entities and DTDs are refused."""
-    try:
-        root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True,
-                                 forbid_external=True)
-    except DefusedXmlException as exc:
-        raise WeChatError(400, f"forbidden XML construct: {type(exc).__name__}")
-    except (ParseError, ValueError, TypeError) as exc:
-        raise WeChatError(400, f"malformed XML: {type(exc).__name__}")
-    if root.tag != "xml":
-        raise WeChatError(400, "root element is not <xml>")
-    fields: Dict[str, str] = {}
-    for child in root:
-        if isinstance(child.tag, str):
-            fields[child.tag] = (child.text or "").strip() if len(child) == 0 else ""
-    return fields
-
-
-def text_reply(to_user: str, from_user: str, content: str) -> str:
-    return (f"<xml><ToUserName>{cdata(to_user)}</ToUserName><FromUserName>{cdata(from_user)}"
-            f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType>"
-            f"{cdata('text')}</MsgType><Content>{cdata(content)}</Content></xml>")
 
 
 @dataclass(frozen=True)
@@ -208,102 +65,6 @@ class WeChatConfig:
                    aes_key=env.get("KEFU_WECHAT_AES_KEY", ""),
                    api_base=(env.get("KEFU_WECHAT_API_BASE") or DEFAULT_API).rstrip("/"),
                    passive_seconds=float(env.get("KEFU_WECHAT_PASSIVE_SECONDS", "4")))
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _aware(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
-class AccessTokenHolder:
-    """The one holder of an app's access token, shared by all replicas through SQL.
-
-    The token and its expiry live in ``platform_tokens``. A replica that finds it missing,
-    near expiry or rejected (40001/42001) claims a short lease by compare-and-set and
-    fetches a new one; the others wait for the row to change instead of asking too, so
-    a burst of requests or replicas causes one fetch, not a stampede.
-    """
-
-    MARGIN = dt.timedelta(seconds=300)     # refresh this long before WeChat's expiry
-    LEASE = dt.timedelta(seconds=15)
-
-    def __init__(self, name: str, fetch, engine=None) -> None:
-        self.name = name
-        self.fetch = fetch                 # async () -> (token, expires_in seconds)
-        self.engine = engine or get_engine()
-        self._lock = asyncio.Lock()
-        self._cached: tuple[str, dt.datetime] | None = None
-
-    def _usable(self, token, expires_at, bad) -> bool:
-        return bool(token) and token != bad and expires_at is not None \
-            and _aware(expires_at) - self.MARGIN > _utcnow()
-
-    def _read(self):
-        def work(session):
-            row = session.get(PlatformToken, self.name)
-            return (row.token, _aware(row.expires_at)) if row else (None, None)
-        return retrying(work, engine=self.engine)
-
-    def _claim(self, bad: Optional[str]) -> bool:
-        def ensure(session):
-            session.add(PlatformToken(name=self.name))
-            session.flush()
-        try:
-            retrying(ensure, engine=self.engine)
-        except IntegrityError:
-            pass
-        now = _utcnow()
-
-        def work(session):
-            stale = ((PlatformToken.token.is_(None)) | (PlatformToken.expires_at.is_(None))
-                     | (PlatformToken.expires_at < now + self.MARGIN))
-            if bad:
-                stale = stale | (PlatformToken.token == bad)
-            query = update(PlatformToken).where(
-                PlatformToken.name == self.name, stale,
-                (PlatformToken.lease_until.is_(None)) | (PlatformToken.lease_until < now))
-            return session.execute(query.values(lease_until=now + self.LEASE)).rowcount == 1
-        return retrying(work, engine=self.engine)
-
-    def _store(self, token: Optional[str], expires_at: Optional[dt.datetime]) -> None:
-        def work(session):
-            values = {"lease_until": None}
-            if token:
-                values.update(token=token, expires_at=expires_at)
-            session.execute(update(PlatformToken).where(PlatformToken.name == self.name)
-                            .values(**values))
-        retrying(work, engine=self.engine)
-
-    async def get(self, bad: Optional[str] = None, timeout: float = 20.0) -> str:
-        """A valid token; ``bad`` is one the platform just rejected (never returned again)."""
-        if self._cached and self._usable(*self._cached, bad):
-            return self._cached[0]
-        async with self._lock:
-            deadline = time.monotonic() + timeout
-            while True:
-                token, expires_at = await asyncio.to_thread(self._read)
-                if self._usable(token, expires_at, bad):
-                    self._cached = (token, expires_at)
-                    return token
-                if await asyncio.to_thread(self._claim, bad):
-                    try:
-                        token, expires_in = await self.fetch()
-                    except BaseException:
-                        await asyncio.to_thread(self._store, None, None)
-                        raise
-                    expires_at = _utcnow() + dt.timedelta(seconds=int(expires_in))
-                    await asyncio.to_thread(self._store, token, expires_at)
-                    self._cached = (token, expires_at)
-                    logger.info("wechat access token refreshed (valid %ss)", expires_in)
-                    return token
-                if time.monotonic() > deadline:
-                    raise TimeoutError("no access token: another replica's refresh hangs")
-                await asyncio.sleep(0.2)
 
 
 class WeChatChannel:
