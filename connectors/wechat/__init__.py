@@ -1,1 +1,1 @@
-"""connectors.wechat.official_account."""
+"""WeChat channels: the official account (公众号) and, sharing its crypto and token holder, 微信客服."""
