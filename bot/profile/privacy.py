@@ -16,6 +16,13 @@ from cryptography.fernet import Fernet
 from bot.profile.business import PROJECT_ROOT
 
 PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
+# order numbers (``DD`` + digits, or 12-20 digits) and street addresses, masked in what
+# customers wrote before admins see it (the training inbox, annotated examples)
+ORDER_RE = re.compile(r"(?i)(?<![A-Za-z0-9])(DD\d{4,}|\d{12,20})(?![0-9])")
+ADDRESS_RE = re.compile(
+    r"[\u4e00-\u9fa5]{0,8}(?:省|市|区|县|镇|乡)[\u4e00-\u9fa5A-Za-z0-9\-#]*?"
+    r"(?:路|街|道|巷|弄|小区|花园|村|大厦)[\u4e00-\u9fa5A-Za-z0-9\-#]*?"
+    r"(?:\d+\s*(?:号|栋|幢|单元|室|楼|层)[\u4e00-\u9fa5A-Za-z0-9\-#]*)?")
 
 
 def normalise_phone(text: str) -> str | None:
@@ -40,6 +47,14 @@ def mask_address(address: str | None) -> str | None:
 def mask_text(text: str) -> str:
     """Mask every phone number inside free text (transcripts, logs)."""
     return PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), text or "")
+
+
+def mask_customer_text(text: str) -> str:
+    """Phones, order numbers and addresses masked in free text (what admins see of customers)."""
+    text = ADDRESS_RE.sub(lambda m: m.group(0)[:2] + "****" if len(m.group(0)) > 4 else m.group(0),
+                          text or "")
+    text = ORDER_RE.sub(lambda m: m.group(1)[:4] + "****" + m.group(1)[-2:], text)
+    return mask_text(text)
 
 
 @lru_cache(maxsize=1)
