@@ -1,37 +1,174 @@
-"""Gateway settings, all from the environment (secrets never live in code)."""
+"""Every ``KEFU_*`` environment variable, in one table (secrets never live in code).
+
+This is the only module that reads them. ``setting("KEFU_X")`` reads the environment when it
+is called and returns the parsed value, or the default when the variable is unset or blank
+(empty or only spaces). A module that wants a value fixed at import calls it at import; the
+others call it where they need the value (tests change variables with monkeypatch).
+
+Adding a variable: one ``Setting(name, default, parse, doc)`` line in the right section of
+SETTINGS, then paste ``python -m bot.settings`` (the table) over the README's settings block.
+tests/test_settings.py fails when a ``KEFU_`` name in the code is missing from the table or
+the README, or when another module reads one from the environment.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent     # the project (same as bot.profile.business.PROJECT_ROOT)
+
+
+def url(raw: str) -> str:
+    """A base URL, without the trailing slash."""
+    return raw.rstrip("/")
+
+
+def word(raw: str) -> str:
+    """A keyword: trimmed, lower case."""
+    return raw.strip().lower()
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any                       # when unset or blank
+    parse: Callable[[str], Any]        # the raw string to the value (int, float, str, Path, url, word)
+    doc: str                           # one line: what it is for
+
+    def read(self) -> Any:
+        raw = os.environ.get(self.name)
+        if raw is None or not raw.strip():
+            return self.default
+        return self.parse(raw)
+
+
+SETTINGS: Tuple[Setting, ...] = (
+    # gateway (bot/gateway): the customer-facing HTTP process
+    Setting("KEFU_HOST", "127.0.0.1", str, "interface the gateway listens on"),
+    Setting("KEFU_PORT", 8000, int, "gateway port (web chat, webhooks, consoles); make run and the admin CLI use it too"),
+    Setting("KEFU_MAX_MESSAGE_CHARS", 1000, int, "longer customer messages get a polite answer and are not sent to Rasa"),
+    Setting("KEFU_REPLY_TIMEOUT", 8.0, float, "seconds before the customer gets 「收到，正在为您处理…」; the answer follows"),
+    Setting("KEFU_RATE_PER_MINUTE", 60.0, float, "messages per minute per conversation after a burst of KEFU_RATE_BURST"),
+    Setting("KEFU_RATE_BURST", 20, int, "messages a conversation may send at once before the rate limit applies"),
+    Setting("KEFU_REQUEUE_AFTER", 60.0, float, "seconds after which a line left processing (gateway crash) is replayed"),
+
+    # Rasa and the action server (bot/brain)
+    Setting("KEFU_RASA_URL", "http://127.0.0.1:5005", url, "Rasa's HTTP API; a comma-separated list for several replicas"),
+    Setting("KEFU_RASA_TOKEN", None, str, "Rasa's --auth-token (secret); make run generates one"),
+    Setting("KEFU_RASA_TIMEOUT", 30.0, float, "seconds the gateway waits for one Rasa turn"),
+    Setting("KEFU_ACTION_URL", "http://127.0.0.1:5055", url, "the rasa-sdk action server (its health is part of /health)"),
+    Setting("KEFU_ACTION_ENDPOINT", None, str, "action webhook URL in deploy/endpoints.yml (read by Rasa, set by deploy/compose.yml)"),
+    Setting("KEFU_MODEL", None, str, "model archive the deploy/ Procfile and compose.yml start Rasa with"),
+
+    # store and privacy (bot/store, bot/profile)
+    Setting("KEFU_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'kefu.db'}", str, "SQLAlchemy URL of tickets, transcripts, handoffs, agents (PostgreSQL when scaled out)"),
+    Setting("KEFU_DATA_KEY", None, str, "Fernet key encrypting phones and addresses at rest (secret); unset: var/data.key, created once"),
+    Setting("KEFU_PROFILE", ROOT / "bot" / "business_profile.yml", Path, "the business profile (facts, service hours); re-read when the file changes"),
+    Setting("KEFU_FAKE_NOW", None, str, "ISO time the bot takes as now (tests, demos); no zone: the shop's"),
+
+    # agents' console and the handoff service (bot/workspace, bot/support)
+    Setting("KEFU_SESSION_HOURS", 12.0, float, "agents' console sign-in lifetime (cookie and stored expiry)"),
+    Setting("KEFU_ADMIN_PASSWORD", None, str, "password for create-admin / the admin CLI instead of a prompt (secret)"),
+    Setting("KEFU_CANNED_REPLIES", ROOT / "bot" / "canned_replies.yml", Path, "agents' canned replies file"),
+    Setting("KEFU_SLA_INTERVAL", 30.0, float, "seconds between SLA watcher passes (breaches marked and alerted)"),
+    Setting("KEFU_WECOM_WEBHOOK", None, str, "WeCom group-robot URL notified of new handoffs and SLA breaches (secret)"),
+
+    # agents' Telegram group (bot/workspace/agents_group.py)
+    Setting("KEFU_TELEGRAM_AGENT_TOKEN", None, str, "the agents' bot token, not the customers' one (secret); unset: group off"),
+    Setting("KEFU_TELEGRAM_AGENT_GROUP", None, str, "chat id of the agents' group that gets handoff cards"),
+    Setting("KEFU_TELEGRAM_AGENT_API_BASE", "https://api.telegram.org", url, "Bot API base of the agents' bot (tests use a local fake)"),
+    Setting("KEFU_TELEGRAM_AGENT_POLL_TIMEOUT", 25, int, "getUpdates long-poll seconds of the agents' bot"),
+
+    # customers on Telegram (connectors/telegram.py)
+    Setting("KEFU_TELEGRAM_TOKEN", "", str, "the customers' bot token from @BotFather (secret); unset: connector off"),
+    Setting("KEFU_TELEGRAM_SECRET", "", str, "secret_token given to setWebhook; webhook calls without it get 403 (secret)"),
+    Setting("KEFU_TELEGRAM_API_BASE", "https://api.telegram.org", url, "Bot API base (a local Bot API server, or the tests' fake)"),
+    Setting("KEFU_TELEGRAM_MODE", "webhook", word, "webhook or polling (getUpdates, no public URL, one gateway only)"),
+
+    # customers on the WeChat official account (connectors/wechat)
+    Setting("KEFU_WECHAT_TOKEN", "", str, "the Token from 服务器配置 (secret); unset: connector off"),
+    Setting("KEFU_WECHAT_APPID", "", str, "开发者ID (AppID)"),
+    Setting("KEFU_WECHAT_SECRET", "", str, "开发者密码 (AppSecret) (secret)"),
+    Setting("KEFU_WECHAT_AES_KEY", "", str, "EncodingAESKey, 43 characters, for 安全模式 (secret)"),
+    Setting("KEFU_WECHAT_API_BASE", "https://api.weixin.qq.com", url, "WeChat API base (tests use a local fake)"),
+    Setting("KEFU_WECHAT_PASSIVE_SECONDS", 4.0, float, "how long WeChat's request is held for a passive reply"),
+
+    # retraining loop (bot/training)
+    Setting("KEFU_ADMIN_PROJECT", ROOT, Path, "project copy whose data the retraining loop edits and trains (tests use a temp copy)"),
+    Setting("KEFU_LOW_CONFIDENCE", 0.6, float, "inbox filter: turns under this intent confidence"),
+    Setting("KEFU_COMPARE_TOLERANCE", 0.01, float, "a candidate is worse when a score drops by more than this"),
+    Setting("KEFU_KEEP_MODELS", 5, int, "activated models kept (older ones this loop trained are deleted); at least 1"),
+    Setting("KEFU_FINETUNE_FRACTION", 0.5, float, "rasa train --epoch-fraction of a fine-tune run"),
+
+    # scale-out (bot/gateway/scaleout.py, deploy/)
+    Setting("KEFU_REDIS_URL", None, str, "Redis for turn order and live events across gateway replicas; unset: one gateway"),
+    Setting("KEFU_REDIS_PREFIX", "kefu:", str, "prefix of the gateways' Redis keys and channels"),
+    Setting("KEFU_PG_HOST", "127.0.0.1", str, "PostgreSQL host of deploy/scaled.py (and deploy/endpoints.yml)"),
+    Setting("KEFU_PG_PORT", 5432, int, "PostgreSQL port of deploy/scaled.py"),
+    Setting("KEFU_PG_USER", "postgres", str, "PostgreSQL user of deploy/scaled.py (trust auth)"),
+    Setting("KEFU_REDIS_HOST", "127.0.0.1", str, "Redis host of deploy/scaled.py (and deploy/endpoints.yml)"),
+    Setting("KEFU_REDIS_PORT", 6379, int, "Redis port of deploy/scaled.py"),
+
+    # tests only (read by tests/, listed here so every name has one home)
+    Setting("KEFU_TEST_MODEL", None, Path, "tests: use this model archive instead of training one"),
+    Setting("KEFU_SCALED_ORDERING", "gateway", str, "tests: scaled consistency with gateway (Redis) or rasa-lock-store ordering"),
+    Setting("KEFU_SCREENSHOT", None, Path, "tests: save the agents' console screenshot here"),
+    Setting("KEFU_ADMIN_SCREENSHOT", None, Path, "tests: save the admin console screenshot here"),
+)
+
+BY_NAME: Dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def setting(name: str) -> Any:
+    """The current value of one variable (KeyError for a name not in the table)."""
+    return BY_NAME[name].read()
 
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    rasa_url: str = "http://127.0.0.1:5005"
-    action_url: str = "http://127.0.0.1:5055"
-    rasa_token: str | None = None
-    rasa_timeout: float = 30.0
-    max_message_chars: int = 1000
-    reply_timeout: float = 8.0        # longer than this: "please wait", answer follows
-    rate_per_minute: float = 60.0     # per conversation, after a burst of rate_burst
-    rate_burst: int = 20
-    requeue_after: float = 60.0       # a line left "processing" this long (crash) is replayed
+    """The gateway's settings in one object (tests build one with overrides)."""
+    host: str = BY_NAME["KEFU_HOST"].default
+    port: int = BY_NAME["KEFU_PORT"].default
+    rasa_url: str = BY_NAME["KEFU_RASA_URL"].default
+    action_url: str = BY_NAME["KEFU_ACTION_URL"].default
+    rasa_token: str | None = BY_NAME["KEFU_RASA_TOKEN"].default
+    rasa_timeout: float = BY_NAME["KEFU_RASA_TIMEOUT"].default
+    max_message_chars: int = BY_NAME["KEFU_MAX_MESSAGE_CHARS"].default
+    reply_timeout: float = BY_NAME["KEFU_REPLY_TIMEOUT"].default   # longer than this: "please wait", answer follows
+    rate_per_minute: float = BY_NAME["KEFU_RATE_PER_MINUTE"].default  # per conversation, after a burst of rate_burst
+    rate_burst: int = BY_NAME["KEFU_RATE_BURST"].default
+    requeue_after: float = BY_NAME["KEFU_REQUEUE_AFTER"].default   # a line left "processing" this long (crash) is replayed
 
     @classmethod
     def from_env(cls) -> "Settings":
-        env = os.environ
-        return cls(
-            host=env.get("KEFU_HOST", cls.host),
-            port=int(env.get("KEFU_PORT", cls.port)),
-            rasa_url=env.get("KEFU_RASA_URL", cls.rasa_url).rstrip("/"),
-            action_url=env.get("KEFU_ACTION_URL", cls.action_url).rstrip("/"),
-            rasa_token=env.get("KEFU_RASA_TOKEN") or None,
-            rasa_timeout=float(env.get("KEFU_RASA_TIMEOUT", cls.rasa_timeout)),
-            max_message_chars=int(env.get("KEFU_MAX_MESSAGE_CHARS", cls.max_message_chars)),
-            reply_timeout=float(env.get("KEFU_REPLY_TIMEOUT", cls.reply_timeout)),
-            rate_per_minute=float(env.get("KEFU_RATE_PER_MINUTE", cls.rate_per_minute)),
-            rate_burst=int(env.get("KEFU_RATE_BURST", cls.rate_burst)),
-            requeue_after=float(env.get("KEFU_REQUEUE_AFTER", cls.requeue_after)),
-        )
+        return cls(**{field: setting(name) for field, name in GATEWAY_FIELDS.items()})
+
+
+GATEWAY_FIELDS = {
+    "host": "KEFU_HOST", "port": "KEFU_PORT", "rasa_url": "KEFU_RASA_URL", "action_url": "KEFU_ACTION_URL",
+    "rasa_token": "KEFU_RASA_TOKEN", "rasa_timeout": "KEFU_RASA_TIMEOUT",
+    "max_message_chars": "KEFU_MAX_MESSAGE_CHARS", "reply_timeout": "KEFU_REPLY_TIMEOUT",
+    "rate_per_minute": "KEFU_RATE_PER_MINUTE", "rate_burst": "KEFU_RATE_BURST",
+    "requeue_after": "KEFU_REQUEUE_AFTER",
+}
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    text = str(value).replace(str(ROOT), "<project>")
+    return f"`{text}`" if text else '`""`'
+
+
+def markdown_table() -> str:
+    """The README's settings table (tests/test_settings.py checks the README holds exactly this)."""
+    lines = ["| Variable | Type | Default | What it is for |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        lines.append(f"| `{s.name}` | {s.parse.__name__} | {_shown(s.default)} | {s.doc.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
