@@ -30,6 +30,11 @@ def word(raw: str) -> str:
     return raw.strip().lower()
 
 
+def origins(raw: str) -> Tuple[str, ...]:
+    """Comma-separated web origins (``https://shop.example``), trimmed, without a trailing slash."""
+    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -53,6 +58,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_RATE_PER_MINUTE", 60.0, float, "messages per minute per conversation after a burst of KEFU_RATE_BURST"),
     Setting("KEFU_RATE_BURST", 20, int, "messages a conversation may send at once before the rate limit applies"),
     Setting("KEFU_REQUEUE_AFTER", 60.0, float, "seconds after which a line left processing (gateway crash) is replayed"),
+    Setting("KEFU_WIDGET_ORIGINS", (), origins, "comma-separated host-site origins allowed to embed /widget.js (CORS on /api/chat*); unset: none"),
 
     # Rasa and the action server (bot/brain)
     Setting("KEFU_RASA_URL", "http://127.0.0.1:5005", url, "Rasa's HTTP API; a comma-separated list for several replicas"),
@@ -116,6 +122,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_SCALED_ORDERING", "gateway", str, "tests: scaled consistency with gateway (Redis) or rasa-lock-store ordering"),
     Setting("KEFU_SCREENSHOT", None, Path, "tests: save the agents' console screenshot here"),
     Setting("KEFU_ADMIN_SCREENSHOT", None, Path, "tests: save the admin console screenshot here"),
+    Setting("KEFU_WIDGET_SCREENSHOT", None, Path, "tests: save the embeddable web widget's screenshot here"),
 )
 
 BY_NAME: Dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -140,6 +147,9 @@ class Settings:
     rate_per_minute: float = BY_NAME["KEFU_RATE_PER_MINUTE"].default  # per conversation, after a burst of rate_burst
     rate_burst: int = BY_NAME["KEFU_RATE_BURST"].default
     requeue_after: float = BY_NAME["KEFU_REQUEUE_AFTER"].default   # a line left "processing" this long (crash) is replayed
+    sla_interval: float = BY_NAME["KEFU_SLA_INTERVAL"].default
+    wecom_webhook: str | None = BY_NAME["KEFU_WECOM_WEBHOOK"].default
+    widget_origins: Tuple[str, ...] = BY_NAME["KEFU_WIDGET_ORIGINS"].default   # CORS for the widget
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -151,7 +161,8 @@ GATEWAY_FIELDS = {
     "rasa_token": "KEFU_RASA_TOKEN", "rasa_timeout": "KEFU_RASA_TIMEOUT",
     "max_message_chars": "KEFU_MAX_MESSAGE_CHARS", "reply_timeout": "KEFU_REPLY_TIMEOUT",
     "rate_per_minute": "KEFU_RATE_PER_MINUTE", "rate_burst": "KEFU_RATE_BURST",
-    "requeue_after": "KEFU_REQUEUE_AFTER",
+    "requeue_after": "KEFU_REQUEUE_AFTER", "sla_interval": "KEFU_SLA_INTERVAL",
+    "wecom_webhook": "KEFU_WECOM_WEBHOOK", "widget_origins": "KEFU_WIDGET_ORIGINS",
 }
 
 
