@@ -114,7 +114,7 @@ def test_outside_service_hours_a_callback_ticket_and_no_queue(db, monkeypatch):
     assert ticket.number in text
 
     app = FakeApp()
-    service = HandoffService(app)
+    service = HandoffService(transcripts=app["router"].transcripts, senders=app["senders"])
     message = InboundMessage(channel="wechat", user_id="night-owl", text="转人工")
     asyncio.run(service.on_kefu_event(message, payload))
     complaint = {"event": "ticket_created", "ticket": ticket.number, "kind": "complaint",
@@ -131,7 +131,9 @@ def test_outside_service_hours_a_callback_ticket_and_no_queue(db, monkeypatch):
 
 
 def test_sla_watcher_marks_once_and_alerts_the_wecom_robot(db, monkeypatch):
+    from bot.settings import setting
     from bot.support.handoffs import HandoffService
+    from bot.workspace.alerts import WeComAlerts
 
     received = []
 
@@ -148,8 +150,9 @@ def test_sla_watcher_marks_once_and_alerts_the_wecom_robot(db, monkeypatch):
         await site.start()
         port = site._server.sockets[0].getsockname()[1]
         monkeypatch.setenv("KEFU_WECOM_WEBHOOK", f"http://127.0.0.1:{port}/cgi-bin/webhook/send?key=k")
-        service = HandoffService(FakeApp())
-        service.hooks.append(service.wecom_hook)
+        service = HandoffService(senders=FakeApp()["senders"])
+        alerts = WeComAlerts(service, setting("KEFU_WECOM_WEBHOOK"))
+        alerts.attach(service.bus)
         ticket, _ = TicketStore().open_ticket(kind="complaint", category="物流配送",
                                               description="x", customer_id="web:late",
                                               channel="web", idempotency_key="late-1",
@@ -165,7 +168,7 @@ def test_sla_watcher_marks_once_and_alerts_the_wecom_robot(db, monkeypatch):
                 break
             await asyncio.sleep(0.05)
         loop.cancel()
-        await service.close_http()
+        await alerts.close()
         await runner.cleanup()
         return ticket
 
@@ -187,11 +190,11 @@ def test_sla_check_ignores_closed_tickets(db):
 
 
 def test_repeated_failed_sign_ins_lock_the_name_out(monkeypatch):
-    from bot.workspace import console
+    from bot.workspace import sign_in
 
-    monkeypatch.setattr(console, "_failures", {})
+    monkeypatch.setattr(sign_in, "_failures", {})
     keys = ("name:amy", "addr:127.0.0.1")
-    assert not console._locked_out(keys)
-    console._failures["name:amy"] = [__import__("time").monotonic()] * 10
-    assert console._locked_out(keys)
-    assert not console._locked_out(("name:bob", "addr:127.0.0.1"))
+    assert not sign_in._locked_out(keys)
+    sign_in._failures["name:amy"] = [__import__("time").monotonic()] * 10
+    assert sign_in._locked_out(keys)
+    assert not sign_in._locked_out(("name:bob", "addr:127.0.0.1"))

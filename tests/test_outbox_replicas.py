@@ -18,7 +18,7 @@ ROWS = 30
 
 
 def _service(engine) -> HandoffService:
-    return HandoffService({}, store=HandoffStore(engine))
+    return HandoffService(store=HandoffStore(engine))
 
 
 def test_two_replicas_deliver_each_row_once_in_order(scratch_pg):

@@ -5,7 +5,6 @@ It serves the web chat, receives channel webhooks, decides who answers each mess
 """
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 from functools import lru_cache
@@ -14,25 +13,30 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
-from bot.profile.privacy import install_log_redaction
 from bot.brain.rasa_client import RasaClient
+from bot.gateway import scaleout
 from bot.gateway.router import RateLimiter, Replayer, Router
+from bot.profile.privacy import install_log_redaction
 from bot.settings import Settings
+from bot.store.deliveries import PRUNE_EVERY, DeliveryLedger
 from bot.store.transcripts import TranscriptStore
-from bot.store.deliveries import DeliveryLedger
+from bot.support import events
+from bot.support.events import EventBus
+from bot.support.handoffs import HandoffService
+from bot.tasks import Supervisor
+from bot.workspace import admin_api, agents_group, console
+from bot.workspace.alerts import WeComAlerts
+from bot.workspace.live import LiveUpdates
 
 logger = logging.getLogger(__name__)
 
-# Each plugin module exposes ``setup(app)``: it adds its routes, registers a sender for its
-# channel in ``app["senders"]`` and may hook the router. Order matters only for logging.
-PLUGINS = (
+# Customer channels: each module's ``setup(app)`` adds its routes and registers a sender for
+# its channel in ``app["senders"]``. Nothing else is wired by a plugin: cross-cutting work
+# (who listens to which event, which background loops run) is decided in create_app below.
+CHANNELS = (
     "connectors.web",
-    "bot.workspace.console",          # handoff gate, agents' console, SLA watcher, WeCom alerts
-    "bot.workspace.admin_api",    # admins: inbox, annotate, train, compare, activate (issue 6)
-    "bot.workspace.agents_group",  # the agents' Telegram group (needs bot.workspace.console)
-    "connectors.wechat.official_account",           # customers on a WeChat official account (issue 4)
-    "connectors.telegram",         # customers on Telegram (issue 4)
-    "bot.gateway.scaleout",                # KEFU_REDIS_URL: turn order + live events across replicas
+    "connectors.wechat.official_account",   # customers on a WeChat official account
+    "connectors.telegram",                  # customers on Telegram
 )
 
 
@@ -58,36 +62,76 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
+    """The composition root: every part of the gateway and every wire between them, in one place."""
     settings = settings or Settings.from_env()
     app = web.Application(client_max_size=64 * 1024)
+    supervisor = Supervisor()
+    bus = EventBus()
     rasa = RasaClient(settings.rasa_url, token=settings.rasa_token,
                       timeout=settings.rasa_timeout, action_url=settings.action_url)
-    app["settings"] = settings
-    app["rasa"] = rasa
-    router = Router(rasa, TranscriptStore(), max_chars=settings.max_message_chars,
+    transcripts = TranscriptStore()
+    router = Router(rasa, transcripts, max_chars=settings.max_message_chars,
                     reply_timeout=settings.reply_timeout,
                     limiter=RateLimiter(settings.rate_per_minute, settings.rate_burst))
-    app["router"] = router
     # channel -> async push(user_id, [OutboundMessage]): delivery outside a turn
-    app["senders"] = router.senders
+    handoffs = HandoffService(transcripts=transcripts, senders=router.senders, bus=bus)
+    live = LiveUpdates()
+    app.update(settings=settings, rasa=rasa, router=router, senders=router.senders, bus=bus,
+               handoff=handoffs, live_updates=live, supervisor=supervisor)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.json", openapi_json)
-    for name in PLUGINS:
+
+    # who answers: while a person has the conversation the handoff gate keeps the bot out;
+    # what the actions announce (a handoff, a ticket) goes on the bus as named events
+    router.gates.append(handoffs.gate)
+
+    async def announce(message, payload) -> None:
+        await bus.publish({"type": payload.get("event"), "message": message, "payload": payload})
+
+    router.event_handlers.append(announce)
+    bus.subscribe_many(events.ACTION_EVENTS, handoffs.on_action_event)
+
+    for name in CHANNELS:
         importlib.import_module(name).setup(app)
 
-    async def start_replayer(_app: web.Application) -> None:
-        replayer = Replayer(router, stale_after=settings.requeue_after)
-        _app["replayer"] = asyncio.ensure_future(replayer.run())
+    # the service team's side: consoles (live updates), WeCom alerts, the agents' group
+    console.setup(app)
+    admin_api.setup(app)
+    bus.subscribe_many(events.HANDOFF_EVENTS, live.on_event)
+    alerts = WeComAlerts(handoffs, settings.wecom_webhook) if settings.wecom_webhook else None
+    if alerts:
+        alerts.attach(bus)
+    group = agents_group.from_settings(handoffs)
+    if group:
+        group.attach(bus)
+        app["telegram_agents"] = group
+    scaleout.setup(app, bus=bus, live=live, handoffs=handoffs, supervisor=supervisor)
+
+    ledger, replayer = DeliveryLedger(), Replayer(router, stale_after=settings.requeue_after)
+
+    async def start_background(_app: web.Application) -> None:
+        supervisor.every("replayer", replayer.interval, replayer.run_once)
         # the dedup ledger of WeChat/Telegram deliveries keeps only what a retry may need
-        _app["delivery_pruner"] = asyncio.ensure_future(DeliveryLedger().prune_forever())
+        supervisor.every("delivery-pruner", PRUNE_EVERY, ledger.prune_old)
+        supervisor.start("outbox", handoffs.outbox_loop)
+        supervisor.every("sla-watcher", settings.sla_interval, handoffs.check_sla_once)
+        if group:
+            supervisor.start("telegram-agents-poll", group.poll_loop)
 
     async def stop_background(_app: web.Application) -> None:
-        _app["replayer"].cancel()
-        _app["delivery_pruner"].cancel()
+        live.notify(None)              # end SSE streams so shutdown is prompt
+        await supervisor.stop()        # before the clients the loops use are closed
+
+    async def close_clients(_app: web.Application) -> None:
+        if group:
+            await group.shutdown()
+        if alerts:
+            await alerts.close()
         await rasa.close()
 
-    app.on_startup.append(start_replayer)
-    app.on_cleanup.append(stop_background)
+    app.on_startup.append(start_background)
+    app.on_shutdown.append(stop_background)
+    app.on_cleanup.append(close_clients)
     return app
 
 

@@ -15,7 +15,7 @@ gateway keeps its in-process locks and nothing here runs.
   So Rasa never sees two turns of one conversation at once, and they reach it in arrival
   order. (Rasa Open Source's own RedisLockStore issues tickets with a non-atomic
   read-modify-write, rasa#9213; see README "Scaling out".)
-* **Live events.** Console updates (``HandoffService.publish``) are fanned out to the SSE
+* **Live events.** Console updates (the event bus's handoff events) are fanned out to the SSE
   subscribers of every replica over Redis pub/sub, and the assistant's structured events
   (ticket created, handoff) are published on ``kefu:events`` for anything that listens.
 """
@@ -25,10 +25,12 @@ import asyncio
 import contextvars
 import json
 import logging
-import os
 import time
 import uuid
 from typing import Any, Dict
+
+from bot.settings import setting
+from bot.support import events
 
 logger = logging.getLogger(__name__)
 
@@ -142,31 +144,22 @@ class LiveEvents:
         except Exception:      # live updates are best effort; SQL holds the truth
             logger.warning("could not publish a live event", exc_info=True)
 
-    async def listen(self, app) -> None:
-        """Deliver other replicas' console updates to this replica's SSE subscribers."""
-        while True:
-            try:
-                pubsub = self.redis.pubsub()
-                await pubsub.subscribe(self.live)
-                async for item in pubsub.listen():
-                    if item.get("type") != "message":
-                        continue
-                    event = json.loads(item["data"])
-                    if event.pop("origin", None) == self.origin:
-                        continue
-                    service = app.get("handoff")
-                    if service is not None:
-                        for queue in list(service.subscribers):
-                            try:
-                                queue.put_nowait({"type": event.get("type"), "handoff": event.get("handoff_id")})
-                            except asyncio.QueueFull:
-                                pass
-                        service._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("live events subscription lost; reconnecting", exc_info=True)
-                await asyncio.sleep(1)
+    async def listen(self, live, handoffs) -> None:
+        """Deliver other replicas' console updates to this replica's consoles (supervised:
+        a lost subscription raises and the supervisor reconnects with backoff)."""
+        pubsub = self.redis.pubsub()
+        try:
+            await pubsub.subscribe(self.live)
+            async for item in pubsub.listen():
+                if item.get("type") != "message":
+                    continue
+                event = json.loads(item["data"])
+                if event.pop("origin", None) == self.origin:
+                    continue
+                live.notify({"type": event.get("type"), "handoff": event.get("handoff_id")})
+                handoffs.wake.set()
+        finally:
+            await pubsub.close()
 
 
 def _client_seq_middleware():
@@ -191,41 +184,37 @@ def _client_seq_middleware():
     return client_seq
 
 
-def setup(app) -> None:
-    url = os.environ.get("KEFU_REDIS_URL")
+def setup(app, *, bus, live, handoffs, supervisor) -> None:
+    """With ``KEFU_REDIS_URL``: Redis turn locks, and the bus's events shared with other replicas."""
+    url = setting("KEFU_REDIS_URL")
     if not url:
         return
     app.middlewares.append(_client_seq_middleware())
     import redis.asyncio as aioredis
 
-    prefix = os.environ.get("KEFU_REDIS_PREFIX", "kefu:")
+    prefix = setting("KEFU_REDIS_PREFIX")
     client = aioredis.from_url(url, decode_responses=True)
     router = app["router"]
     router.locks = RedisTurnLocks(client, prefix=prefix,
                                   stale_after=app["settings"].rasa_timeout + 15)
-    live = LiveEvents(client, prefix)
-    app["live_events"] = live
+    live_events = LiveEvents(client, prefix)
+    app["live_events"] = live_events
 
-    service = app.get("handoff")
-    if service is not None:
-        local_publish = service.publish
+    async def share_handoff_event(event: Dict[str, Any]) -> None:
+        await live_events.publish(live_events.live, {"type": event.get("type"),
+                                                     "handoff_id": event.get("handoff_id")})
 
-        async def publish(event: Dict[str, Any]) -> None:
-            await local_publish(event)          # this replica's consoles and hooks, as before
-            await live.publish(live.live, {"type": event.get("type"), "handoff_id": event.get("handoff_id")})
+    async def share_action_event(event: Dict[str, Any]) -> None:
+        await live_events.publish(live_events.events, {
+            "conversation": event["message"].conversation_id, **event["payload"]})
 
-        service.publish = publish
-
-    async def kefu_event(message, event: Dict[str, Any]) -> None:
-        await live.publish(live.events, {"conversation": message.conversation_id, **event})
-
-    router.event_handlers.append(kefu_event)
+    bus.subscribe_many(events.HANDOFF_EVENTS, share_handoff_event)
+    bus.subscribe_many(events.ACTION_EVENTS, share_action_event)
 
     async def start(_app) -> None:
-        _app["live_listener"] = asyncio.ensure_future(live.listen(_app))
+        supervisor.start("live-events", lambda: live_events.listen(live, handoffs))
 
     async def stop(_app) -> None:
-        _app["live_listener"].cancel()
         await client.close()
 
     app.on_startup.append(start)

@@ -107,15 +107,9 @@ class DeliveryLedger:
         return retrying(lambda session: session.execute(delete(ProcessedDelivery).where(
             ProcessedDelivery.at < older_than)).rowcount, engine=self.engine)
 
-    async def prune_forever(self, keep_for: dt.timedelta = KEEP_FOR,
-                            every: float = PRUNE_EVERY) -> None:
-        """The gateway's housekeeping: prune now and then every ``every`` seconds."""
-        while True:
-            try:
-                await asyncio.to_thread(self.prune, dt.datetime.now(dt.timezone.utc) - keep_for)
-            except Exception:
-                logger.exception("pruning processed deliveries failed")
-            await asyncio.sleep(every)
+    async def prune_old(self, keep_for: dt.timedelta = KEEP_FOR) -> int:
+        """The gateway's housekeeping (every ``PRUNE_EVERY`` s): forget what no retry needs."""
+        return await asyncio.to_thread(self.prune, dt.datetime.now(dt.timezone.utc) - keep_for)
 
     async def wait_settled(self, channel: str, key: str, timeout: float) -> Optional[str]:
         """Poll the row until its reply is set or ``timeout`` passes (None: still in flight)."""

@@ -1,26 +1,27 @@
-"""The handoff as the gateway runs it: opening, relaying, claiming, replying, closing.
+"""The handoff lifecycle as the gateway runs it: opening, relaying, claiming, replying, closing.
 
-One :class:`HandoffService` per gateway (``app["handoff"]``). The console and the
-Telegram agents' group both call it, so a conversation claimed in one place is claimed
-everywhere (the row in SQL decides). Live updates go to console subscribers (SSE) and to
-``hooks`` (the Telegram group, the WeCom robot), which queue their deliveries in the
-SQL outbox so an agent side that is down gets them when it returns.
+One :class:`HandoffService` per gateway process. The console and the Telegram agents'
+group both call it, so a conversation claimed in one place is claimed everywhere (the row
+in SQL decides). Every step is published on the :class:`~bot.support.events.EventBus`
+(consoles' live updates, the agents' group, WeCom alerts and other replicas listen there,
+subscribed by the composition root); deliveries to the agent side go through the SQL
+outbox (:meth:`outbox_round`) so a side that is down gets them when it returns.
+No web framework here: customers are reached through the channel senders it is given.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional
 
-import aiohttp
-
+from bot.messages import InboundMessage, OutboundMessage
 from bot.profile import business as profile
 from bot.store.agents import AgentStore, AgentView
 from bot.store.handoffs import HandoffError, HandoffStore, HandoffView, check_sla
 from bot.store.tickets import TicketStore
 from bot.store.transcripts import TranscriptStore
-from bot.messages import InboundMessage, OutboundMessage
+from bot.support import events
+from bot.support.events import EventBus
 
 logger = logging.getLogger(__name__)
 
@@ -29,28 +30,23 @@ CLAIMED_NOTICE = "客服「{agent}」已接入，为您服务。"
 CLOSED_NOTICE = "本次人工服务已结束，感谢您的耐心。请为本次服务打分（1-5分，5分最满意），直接回复数字即可～"
 TRANSFER_NOTICE = "已为您转接给客服「{agent}」，请稍候。"
 
-Hook = Callable[[Dict[str, Any]], Awaitable[None]]
 Deliverer = Callable[[Dict[str, Any]], Awaitable[bool]]
+Sender = Callable[[str, List[OutboundMessage]], Awaitable[None]]
 
 
 class HandoffService:
-    def __init__(self, app, *, store: HandoffStore | None = None) -> None:
-        self.app = app
+    def __init__(self, *, transcripts: TranscriptStore | None = None,
+                 senders: Mapping[str, Sender] | None = None, bus: EventBus | None = None,
+                 store: HandoffStore | None = None) -> None:
         self.store = store or HandoffStore()
         self.agents = AgentStore(self.store.engine)
         self.tickets = TicketStore(self.store.engine)
-        self.subscribers: Set[asyncio.Queue] = set()
-        self.hooks: List[Hook] = []
+        self.transcripts = transcripts or TranscriptStore(self.store.engine)
+        self.senders: Mapping[str, Sender] = senders if senders is not None else {}
+        self.bus = bus or EventBus()
+        # outbox target -> deliver(row) -> delivered?  (filled by the composition root)
         self.deliverers: Dict[str, Deliverer] = {}
-        self._wake = asyncio.Event()
-        self.wecom_url = os.environ.get("KEFU_WECOM_WEBHOOK") or None
-        if self.wecom_url:
-            self.deliverers["wecom"] = self._deliver_wecom
-        self._http: aiohttp.ClientSession | None = None
-
-    @property
-    def transcripts(self) -> TranscriptStore:
-        return self.app["router"].transcripts
+        self.wake = asyncio.Event()
 
     async def _db(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -58,19 +54,13 @@ class HandoffService:
     # --- live updates --------------------------------------------------------------------
 
     async def publish(self, event: Dict[str, Any]) -> None:
-        """To every console (they re-read through authorised routes) and every hook."""
-        for queue in list(self.subscribers):
-            queue.put_nowait({"type": event["type"], "handoff": event.get("handoff_id")})
-        for hook in self.hooks:
-            try:
-                await hook(event)
-            except Exception:                          # a hook never breaks a customer turn
-                logger.exception("handoff hook failed for %s", event["type"])
-        self._wake.set()
+        """On the bus (consoles, agents' group, alerts, other replicas), then wake the outbox."""
+        await self.bus.publish(event)
+        self.wake.set()
 
     async def enqueue(self, target: str, payload: Dict[str, Any], handoff_id: int | None = None):
         await self._db(self.store.enqueue, target, payload, handoff_id)
-        self._wake.set()
+        self.wake.set()
 
     # --- the customer side ---------------------------------------------------------------
 
@@ -80,7 +70,7 @@ class HandoffService:
         data = {"agent": agent.display_name} if agent else None
         line = await self._db(self.transcripts.append, handoff.conversation_id,
                               handoff.channel, author, text, data)
-        sender = self.app["senders"].get(handoff.channel)
+        sender = self.senders.get(handoff.channel)
         if sender is not None:
             try:
                 await sender(handoff.user_id, [OutboundMessage(text, author=author)])
@@ -92,15 +82,19 @@ class HandoffService:
     async def on_kefu_event(self, message: InboundMessage, payload: Dict[str, Any]) -> None:
         """Router event handler: an action handed off, or filed a high-priority complaint."""
         event = payload.get("event")
-        wanted = (event == "handoff" and payload.get("in_hours")) or (
-            event == "ticket_created" and payload.get("handoff")
+        wanted = (event == events.HANDOFF_REQUESTED and payload.get("in_hours")) or (
+            event == events.TICKET_CREATED and payload.get("handoff")
             and profile.within_service_hours())
         if not wanted:
             return
-        reason = payload.get("reason") or ("complaint_high" if event == "ticket_created" else "handoff")
+        reason = payload.get("reason") or ("complaint_high" if event == events.TICKET_CREATED else "handoff")
         await self.open(message.conversation_id, message.channel, message.user_id,
                         ticket_number=payload.get("ticket"), reason=reason,
                         priority=payload.get("priority") or "normal")
+
+    async def on_action_event(self, event: Dict[str, Any]) -> None:
+        """Bus listener for the actions' events (the gateway publishes them per turn)."""
+        await self.on_kefu_event(event["message"], event["payload"])
 
     async def open(self, conversation_id: str, channel: str, user_id: str, *,
                    ticket_number: str | None, reason: str, priority: str = "normal",
@@ -116,7 +110,7 @@ class HandoffService:
             await self.tell_customer(handoff, QUEUED_NOTICE.format(position=position))
         else:
             await self.tell_customer(handoff, CLAIMED_NOTICE.format(agent=agent.display_name))
-        await self.publish({"type": "handoff_new", "handoff_id": handoff.id,
+        await self.publish({"type": events.HANDOFF_NEW, "handoff_id": handoff.id,
                             "handoff": handoff.as_json(), "agent": agent.as_json() if agent else None})
         return handoff
 
@@ -125,7 +119,7 @@ class HandoffService:
         handoff = await self._db(self.store.active, message.conversation_id)
         if handoff is None:
             return None
-        await self.publish({"type": "customer_message", "handoff_id": handoff.id,
+        await self.publish({"type": events.CUSTOMER_MESSAGE, "handoff_id": handoff.id,
                             "handoff": handoff.as_json(), "text": message.text})
         return []
 
@@ -136,14 +130,14 @@ class HandoffService:
         handoff = await self._db(self.store.claim, handoff_id, agent.id)
         if before and before.status == "queued":
             await self.tell_customer(handoff, CLAIMED_NOTICE.format(agent=agent.display_name))
-            await self.publish({"type": "claimed", "handoff_id": handoff.id,
+            await self.publish({"type": events.CLAIMED, "handoff_id": handoff.id,
                                 "handoff": handoff.as_json(), "agent": agent.as_json()})
         return handoff
 
     async def transfer(self, handoff_id: int, agent: AgentView, to_agent_id: int) -> HandoffView:
         handoff = await self._db(self.store.transfer, handoff_id, to_agent_id)
         await self.tell_customer(handoff, TRANSFER_NOTICE.format(agent=handoff.agent_name))
-        await self.publish({"type": "transferred", "handoff_id": handoff.id,
+        await self.publish({"type": events.TRANSFERRED, "handoff_id": handoff.id,
                             "handoff": handoff.as_json(), "agent": agent.as_json()})
         return handoff
 
@@ -153,7 +147,7 @@ class HandoffService:
         if handoff is None or handoff.status != "claimed" or handoff.agent_id != agent.id:
             raise HandoffError("only the agent holding the conversation can reply")
         await self.tell_customer(handoff, text, author="agent", agent=agent)
-        await self.publish({"type": "agent_reply", "handoff_id": handoff.id,
+        await self.publish({"type": events.AGENT_REPLY, "handoff_id": handoff.id,
                             "handoff": handoff.as_json(), "agent": agent.as_json(),
                             "text": text, "via": via})
         return handoff
@@ -171,43 +165,47 @@ class HandoffService:
                 await self._db(self.tickets.change_status, handoff.ticket_number, "resolved",
                                actor=agent.name, note="人工会话结束")
         await self.tell_customer(handoff, CLOSED_NOTICE)
-        await self.publish({"type": "closed", "handoff_id": handoff.id,
+        await self.publish({"type": events.CLOSED, "handoff_id": handoff.id,
                             "handoff": handoff.as_json(), "agent": agent.as_json(), "via": via})
         return handoff
 
-    # --- background: the outbox and the SLA watcher --------------------------------------
+    # --- background: the outbox and the SLA watcher (run by the gateway's supervisor) ---------
 
     async def outbox_loop(self) -> None:
-        """Deliver the agent-side outbox in order; a target that fails is retried later."""
+        """Deliver the agent-side outbox in order, a round per wake-up or second."""
         backoff: Dict[str, float] = {}
-        loop = asyncio.get_running_loop()
         while True:
-            for target, deliver in list(self.deliverers.items()):
-                if backoff.get(target, 0) > loop.time():
-                    continue
-                lease = self.store.outbox_lease(target)
-                try:
-                    if not await self._db(lease.acquire):
-                        continue            # another replica is delivering this target
-                except Exception:
-                    logger.exception("outbox lease for %s unavailable", target)
-                    continue
-                try:
-                    delivered_all = await self._deliver_round(target, deliver)
-                except Exception:           # the database, briefly: try again next round
-                    logger.exception("outbox round for %s failed", target)
-                    delivered_all = False
-                finally:
-                    await self._db(lease.release)
-                if delivered_all:
-                    backoff.pop(target, None)
-                else:
-                    backoff[target] = loop.time() + 1.0
-            self._wake.clear()
+            await self.outbox_round(backoff)
+            self.wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
             except asyncio.TimeoutError:
                 pass
+
+    async def outbox_round(self, backoff: Dict[str, float]) -> None:
+        """One pass over the targets; a target that failed is retried a second later."""
+        loop = asyncio.get_running_loop()
+        for target, deliver in list(self.deliverers.items()):
+            if backoff.get(target, 0) > loop.time():
+                continue
+            lease = self.store.outbox_lease(target)
+            try:
+                if not await self._db(lease.acquire):
+                    continue            # another replica is delivering this target
+            except Exception:
+                logger.exception("outbox lease for %s unavailable", target)
+                continue
+            try:
+                delivered_all = await self._deliver_round(target, deliver)
+            except Exception:           # the database, briefly: try again next round
+                logger.exception("outbox round for %s failed", target)
+                delivered_all = False
+            finally:
+                await self._db(lease.release)
+            if delivered_all:
+                backoff.pop(target, None)
+            else:
+                backoff[target] = loop.time() + 1.0
 
     async def _deliver_round(self, target: str, deliver: Deliverer) -> bool:
         """Send ``target``'s waiting rows in order; False at the first that fails."""
@@ -223,48 +221,8 @@ class HandoffService:
             await self._db(self.store.delivered, row["id"])
         return True
 
-    async def sla_loop(self, interval: float) -> None:
-        while True:
-            try:
-                await self.check_sla_once()
-            except Exception:
-                logger.exception("SLA check failed")
-            await asyncio.sleep(interval)
-
     async def check_sla_once(self) -> List[Dict[str, Any]]:
         breached = await self._db(check_sla, None, self.store.engine)
         for item in breached:
-            await self.publish({"type": "sla_breach", "handoff_id": item["handoff"], **item})
+            await self.publish({"type": events.SLA_BREACH, "handoff_id": item["handoff"], **item})
         return breached
-
-    # --- WeCom group robot (notify only) -------------------------------------------------
-
-    async def wecom_hook(self, event: Dict[str, Any]) -> None:
-        if not self.wecom_url:
-            return
-        if event["type"] == "handoff_new" and not event.get("agent"):
-            h = event["handoff"]
-            text = (f"【转人工】会话 #{h['id']}（{h['channel']}，{h['priority']}）等待接入，"
-                    f"工单 {h['ticket_number'] or '-'}，原因 {h['reason']}")
-        elif event["type"] == "sla_breach":
-            text = f"【超时】工单 {event['ticket']}（{event['kind']}，{event['priority']}）已超过承诺时间"
-        else:
-            return
-        await self.enqueue("wecom", {"msgtype": "text", "text": {"content": text}},
-                           event.get("handoff_id"))
-
-    async def _deliver_wecom(self, row: Dict[str, Any]) -> bool:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        try:
-            async with self._http.post(self.wecom_url, json=row["payload"]) as resp:
-                if resp.status != 200:
-                    return False
-                body = await resp.json(content_type=None)
-                return not isinstance(body, dict) or body.get("errcode", 0) == 0
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            return False
-
-    async def close_http(self) -> None:
-        if self._http is not None:
-            await self._http.close()

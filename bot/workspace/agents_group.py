@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
-from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.profile import privacy
 from bot.store.handoffs import HandoffError
+from bot.support import events
+from bot.support.events import EventBus
 from bot.support.handoffs import HandoffService
+from bot.settings import setting
 
 logger = logging.getLogger(__name__)
 
@@ -47,37 +48,42 @@ class AgentsGroup:
         self._initialized = False
         self._offset: int | None = None
 
+    def attach(self, bus: EventBus) -> None:
+        """Follow every handoff event; deliver the outbox target ``telegram``."""
+        bus.subscribe_many(events.HANDOFF_EVENTS, self.hook)
+        self.service.deliverers["telegram"] = self.deliver
+
     # --- what the group is told (through the outbox) ---------------------------------
 
     async def hook(self, event: Dict[str, Any]) -> None:
         kind, handoff_id = event["type"], event.get("handoff_id")
         h = event.get("handoff") or {}
         who = (event.get("agent") or {}).get("display_name", "")
-        if kind == "handoff_new":
+        if kind == events.HANDOFF_NEW:
             text = (f"🔔 转人工 #{h['id']}（{h['channel']}，优先级 {h['priority']}）\n"
                     f"工单 {h['ticket_number'] or '-'} · 原因 {h['reason']}\n"
                     f"在此消息下回复即可与客户对话，/close 结束。")
             await self.service.enqueue("telegram", {"op": "card", "text": text,
                                                     "claimed_by": who or None}, handoff_id)
             return
-        if kind == "customer_message":
+        if kind == events.CUSTOMER_MESSAGE:
             text = f"👤 客户：{privacy.mask_text(event['text'])}"
-        elif kind == "agent_reply" and event.get("via") != "telegram":
+        elif kind == events.AGENT_REPLY and event.get("via") != "telegram":
             text = f"💬 {who}（工作台）：{event['text']}"
-        elif kind == "claimed":
+        elif kind == events.CLAIMED:
             text = f"✅ {who} 已认领"
-        elif kind == "transferred":
+        elif kind == events.TRANSFERRED:
             text = f"↪️ 已转接给 {h.get('agent_name')}"
-        elif kind == "closed":
+        elif kind == events.CLOSED:
             text = f"🏁 会话已结束（{who}）"
-        elif kind == "sla_breach":
+        elif kind == events.SLA_BREACH:
             await self.service.enqueue("telegram", {"op": "group", "text": (
                 f"⏰ 工单 {event['ticket']}（{event['kind']}，{event['priority']}）已超过承诺时间")},
                 handoff_id)
             return
         else:
             return
-        op = "claimed" if kind == "claimed" else "thread"
+        op = "claimed" if kind == events.CLAIMED else "thread"
         await self.service.enqueue("telegram", {"op": op, "text": text[:MAX_TEXT]}, handoff_id)
 
     async def _ensure_initialized(self) -> None:
@@ -201,28 +207,13 @@ class AgentsGroup:
                 pass
 
 
-def setup(app: web.Application) -> None:
-    token = os.environ.get("KEFU_TELEGRAM_AGENT_TOKEN")
-    group = os.environ.get("KEFU_TELEGRAM_AGENT_GROUP")
+def from_settings(service: HandoffService) -> Optional[AgentsGroup]:
+    """The agents' group when its bot token and chat id are configured, else None."""
+    token = setting("KEFU_TELEGRAM_AGENT_TOKEN")
+    group = setting("KEFU_TELEGRAM_AGENT_GROUP")
     if not token or not group:
-        return
-    service: HandoffService = app["handoff"]
-    agents_group = AgentsGroup(
+        return None
+    return AgentsGroup(
         service, token=token, group=group,
-        api_base=os.environ.get("KEFU_TELEGRAM_AGENT_API_BASE", "https://api.telegram.org"),
-        poll_timeout=int(os.environ.get("KEFU_TELEGRAM_AGENT_POLL_TIMEOUT", "25")))
-    app["telegram_agents"] = agents_group
-    service.hooks.append(agents_group.hook)
-    service.deliverers["telegram"] = agents_group.deliver
-
-    async def start(_app: web.Application) -> None:
-        _app["telegram_agents_poll"] = asyncio.ensure_future(agents_group.poll_loop())
-
-    async def cleanup(_app: web.Application) -> None:
-        task = _app.get("telegram_agents_poll")
-        if task:
-            task.cancel()
-        await agents_group.shutdown()
-
-    app.on_startup.append(start)
-    app.on_cleanup.append(cleanup)
+        api_base=setting("KEFU_TELEGRAM_AGENT_API_BASE"),
+        poll_timeout=setting("KEFU_TELEGRAM_AGENT_POLL_TIMEOUT"))

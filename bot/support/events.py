@@ -1,0 +1,59 @@
+"""Named events and the bus that carries them (one per gateway process).
+
+Everything that crosses a process or layer boundary is named here once: the events the
+actions announce in their ``{"kefu": {"event": …}}`` payload, the handoff lifecycle the
+consoles and the agents' group follow, and the statuses both sides compare. Publishers
+never know their listeners: the composition root (``bot/gateway/app.py``) subscribes them,
+so adding a notification is adding a listener, not editing the code that raised the event.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any, Awaitable, Callable, Dict, List
+
+logger = logging.getLogger(__name__)
+
+# --- announced by actions in their custom payload {"kefu": {"event": ...}} ------------------
+HANDOFF_REQUESTED = "handoff"          # the customer asked for a person (or the bot gave up)
+TICKET_CREATED = "ticket_created"      # a form filed a ticket (complaint, repair, return, callback)
+ACTION_EVENTS = (HANDOFF_REQUESTED, TICKET_CREATED)
+
+# --- the handoff lifecycle (HandoffService) -------------------------------------------------
+HANDOFF_NEW = "handoff_new"
+CUSTOMER_MESSAGE = "customer_message"
+CLAIMED = "claimed"
+TRANSFERRED = "transferred"
+AGENT_REPLY = "agent_reply"
+CLOSED = "closed"
+SLA_BREACH = "sla_breach"
+
+TICKET_CHANGED = "ticket"             # a note or status change on a handoff's ticket
+HANDOFF_EVENTS = (HANDOFF_NEW, CUSTOMER_MESSAGE, CLAIMED, TRANSFERRED, AGENT_REPLY, CLOSED,
+                  SLA_BREACH, TICKET_CHANGED)
+
+ALL = "*"                              # subscribe to every event
+
+Listener = Callable[[Dict[str, Any]], Awaitable[None]]
+
+
+class EventBus:
+    """In-process publish/subscribe; a failing listener is logged and never breaks the publisher."""
+
+    def __init__(self) -> None:
+        self._listeners: Dict[str, List[Listener]] = defaultdict(list)
+
+    def subscribe(self, name: str, listener: Listener) -> None:
+        self._listeners[name].append(listener)
+
+    def subscribe_many(self, names, listener: Listener) -> None:
+        for name in names:
+            self.subscribe(name, listener)
+
+    async def publish(self, event: Dict[str, Any]) -> None:
+        for listener in self._listeners.get(event["type"], []) + self._listeners.get(ALL, []):
+            try:
+                await listener(event)
+            except Exception:          # a listener never breaks a customer's turn
+                logger.exception("listener %s failed for %s",
+                                 getattr(listener, "__qualname__", listener), event["type"])
