@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from bot.store.engine import engine_for
 from bot.gateway.launch import Stack
 from bot.store.schema import Message, Ticket
+from bot.settings import setting
 
 COMPLAINT = ["我要投诉，快递员把我买的冰箱摔坏了还不承认", "没有", "13812345678"]
 FAQ = ["退货要几天", "保修多久", "运费多少钱"]
@@ -61,7 +62,7 @@ class Harness:
                            action_port=_free_port(), log_dir=workdir / "logs",
                            tracker_db=str(workdir / "trackers.db"),
                            env={"KEFU_DATABASE_URL": self.db_url,
-                                "KEFU_DATA_KEY": os.environ.get("KEFU_DATA_KEY") or Fernet.generate_key().decode(),
+                                "KEFU_DATA_KEY": setting("KEFU_DATA_KEY") or Fernet.generate_key().decode(),
                                 "KEFU_FAKE_NOW": "2026-11-27T10:00:00",
                                 "KEFU_REPLY_TIMEOUT": "3", "KEFU_REQUEUE_AFTER": "10"})
         self.engine = engine_for(self.db_url)

@@ -1,6 +1,6 @@
 """Every ``KEFU_*`` environment variable, in one table (secrets never live in code).
 
-This is the only module that reads them. ``setting("KEFU_X")`` reads the environment when it
+This is the only module that reads them. ``setting("KEFU_PORT")`` reads the environment when it
 is called and returns the parsed value, or the default when the variable is unset or blank
 (empty or only spaces). A module that wants a value fixed at import calls it at import; the
 others call it where they need the value (tests change variables with monkeypatch).

@@ -21,7 +21,6 @@ import datetime as dt
 import hmac
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -30,7 +29,8 @@ from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import ConversationId, InboundMessage, OutboundMessage
+from bot.settings import setting
 from bot.store.deliveries import DeliveryLedger, last_buttons, resolve_choice
 
 # An update is settled only after all its sends (flood-limited): give a live turn a minute.
@@ -56,15 +56,14 @@ class TelegramConfig:
 
     @classmethod
     def from_env(cls) -> Optional["TelegramConfig"]:
-        env = os.environ
-        token = env.get("KEFU_TELEGRAM_TOKEN", "")
+        token = setting("KEFU_TELEGRAM_TOKEN")
         if not token:
             return None
-        mode = env.get("KEFU_TELEGRAM_MODE", "webhook").strip().lower() or "webhook"
+        mode = setting("KEFU_TELEGRAM_MODE")
         if mode not in ("webhook", "polling"):
             raise ValueError("KEFU_TELEGRAM_MODE must be webhook or polling")
-        return cls(token=token, secret=env.get("KEFU_TELEGRAM_SECRET", ""),
-                   api_base=(env.get("KEFU_TELEGRAM_API_BASE") or DEFAULT_API).rstrip("/"),
+        return cls(token=token, secret=setting("KEFU_TELEGRAM_SECRET"),
+                   api_base=setting("KEFU_TELEGRAM_API_BASE"),
                    mode=mode)
 
 
@@ -226,7 +225,7 @@ class TelegramChannel:
         router = self.app["router"]
         text = message.text
         if text is None:
-            conversation = f"{CHANNEL}:{chat_id}"
+            conversation = ConversationId.of(CHANNEL, chat_id)
             await router.record(conversation, CHANNEL, "customer", "[非文字消息]")
             await router.record(conversation, CHANNEL, "system", UNSUPPORTED_TEXT)
             await self.send(chat_id, [OutboundMessage(UNSUPPORTED_TEXT, author="system")])
@@ -235,7 +234,7 @@ class TelegramChannel:
         if command in ("/start", "/help"):
             text = GREET
         elif not text.startswith("/"):
-            text = await asyncio.to_thread(resolve_choice, f"{CHANNEL}:{chat_id}", text)
+            text = await asyncio.to_thread(resolve_choice, ConversationId.of(CHANNEL, chat_id), text)
         await self._turn(chat_id, text, str(message.message_id))
 
     async def _callback(self, update: Update) -> None:
@@ -251,7 +250,7 @@ class TelegramChannel:
             logger.warning("telegram callback bookkeeping failed: %s", type(exc).__name__)
         data = query.data or ""
         if data.startswith("#") and data[1:].isdigit():
-            buttons = await asyncio.to_thread(last_buttons, f"{CHANNEL}:{chat_id}")
+            buttons = await asyncio.to_thread(last_buttons, ConversationId.of(CHANNEL, chat_id))
             index = int(data[1:]) - 1
             data = buttons[index].payload if 0 <= index < len(buttons) else ""
         if data:

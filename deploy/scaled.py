@@ -11,7 +11,6 @@ migrated by Alembic (bot/store/migrations) when the first process connects.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -27,12 +26,13 @@ from typing import Dict, List
 from bot.gateway.launch import BIN, _redacted_copy, rasa_command, stop_processes, supervise
 from bot.profile.business import PROJECT_ROOT
 from bot.brain.rasa_server import rasa_env
+from bot.settings import setting
 
-PG_HOST = os.environ.get("KEFU_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("KEFU_PG_PORT", "5432"))
-PG_USER = os.environ.get("KEFU_PG_USER", "postgres")
-REDIS_HOST = os.environ.get("KEFU_REDIS_HOST", "127.0.0.1")
-REDIS_PORT = int(os.environ.get("KEFU_REDIS_PORT", "6379"))
+PG_HOST = setting("KEFU_PG_HOST")
+PG_PORT = setting("KEFU_PG_PORT")
+PG_USER = setting("KEFU_PG_USER")
+REDIS_HOST = setting("KEFU_REDIS_HOST")
+REDIS_PORT = setting("KEFU_REDIS_PORT")
 
 
 def free_port() -> int:

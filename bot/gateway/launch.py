@@ -21,6 +21,7 @@ from typing import Callable, Dict, List
 
 from bot.profile.business import PROJECT_ROOT
 from bot.brain.rasa_server import rasa_env
+from bot.settings import setting
 
 BIN = Path(sys.executable).parent
 
@@ -154,7 +155,7 @@ def main() -> int:
     from bot.training.model_cache import ensure_model
 
     model = ensure_model()
-    port = int(os.environ.get("KEFU_PORT", "8000"))
+    port = setting("KEFU_PORT")
     stack = Stack(model=model, gateway_port=port, log_dir=PROJECT_ROOT / "var" / "logs",
                   tracker_db=str(PROJECT_ROOT / "var" / "trackers.db"))
     print("starting action server, Rasa and the gateway (Rasa takes ~30 s to load) …", flush=True)

@@ -7,7 +7,6 @@ every answer and every promise that states it.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict
@@ -15,12 +14,14 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from bot.settings import setting
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_PROFILE = PROJECT_ROOT / "bot" / "business_profile.yml"
 
 
 def profile_path() -> Path:
-    return Path(os.environ.get("KEFU_PROFILE", DEFAULT_PROFILE))
+    return setting("KEFU_PROFILE")
 
 
 @lru_cache(maxsize=4)
@@ -41,7 +42,7 @@ def shop_tz() -> ZoneInfo:
 
 def now() -> dt.datetime:
     """Timezone-aware current time in UTC (override with KEFU_FAKE_NOW for tests/demos)."""
-    fake = os.environ.get("KEFU_FAKE_NOW")
+    fake = setting("KEFU_FAKE_NOW")
     if fake:
         value = dt.datetime.fromisoformat(fake)
         if value.tzinfo is None:

@@ -16,7 +16,6 @@ import datetime as dt
 import getpass
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import sys
@@ -29,11 +28,11 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import Agent, AgentSession
+from bot.settings import setting
 
 ROLES = ("agent", "admin")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
 MIN_PASSWORD = 8
-SESSION_HOURS = float(os.environ.get("KEFU_SESSION_HOURS", "12"))
 # scrypt cost: N=2^14, r=8, p=1 (~16 MiB, tens of ms) — OWASP's minimum recommendation.
 _N, _R, _P = 2 ** 14, 8, 1
 
@@ -185,7 +184,7 @@ class AgentStore:
 
     def start_session(self, agent_id: int, *, hours: float | None = None) -> str:
         token = secrets.token_urlsafe(32)
-        expires = _now() + dt.timedelta(hours=SESSION_HOURS if hours is None else hours)
+        expires = _now() + dt.timedelta(hours=setting("KEFU_SESSION_HOURS") if hours is None else hours)
 
         def work(session):
             session.execute(delete(AgentSession).where(AgentSession.expires_at < _now()))
@@ -215,7 +214,7 @@ class AgentStore:
 
 
 def _read_password(args) -> str:
-    password = os.environ.get("KEFU_ADMIN_PASSWORD") or ""
+    password = setting("KEFU_ADMIN_PASSWORD") or ""
     if not password:
         if not sys.stdin.isatty():
             raise SystemExit("set KEFU_ADMIN_PASSWORD or run in a terminal to be prompted")

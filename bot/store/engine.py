@@ -20,15 +20,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from bot.profile.business import PROJECT_ROOT
+from bot.settings import setting
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 def database_url() -> str:
-    default = f"sqlite:///{PROJECT_ROOT / 'var' / 'kefu.db'}"
-    return os.environ.get("KEFU_DATABASE_URL", default)
+    return setting("KEFU_DATABASE_URL")
 
 
 @lru_cache(maxsize=8)

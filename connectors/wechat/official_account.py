@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Dict, List, Optional
@@ -30,7 +29,8 @@ from aiohttp import web
 from connectors.wechat.access_token import AccessTokenHolder
 from connectors.wechat.crypto import WeChatCrypto, WeChatError, signature_ok
 from connectors.wechat.wire import parse_xml, split_text, text_reply
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import ConversationId, InboundMessage, OutboundMessage
+from bot.settings import setting
 from bot.store.deliveries import PUSHED, DeliveryLedger, joined_text, resolve_choice
 
 logger = logging.getLogger(__name__)
@@ -56,15 +56,14 @@ class WeChatConfig:
 
     @classmethod
     def from_env(cls) -> Optional["WeChatConfig"]:
-        env = os.environ
-        token = env.get("KEFU_WECHAT_TOKEN", "")
+        token = setting("KEFU_WECHAT_TOKEN")
         if not token:
             return None
-        return cls(token=token, appid=env.get("KEFU_WECHAT_APPID", ""),
-                   secret=env.get("KEFU_WECHAT_SECRET", ""),
-                   aes_key=env.get("KEFU_WECHAT_AES_KEY", ""),
-                   api_base=(env.get("KEFU_WECHAT_API_BASE") or DEFAULT_API).rstrip("/"),
-                   passive_seconds=float(env.get("KEFU_WECHAT_PASSIVE_SECONDS", "4")))
+        return cls(token=token, appid=setting("KEFU_WECHAT_APPID"),
+                   secret=setting("KEFU_WECHAT_SECRET"),
+                   aes_key=setting("KEFU_WECHAT_AES_KEY"),
+                   api_base=setting("KEFU_WECHAT_API_BASE"),
+                   passive_seconds=setting("KEFU_WECHAT_PASSIVE_SECONDS"))
 
 
 class WeChatChannel:
@@ -190,13 +189,13 @@ class WeChatChannel:
             return await self._repeat(key, reply)
         router = self.app["router"]
         if kind in NON_TEXT and not text:
-            conversation = f"{CHANNEL}:{openid}"
+            conversation = ConversationId.of(CHANNEL, openid)
             await router.record(conversation, CHANNEL, "customer", NON_TEXT[kind])
             await router.record(conversation, CHANNEL, "system", UNSUPPORTED_TEXT)
             await asyncio.to_thread(self.ledger.settle, CHANNEL, key, UNSUPPORTED_TEXT)
             return UNSUPPORTED_TEXT
         if not text.startswith("/"):
-            text = await asyncio.to_thread(resolve_choice, f"{CHANNEL}:{openid}", text)
+            text = await asyncio.to_thread(resolve_choice, ConversationId.of(CHANNEL, openid), text)
         message = InboundMessage(channel=CHANNEL, user_id=openid, text=text, delivery_id=key)
         task = asyncio.ensure_future(router.handle(message))
         try:
