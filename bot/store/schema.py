@@ -219,6 +219,56 @@ class PlatformToken(Base):
                         onupdate=_utcnow)
 
 
+# --- 微信客服, WeCom customer service (issue 17) --------------------------------------------
+
+
+class KfCursor(Base):
+    """One 微信客服 account's ``kf/sync_msg`` cursor, shared by every gateway replica.
+
+    ``cursor`` moves only after the messages before it are in the transcript. One replica
+    at a time pulls (``lease_owner`` until ``lease_until``, compare-and-set); a callback
+    counts in ``requested`` and a pass that started after it sets ``served``, so a
+    callback that arrives while another replica pulls is never left unread.
+    """
+
+    __tablename__ = "kf_cursors"
+
+    open_kfid = Column(String(64), primary_key=True)
+    cursor = Column(String(128))                   # next_cursor of the last page written
+    sync_token = Column(String(160))               # the last callback's Token (valid 10 min)
+    token_at = Column(DateTime(timezone=True))
+    requested = Column(Integer, nullable=False, default=0)
+    served = Column(Integer, nullable=False, default=0)
+    lease_owner = Column(String(64))
+    lease_until = Column(DateTime(timezone=True))
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow,
+                        onupdate=_utcnow)
+
+
+class KfSession(Base):
+    """A customer with one 微信客服 account: WeCom's session state and the reply budget.
+
+    WeCom lets the API send only while the session is 0 (new) or 1 (assistant), within
+    48 h of the customer's last message and at most 5 times per customer message.
+    """
+
+    __tablename__ = "kf_sessions"
+
+    id = Column(Integer, primary_key=True)
+    open_kfid = Column(String(64), nullable=False)
+    external_userid = Column(String(128), nullable=False)
+    service_state = Column(Integer)                # 0-4 as WeCom numbers them; None: unknown
+    state_at = Column(DateTime(timezone=True))
+    servicer_userid = Column(String(64))
+    last_customer_at = Column(DateTime(timezone=True))
+    replies = Column(Integer, nullable=False, default=0)   # sent since the last customer message
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow,
+                        onupdate=_utcnow)
+
+    __table_args__ = (UniqueConstraint("open_kfid", "external_userid", name="uq_kf_session"),
+                      Index("ix_kf_sessions_user", "external_userid", "last_customer_at"))
+
+
 # --- Retraining from real conversations (issue 6) -----------------------------------------
 
 
