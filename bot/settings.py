@@ -101,6 +101,14 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_WECHAT_API_BASE", "https://api.weixin.qq.com", url, "WeChat API base (tests use a local fake)"),
     Setting("KEFU_WECHAT_PASSIVE_SECONDS", 4.0, float, "how long WeChat's request is held for a passive reply"),
 
+    # customers on 微信客服, WeCom customer service (connectors/wechat/kf.py)
+    Setting("KEFU_WECOM_KF_CORPID", "", str, "企业ID (CorpID) of the WeCom that owns the 微信客服 accounts; unset: connector off"),
+    Setting("KEFU_WECOM_KF_SECRET", "", str, "the 微信客服 Secret (gettoken's corpsecret) (secret)"),
+    Setting("KEFU_WECOM_KF_TOKEN", "", str, "the callback Token from 微信客服 → API → 接收事件服务器 (secret)"),
+    Setting("KEFU_WECOM_KF_AES_KEY", "", str, "the callback EncodingAESKey, 43 characters (secret)"),
+    Setting("KEFU_WECOM_KF_API_BASE", "https://qyapi.weixin.qq.com", url, "WeCom API base (tests use a local fake)"),
+    Setting("KEFU_WECOM_KF_HANDOFF", "kefu", str, "kefu: handoffs stay in kefu's console; wecom (or wecom:<userid>): to WeCom's reception staff"),
+
     # retraining loop (bot/training)
     Setting("KEFU_ADMIN_PROJECT", ROOT, Path, "project copy whose data the retraining loop edits and trains (tests use a temp copy)"),
     Setting("KEFU_LOW_CONFIDENCE", 0.6, float, "inbox filter: turns under this intent confidence"),
