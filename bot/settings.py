@@ -6,7 +6,7 @@ is called and returns the parsed value, or the default when the variable is unse
 others call it where they need the value (tests change variables with monkeypatch).
 
 Adding a variable: one ``Setting(name, default, parse, doc)`` line in the right section of
-SETTINGS, then paste ``python -m bot.settings`` (the table) over the README's settings block.
+SETTINGS, then ``python -m bot.settings --readme`` rewrites the README's settings table.
 tests/test_settings.py fails when a ``KEFU_`` name in the code is missing from the table or
 the README, or when another module reads one from the environment.
 """
@@ -189,5 +189,17 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    print(markdown_table())
+README_BEGIN, README_END = "<!-- settings table: python -m bot.settings -->", "<!-- end of settings table -->"
+
+
+def write_readme(path: Path = ROOT / "README.md") -> None:
+    """Replace the table between the README markers with markdown_table()."""
+    text = path.read_text(encoding="utf-8")
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    path.write_text(f"{head}{README_BEGIN}\n{markdown_table()}\n{README_END}{tail}", encoding="utf-8")
+
+
+if __name__ == "__main__":                        # --readme: rewrite the README table in place
+    import sys
+    write_readme() if "--readme" in sys.argv[1:] else print(markdown_table())
