@@ -1,22 +1,40 @@
-"""The web chat widget: a page served by the gateway and its JSON endpoint.
+"""The web chat: a page served by the gateway, the embeddable widget, and their JSON endpoints.
 
 ``POST /api/chat`` takes ``{"sender": "<browser id>", "message": "..."}`` and answers
 ``{"messages": [{"text", "author", "buttons": [{"title", "payload"}]}]}``.
+``GET /api/chat/updates`` polls for agents' replies and notices; ``GET /api/chat/history``
+gives the conversation's earlier lines back after a reload (and the welcome to show, which
+is never sent as a message). The widget for other sites (``/widget.js``, CORS for the origins
+in ``KEFU_WIDGET_ORIGINS``) is :mod:`connectors.widget`.
 """
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Dict
 
+import yaml
 from aiohttp import web
 
 from bot.messages import InboundMessage
+from bot.profile.business import PROJECT_ROOT
+from bot.profile.privacy import mask_customer_text
+from connectors import widget
 
 PAGE = Path(__file__).with_name("webchat.html")
 SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# History is only given for the random id a browser made itself ('w' + at least 96 random
+# bits in hex, as webchat.html and widget.js create it): a guessable name gets nothing back.
+HISTORY_SENDER_RE = re.compile(r"^w[0-9a-f]{24,63}$")
+HISTORY_AUTHORS = ("customer", "bot", "agent", "notice")
+HISTORY_LIMIT = 200
+ANSWERING_SECONDS = 30
 MAX_BODY = 16 * 1024
+RESPONSES = PROJECT_ROOT / "data" / "responses" / "rendered.yml"
 
 
 def _bad_request(reason: str) -> web.Response:
@@ -62,9 +80,68 @@ async def chat_updates(request: web.Request) -> web.Response:
         return _bad_request("after must be between 0 and 2^63-1")
     transcripts = request.app["router"].transcripts
     lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", after)
-    return web.json_response({"messages": [
-        {"id": line["id"], "text": line["text"], "author": line["author"],
-         "buttons": (line["data"] or {}).get("buttons", [])} for line in lines]})
+    return web.json_response({"messages": [_line(line) for line in lines]})
+
+
+def _line(line: Dict[str, Any], masked: bool = False) -> Dict[str, Any]:
+    text = mask_customer_text(line["text"]) if masked else line["text"]
+    return {"id": line["id"], "text": text, "author": line["author"],
+            "buttons": (line["data"] or {}).get("buttons", [])}
+
+
+@lru_cache(maxsize=2)
+def _welcome(path: str, mtime: float) -> Dict[str, Any]:
+    """The greeting the business pack renders (``utter_greet``), shown, never sent."""
+    with open(path, encoding="utf-8") as fh:
+        variants = (yaml.safe_load(fh) or {}).get("responses", {}).get("utter_greet") or [{}]
+    first = variants[0]
+    return {"text": first.get("text", ""), "author": "bot",
+            "buttons": [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                        for b in first.get("buttons") or []]}
+
+
+def welcome() -> Dict[str, Any]:
+    try:
+        return _welcome(str(RESPONSES), RESPONSES.stat().st_mtime)
+    except (OSError, yaml.YAMLError):
+        return {"text": "", "author": "bot", "buttons": []}
+
+
+async def chat_history(request: web.Request) -> web.Response:
+    """This browser's conversation so far (its last 200 lines), to show again after a reload.
+
+    Only for the random id the browser created (``HISTORY_SENDER_RE``); phones, addresses
+    and order numbers are masked, since whoever holds the browser can read the answer.
+    ``after`` gives only the lines after a transcript id (a turn still being answered).
+    """
+    sender = request.query.get("sender", "")
+    if not HISTORY_SENDER_RE.fullmatch(sender):
+        return _bad_request("sender must be the browser's random id ('w' + 24-63 hex digits)")
+    try:
+        after = int(request.query.get("after", "0"))
+    except ValueError:
+        return _bad_request("after must be an integer")
+    if not 0 <= after < 2**63:
+        return _bad_request("after must be between 0 and 2^63-1")
+    transcripts = request.app["router"].transcripts
+    lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", after,
+                                    authors=HISTORY_AUTHORS)
+    return web.json_response({
+        "messages": [_line(line, masked=True) for line in lines[-HISTORY_LIMIT:]],
+        "welcome": welcome(), "answering": _answering(lines)})
+
+
+def _answering(lines) -> bool:
+    """Is the last line a customer's, written moments ago (its answer is still coming)?
+
+    A page that was left while a message was being answered asks again until it has come.
+    """
+    if not lines or lines[-1]["author"] != "customer":
+        return False
+    at = dt.datetime.fromisoformat(lines[-1]["at"])
+    if at.tzinfo is None:                      # SQLite gives the stored UTC time back naive
+        at = at.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc) - at < dt.timedelta(seconds=ANSWERING_SECONDS)
 
 
 async def push(user_id: str, messages) -> None:
@@ -75,4 +152,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/", chat_page)
     app.router.add_post("/api/chat", chat_message)
     app.router.add_get("/api/chat/updates", chat_updates)
+    app.router.add_get("/api/chat/history", chat_history)
     app["senders"]["web"] = push
+    widget.setup(app)
