@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 # private deployment, talk to no one.
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: install browser run train test test-fast evaluate validate responses clean nlu-bench chaos bench
+.PHONY: install browser run train test test-fast fuzz evaluate validate responses clean nlu-bench chaos bench
 
 install: $(STAMP)
 
@@ -63,6 +63,15 @@ test: install browser
 
 test-fast: install
 	$(PY) -m pytest -m "not e2e"
+
+# Property tests with new random examples, many of them (make test draws the same ones every
+# run: tests/conftest.py). FUZZ_EXAMPLES per property; SEED=… replays a run it printed.
+FUZZ_EXAMPLES ?= 5000
+FUZZ_TESTS    ?= $(shell grep -l "from hypothesis import" tests/test_*.py)
+fuzz: install
+	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; echo "hypothesis seed $$seed (SEED=$$seed make fuzz replays it)"; \
+	HYPOTHESIS_PROFILE=explore HYPOTHESIS_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m "not e2e" -p no:cacheprovider \
+	  --hypothesis-profile=explore --hypothesis-seed=$$seed $(FUZZ_TESTS)
 
 clean:
 	rm -rf results .pytest_cache var/logs

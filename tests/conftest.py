@@ -10,6 +10,29 @@ from typing import List
 
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import HealthCheck, settings as hypothesis_settings
+
+# Property tests: "ci" (the default, `make test`) draws the same examples on every run and
+# machine (derandomized, no example database), so a fresh clone passes or fails the same
+# way; a failure prints the blob that reproduces it. `make fuzz` (HYPOTHESIS_PROFILE=explore)
+# draws new random examples, many more, with a printed seed to replay them. Neither profile
+# asserts speed (no deadline, no too-slow health check: the machine is shared).
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, print_blob=True, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile(
+    "explore", max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "5000")),
+    print_blob=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_report_header(config):
+    profile = config.getoption("hypothesis_profile", None) or os.environ.get("HYPOTHESIS_PROFILE", "ci")
+    seed = config.getoption("hypothesis_seed", None)
+    mode = "derandomized: the same examples every run" if profile == "ci" else \
+        f"random examples, seed {seed if seed is not None else 'unset'}"
+    return f"hypothesis: profile {profile!r} ({mode}; `make fuzz` explores)"
+
 
 # Frozen clock inside service hours (shop time), so promises are deterministic.
 FAKE_NOW = "2026-11-27T10:00:00"

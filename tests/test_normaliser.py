@@ -1,5 +1,5 @@
 """The message normalisers, property by property (hypothesis)."""
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from bot.brain.components.normaliser import normalise
 from bot.gateway.router import clean_text
@@ -8,11 +8,20 @@ FULL_WIDTH = st.characters(min_codepoint=0xFF01, max_codepoint=0xFF5E)
 
 
 @given(st.text())
+@example("İ")                 # U+0130: str.lower() makes it two characters ("i" + U+0307)
+@example("KFİ２０")
 def test_normalise_keeps_length_so_entity_offsets_stay_valid(text):
     assert len(normalise(text)) == len(text)
 
 
+def test_dotted_capital_i_is_kept_and_the_rest_still_lower_cased():
+    assert normalise("WiFİ ＯＫ") == "wifİ ok"
+    assert normalise("ΟΔΟΣ") == "οδος" or normalise("ΟΔΟΣ") == "οδοσ"
+
+
 @given(st.text())
+@example("İ")
+@example("İΣ")
 def test_normalise_is_idempotent(text):
     assert normalise(normalise(text)) == normalise(text)
 

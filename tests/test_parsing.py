@@ -2,7 +2,7 @@
 import datetime as dt
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from bot.profile import parsing
 
@@ -62,8 +62,51 @@ def test_not_a_phone(text):
     assert privacy.normalise_phone(text) is None
 
 
+# Every Unicode digit form: str.isdigit() is true for all of these, int() reads only some.
+DIGIT_FORMS = {"3": 3, "３": 3, "٣": 3, "۳": 3, "३": 3, "³": 3, "③": 3, "𝟑": 3, "❸": 3, "➂": 3}
+
+
+@pytest.mark.parametrize("digit,value", DIGIT_FORMS.items())
+def test_every_digit_form_reads_as_its_value(digit, value):
+    assert parsing.ascii_digits(digit) == str(value)
+    assert parsing.chinese_number(digit) == value
+    assert parsing.days_since(digit + "天前", TODAY) == value
+    assert parsing.rating_score(digit + "分") == value
+    assert parsing.chinese_number(digit * 2) == value * 11
+
+
+def test_digit_forms_in_numbers_customers_copy():
+    assert privacy.normalise_phone("电话１３８１２３４５６７８") == "13812345678"
+    assert privacy.normalise_phone("١٣٨١٢٣٤٥٦٧٨") == "13812345678"
+    assert parsing.find_order_id("订单ＤＤ２０２６１１２７０００１") == "DD202611270001"
+    assert parsing.find_ticket_number("工单kf٢٦١١٢٧١٢٣٤٥٦٧٨") == "KF26112712345678"
+    assert parsing.find_ticket_number("KF2611270042") == "KF2611270042"      # old numbers
+    assert parsing.find_ticket_number("KF261127004") is None
+    assert parsing.days_since("１１月２０日", TODAY) == 7
+
+
+def test_masking_finds_phones_in_any_digit_form():
+    masked = privacy.mask_text("投诉电话１３８１２３４５６７８谢谢")
+    assert masked == "投诉电话138****5678谢谢"
+    assert "١٢٣٤" not in privacy.mask_text("رقم ١٣٨١٢٣٤٥٦٧٨")
+
+
+@pytest.mark.parametrize("text", ["十十", "二二十", "十二三", "⑩", pytest.param("¹" * 40, id="40-superscripts"),
+                                  pytest.param("1" * 5000, id="5000-digits")])
+def test_not_numbers(text):
+    assert parsing.chinese_number(text) is None
+
+
 @given(st.text(max_size=60))
+@example("¹")                 # str.isdigit() true, int() fails: crashed chinese_number
+@example("①天前")
+@example("²⁰²⁶-¹¹-⁰¹")
+@example("十十天")            # KeyError in the 十 branch
+@example("٣")
 def test_parsers_never_crash(text):
+    parsing.chinese_number(text)
+    parsing.find_order_id(text)
+    parsing.find_ticket_number(text)
     parsing.days_since(text, TODAY)
     parsing.rating_score(text)
     parsing.complaint_category(text)
@@ -73,6 +116,7 @@ def test_parsers_never_crash(text):
 
 
 @given(st.from_regex(r"1[3-9]\d{9}", fullmatch=True), st.text(alphabet="投诉电话是：", max_size=8))
+@example("1300000000٠", "")      # \d draws any decimal digit: shown as ASCII once masked
 def test_masked_text_hides_every_phone(phone, prefix):
     masked = privacy.mask_text(prefix + phone)
-    assert phone not in masked and phone[-4:] in masked
+    assert phone not in masked and parsing.ascii_digits(phone)[-4:] in masked

@@ -6,26 +6,64 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from typing import Optional
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "仨": 3, "四": 4,
            "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
-ORDER_ID_RE = re.compile(r"(?<![0-9a-z])(dd\d{6,18}|\d{12,20})(?![0-9])", re.I)
-TICKET_ID_RE = re.compile(r"(?<![a-z])kf\d{10}(?!\d)", re.I)
+# ASCII digits only (re.A): every search below runs on ascii_digits(text) first, so a digit
+# in any Unicode form is found, and what is found is plain ASCII.
+ORDER_ID_RE = re.compile(r"(?<![0-9a-z])(dd\d{6,18}|\d{12,20})(?![0-9])", re.I | re.A)
+# ``KF`` + yymmdd + 8 random digits (new_ticket_number); numbers issued before with 4
+# random digits (KF + 10 digits) stay findable.
+TICKET_ID_RE = re.compile(r"(?<![a-z])kf(?:\d{14}|\d{10})(?!\d)", re.I | re.A)
+MAX_NUMBER_DIGITS = 12      # longer digit runs are ids, not counts (and int() has a limit)
+
+
+def ascii_digits(text: str) -> str:
+    """Every Unicode digit as its ASCII digit, everything else unchanged; same length.
+
+    Customers type digits in many forms: full-width ``１``, Arabic-Indic ``٣``, superscript
+    ``³``, circled ``③``, Devanagari ``३`` … ``str.isdigit()`` is true for all of them but
+    ``int()`` reads only some (not ``³`` or ``③``): read them through this instead.
+    """
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.digit(ch, 0)) if ch.isdigit() else ch for ch in text)
+
+
+def _folded(text: str) -> str:
+    """Compatibility forms folded (full-width ``ＤＤ``, ``³``) and every digit ASCII."""
+    return ascii_digits(unicodedata.normalize("NFKC", text or ""))
+
+
+def find_order_id(text: str) -> Optional[str]:
+    """The order number in ``text`` (``DD…`` or 12-20 digits, any digit form), upper-case."""
+    match = ORDER_ID_RE.search(_folded(text))
+    return match.group(1).upper() if match else None
+
+
+def find_ticket_number(text: str) -> Optional[str]:
+    """The ticket number in ``text`` (``KF`` + digits, any digit form), upper-case."""
+    match = TICKET_ID_RE.search(_folded(text))
+    return match.group(0).upper() if match else None
 
 
 def chinese_number(text: str) -> Optional[int]:
-    """``"十五"`` → 15, ``"3"`` → 3, ``"二十一"`` → 21; None when it is not a number."""
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
+    """``"十五"`` → 15, ``"3"`` → 3, ``"２"`` / ``"²"`` → 2, ``"二十一"`` → 21; None when it
+    is not a number (never an exception, whatever the text)."""
+    text = ascii_digits(text.strip())
+    if text.isascii() and text.isdigit():
+        return int(text) if len(text) <= MAX_NUMBER_DIGITS else None
     if not text or any(ch not in _DIGITS and ch != "十" for ch in text):
         return None
     if "十" in text:
         tens, _, ones = text.partition("十")
+        if len(tens) > 1 or len(ones) > 1 or ones == "十":     # "二二十", "十十": not numbers
+            return None
         value = (_DIGITS[tens] if tens else 1) * 10
-        return value + (_DIGITS[ones] if ones else 0) if len(ones) <= 1 else None
+        return value + (_DIGITS[ones] if ones else 0)
     return _DIGITS[text] if len(text) == 1 else None
 
 
@@ -38,13 +76,13 @@ _RELATIVE = [
     (re.compile(r"半个?月"), 15),
     (re.compile(r"上个?(周|星期|礼拜)"), 7),
 ]
-_AGO = re.compile(_NUM + r"\s*(天|日|周|个星期|星期|礼拜|个月|月)")
-_DATE = re.compile(r"(?:(\d{4})[-/年.])?(\d{1,2})[-/月.](\d{1,2})[日号]?")
+_AGO = re.compile(_NUM + r"\s*(天|日|周|个星期|星期|礼拜|个月|月)", re.A)
+_DATE = re.compile(r"(?:(\d{4})[-/年.])?(\d{1,2})[-/月.](\d{1,2})[日号]?", re.A)
 
 
 def days_since(text: str, today: dt.date) -> Optional[int]:
     """How many days ago the customer says something happened, or None if unclear."""
-    text = (text or "").strip()
+    text = ascii_digits((text or "").strip())
     date = _DATE.search(text)
     if date:
         year = int(date.group(1)) if date.group(1) else today.year
@@ -82,7 +120,7 @@ _RATING_WORDS = [
 
 def rating_score(text: str) -> Optional[int]:
     """A 1–5 satisfaction score from ``5分``, ``4星``, ``满意``, ``差评`` ... or None."""
-    text = text or ""
+    text = ascii_digits(text or "")
     number = re.search(r"([1-5一二三四五])\s*(分|星|颗星)", text) or re.fullmatch(r"\s*([1-5])\s*", text)
     if number:
         return chinese_number(number.group(1))

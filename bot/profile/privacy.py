@@ -14,6 +14,7 @@ from functools import lru_cache
 from cryptography.fernet import Fernet
 
 from bot.profile.business import PROJECT_ROOT
+from bot.profile.parsing import ascii_digits
 
 PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 # order numbers (``DD`` + digits, or 12-20 digits) and street addresses, masked in what
@@ -26,8 +27,9 @@ ADDRESS_RE = re.compile(
 
 
 def normalise_phone(text: str) -> str | None:
-    """The 11 digits of a mainland mobile number found in ``text``, or None."""
-    match = PHONE_RE.search(text or "")
+    """The 11 digits of a mainland mobile number found in ``text`` (any digit form: ``１３８…``
+    full-width, ``١٣٨…`` Arabic-Indic), as ASCII digits, or None."""
+    match = PHONE_RE.search(ascii_digits(text or ""))
     return "".join(match.groups()) if match else None
 
 
@@ -45,8 +47,18 @@ def mask_address(address: str | None) -> str | None:
 
 
 def mask_text(text: str) -> str:
-    """Mask every phone number inside free text (transcripts, logs)."""
-    return PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), text or "")
+    """Mask every phone number inside free text (transcripts, logs), in any digit form.
+
+    Phones are found in the digits-as-ASCII copy (same length, so same positions); the
+    rest of the text is kept as written.
+    """
+    text = text or ""
+    folded = ascii_digits(text)
+    out, last = [], 0
+    for match in PHONE_RE.finditer(folded):
+        out += [text[last:match.start()], match.group(1), "****", match.group(3)]
+        last = match.end()
+    return "".join(out) + text[last:] if out else text
 
 
 def mask_customer_text(text: str) -> str:

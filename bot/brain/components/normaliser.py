@@ -22,8 +22,16 @@ _FULL_TO_HALF[0x3000] = 0x20  # ideographic space
 
 
 def normalise(text: str) -> str:
-    """Full-width ASCII → half-width, Latin letters lower-cased; same length out as in."""
-    return text.translate(_FULL_TO_HALF).lower()
+    """Full-width ASCII → half-width, letters lower-cased; same length out as in.
+
+    ``str.lower()`` is not length-preserving for one character, ``İ`` (U+0130, lower case
+    ``i`` + a combining dot): it is lower-cased only where that keeps one character for one.
+    """
+    text = text.translate(_FULL_TO_HALF)
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
 
 
 @DefaultV1Recipe.register(
