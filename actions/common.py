@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional
 
 from rasa_sdk import Tracker
 
+from bot.messages import ConversationId
 from bot.profile.business import shop_tz
 from bot.store.tickets import TicketStore, TicketView
 
@@ -19,7 +20,7 @@ def store() -> TicketStore:
 def customer_channel(tracker: Tracker) -> str:
     """The channel is the sender id's prefix, set by the gateway (``web:…``, ``wechat:…``)."""
     sender = tracker.sender_id or ""
-    return sender.split(":", 1)[0] if ":" in sender else "rest"
+    return ConversationId(sender).channel
 
 
 def form_run_key(tracker: Tracker, form: str) -> str:

@@ -9,6 +9,31 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 
+class ConversationId(str):
+    """``"<channel>:<platform user id>"``: one customer on one channel, also Rasa's sender id.
+
+    Built and taken apart only here, so the format has one definition.
+    """
+
+    SEPARATOR = ":"
+
+    @classmethod
+    def of(cls, channel: str, user_id: str) -> "ConversationId":
+        return cls(f"{channel}{cls.SEPARATOR}{user_id}")
+
+    @property
+    def channel(self) -> str:
+        """The channel part ("rest" for a bare id with no channel, as Rasa's REST channel)."""
+        return self.split(self.SEPARATOR, 1)[0] if self.SEPARATOR in self else "rest"
+
+    @property
+    def user_id(self) -> str:
+        return self.split(self.SEPARATOR, 1)[1] if self.SEPARATOR in self else str(self)
+
+    def parts(self) -> tuple[str, str]:
+        return self.channel, self.user_id
+
+
 @dataclass(frozen=True)
 class Button:
     title: str
@@ -26,9 +51,9 @@ class InboundMessage:
     metadata: Dict[str, Any] = field(default_factory=dict)
 
     @property
-    def conversation_id(self) -> str:
+    def conversation_id(self) -> ConversationId:
         """Also Rasa's sender id: the channel is part of the customer's identity."""
-        return f"{self.channel}:{self.user_id}"
+        return ConversationId.of(self.channel, self.user_id)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import yaml
 from sqlalchemy import create_engine, delete, select, text, update
 from sqlalchemy.engine import Engine
 
+from bot.messages import ConversationId
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import (AgentOutbox, Annotation, Handoff, Message, ProcessedDelivery,
                         TelegramLink, Ticket, TicketEvent)
@@ -83,7 +84,7 @@ def erase_customer(conversation_id: str, *, engine: Engine | None = None,
         session.execute(update(Annotation).where(Annotation.conversation_id == conversation_id)
                         .values(conversation_id=anonymous))
         # WeChat events are deduplicated by FromUserName + CreateTime: the key names them.
-        channel, _, user_id = conversation_id.partition(":")
+        channel, user_id = ConversationId(conversation_id).parts()
         deliveries = session.execute(delete(ProcessedDelivery).where(
             ProcessedDelivery.channel == channel,
             ProcessedDelivery.key.contains(user_id))

@@ -33,6 +33,7 @@ from typing import Any, Dict, Optional
 import yaml
 from aiohttp import web
 
+from bot.messages import ConversationId
 from bot.profile import privacy
 
 from bot.profile import business as profile
@@ -214,7 +215,7 @@ async def takeover(request: web.Request) -> web.Response:
     conversation = (await json_body(request)).get("conversation_id")
     if not isinstance(conversation, str) or ":" not in conversation or len(conversation) > 128:
         return error(400, "conversation_id is required")
-    channel, user_id = conversation.split(":", 1)
+    channel, user_id = ConversationId(conversation).parts()
     lines = await asyncio.to_thread(service.transcripts.transcript, conversation)
     if not lines:
         return error(404, "no such conversation")
