@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from bot.store.engine import engine_for
 from bot.gateway.launch import Stack
 from bot.store.schema import Message, Ticket
 from bot.settings import setting
+from bot.gateway.ports import free_port as _free_port
 
 COMPLAINT = ["我要投诉，快递员把我买的冰箱摔坏了还不承认", "没有", "13812345678"]
 FAQ = ["退货要几天", "保修多久", "运费多少钱"]
@@ -45,12 +45,6 @@ class Outcome:
     lost: int = 0
     duplicated_tickets: int = 0
     notes: List[str] = field(default_factory=list)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Harness:

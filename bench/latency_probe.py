@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -21,12 +20,7 @@ from pathlib import Path
 from typing import List
 
 from bot.profile.business import PROJECT_ROOT
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from bot.gateway.ports import free_port as _free_port
 
 
 def _texts(limit: int) -> List[str]:

@@ -30,15 +30,9 @@ from cryptography.fernet import Fernet
 from bench.loadgen import Target, proc_tree_peak_rss_mb, run_load, summary
 from bot.gateway.launch import Stack
 from bot.profile.business import PROJECT_ROOT
+from bot.gateway.ports import free_port
 
 FAKE_NOW = "2026-11-27T10:00:00"   # inside service hours, as the e2e tests
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def load_average() -> str:

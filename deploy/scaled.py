@@ -27,19 +27,13 @@ from bot.gateway.launch import BIN, _redacted_copy, rasa_command, stop_processes
 from bot.profile.business import PROJECT_ROOT
 from bot.brain.rasa_server import rasa_env
 from bot.settings import setting
+from bot.gateway.ports import free_port
 
 PG_HOST = setting("KEFU_PG_HOST")
 PG_PORT = setting("KEFU_PG_PORT")
 PG_USER = setting("KEFU_PG_USER")
 REDIS_HOST = setting("KEFU_REDIS_HOST")
 REDIS_PORT = setting("KEFU_REDIS_PORT")
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def endpoints_yaml(action_url: str, database: str, redis_db: int, lock_prefix: str) -> str:
