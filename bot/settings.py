@@ -122,6 +122,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_PG_HOST", "127.0.0.1", str, "PostgreSQL host of deploy/scaled.py (and deploy/endpoints.yml)"),
     Setting("KEFU_PG_PORT", 5432, int, "PostgreSQL port of deploy/scaled.py"),
     Setting("KEFU_PG_USER", "postgres", str, "PostgreSQL user of deploy/scaled.py (trust auth)"),
+    Setting("KEFU_PG_PASSWORD", None, str, "PostgreSQL password in deploy/compose.yml and deploy/endpoints.yml, URL-safe (secret)"),
     Setting("KEFU_REDIS_HOST", "127.0.0.1", str, "Redis host of deploy/scaled.py (and deploy/endpoints.yml)"),
     Setting("KEFU_REDIS_PORT", 6379, int, "Redis port of deploy/scaled.py"),
 
