@@ -1,12 +1,25 @@
 """Text normalisation before tokenisation, as a Rasa 3 graph component.
 
-Customers mix full-width and half-width forms (ＤＤ２０２６…, ！, ？, ，) and upper and
-lower case Latin (WiFi, wifi, KF/kf). Mapping them to one form lets the tokenizer,
-the regexes and the featurizers see one word where the customer wrote one word.
-The mapping is length-preserving, so entity offsets in training data stay valid.
+Customers mix full-width and half-width forms (ＤＤ２０２６…, ！, ？, ，), upper and
+lower case Latin (WiFi, wifi, KF/kf), traditional and simplified characters (退貨/退货,
+熱水器/热水器) and a few dialect spellings of the same word (俺/我, 木有/没有). Mapping
+them to one form lets the tokenizer, the regexes and the featurizers see one word where
+the customer wrote one word. Every step is length-preserving, so entity offsets in
+training data stay valid.
+
+Traditional → simplified is OpenCC's character table (``opencc-python-reimplemented``,
+pinned; its dictionaries ship in the wheel, nothing is downloaded), one character for
+one, closed under repetition so the mapping is idempotent. OpenCC's phrase table is left
+out: it can change the length, and on the blind dev set the character table alone took
+every traditional-script message the phrase table did (README, "Understanding customers").
+Steps measured and not adopted (README): emoji to words or removal, collapsing repeated
+characters and punctuation, and length-changing dialect rewrites (咋→怎么): each within
+one message on the blind dev set once the training data carries those forms.
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any, Dict, List, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -20,18 +33,49 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 _FULL_TO_HALF = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
 _FULL_TO_HALF[0x3000] = 0x20  # ideographic space
 
+# Dialect and slang spellings with a same-length standard form (length-preserving).
+DIALECT = {"俺们": "我们", "俺": "我", "木有": "没有", "瞅瞅": "看看", "瞅": "看", "蟹蟹": "谢谢",
+           "晓得": "知道"}
+_DIALECT_RE = re.compile("|".join(sorted(map(re.escape, DIALECT), key=len, reverse=True)))
+
+
+def _traditional_to_simplified() -> Dict[int, int]:
+    """OpenCC's one-character traditional → simplified table, closed under repetition."""
+    import opencc
+
+    path = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
+    table: Dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        source, _, targets = line.partition("\t")
+        target = targets.split(" ")[0] if targets else ""
+        if len(source) == 1 and len(target) == 1 and source != target:
+            table[source] = target
+    closed = {}
+    for source, target in table.items():
+        seen = {source}
+        while target in table and target not in seen:      # 乾 → 干 → … until it stops
+            seen.add(target)
+            target = table[target]
+        if target != source:
+            closed[ord(source)] = ord(target)
+    return closed
+
+
+_TABLE = {**_traditional_to_simplified(), **_FULL_TO_HALF}
+
 
 def normalise(text: str) -> str:
-    """Full-width ASCII → half-width, letters lower-cased; same length out as in.
+    """Full-width ASCII → half-width, traditional → simplified, letters lower-cased, a few
+    dialect spellings standardised; same length out as in.
 
     ``str.lower()`` is not length-preserving for one character, ``İ`` (U+0130, lower case
     ``i`` + a combining dot): it is lower-cased only where that keeps one character for one.
     """
-    text = text.translate(_FULL_TO_HALF)
+    text = text.translate(_TABLE)
     lowered = text.lower()
-    if len(lowered) == len(text):
-        return lowered
-    return "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+    if len(lowered) != len(text):
+        lowered = "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
+    return _DIALECT_RE.sub(lambda m: DIALECT[m.group()], lowered)
 
 
 @DefaultV1Recipe.register(
