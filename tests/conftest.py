@@ -139,11 +139,11 @@ def customer(assistant, request):
 def admin_stack(trained_model, stack_env, tmp_path_factory):
     """A stack of its own for the retraining tests (issue 6): its model is swapped, and it
     retrains in a temporary copy of the project's data (``KEFU_ADMIN_PROJECT``)."""
-    from bot.training import admin
     from bot.gateway.launch import Stack
+    from bot.training.project import copy_project
 
     work = tmp_path_factory.mktemp("kefu-admin")
-    project = admin.copy_project(work / "project")
+    project = copy_project(work / "project")
     env = {k: v for k, v in stack_env.items() if not k.startswith("_")}
     env.update(KEFU_ADMIN_PROJECT=str(project), KEFU_FINETUNE_FRACTION="0.2")
     stack = Stack(model=trained_model, gateway_port=free_port(), rasa_port=free_port(),

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from bot.training import admin
+from bot.training.annotations import ANNOTATED
 from bot.gateway.app import openapi_document
 from bot.gateway.router import BUSY_TEXT, SLOW_TEXT
 from tests.conftest import Customer
@@ -100,7 +100,7 @@ def test_annotate_retrain_compare_activate_and_the_message_is_understood(admin_s
                                  {"message_id": items[text]["id"], "intent": CANDIDATES[text]})
         assert status == 200, body
         assert _inbox_item(boss, text) is None                  # it left the inbox
-    annotated = (admin_stack.project / admin.ANNOTATED).read_text(encoding="utf-8")
+    annotated = (admin_stack.project / ANNOTATED).read_text(encoding="utf-8")
     assert f"- intent: {CANDIDATES[target]}\n  examples: |\n" in annotated and f"    - {target}\n" in annotated
 
     live_before = boss.call("GET", "/api/admin/models")[1]["live"]

@@ -8,12 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.training import admin
+from bot.profile.privacy import mask_customer_text
+from bot.training import activation, annotations, cli, inbox
+from bot.training import trainer as training
+from bot.training.project import AdminError, copy_project, results_dir
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    root = admin.copy_project(tmp_path / "project")
+    root = copy_project(tmp_path / "project")
     monkeypatch.setenv("KEFU_ADMIN_PROJECT", str(root))
     monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/kefu.db")
     return root
@@ -33,11 +36,11 @@ def _user(text, intent, confidence, ts, faq=None):
 
 def test_masking_phones_orders_addresses():
     text = "我的手机13812345678，订单DD202611250001，地址北京市朝阳区建国路88号3单元"
-    masked = admin.mask_customer_text(text)
+    masked = mask_customer_text(text)
     assert "13812345678" not in masked and "138****5678" in masked
     assert "DD202611250001" not in masked and "DD20****01" in masked
     assert "建国路88号" not in masked
-    assert admin.mask_customer_text("订单 123456789012345 到哪了").count("****") == 1
+    assert mask_customer_text("订单 123456789012345 到哪了").count("****") == 1
 
 
 def test_inbox_joins_transcripts_with_tracker_turns(project):
@@ -53,64 +56,64 @@ def test_inbox_joins_transcripts_with_tracker_turns(project):
         "web:b": [_user("转人工 我电话13812345678", "request_human", 0.99, 50.0),
                   {"event": "action", "name": "action_request_human"}],
     }
-    lines = admin._customer_lines(10)
-    items = {i["id"]: i for i in admin.build_inbox(lines, events, set())}
+    lines = inbox.customer_lines(10)
+    items = {i["id"]: i for i in inbox.build_inbox(lines, events, set())}
     assert items[a]["fallback"] and items[a]["rephrased"] and items[a]["low_confidence"]
     assert items[a]["next"] == ["抱歉，我没太明白"]
     assert not items[b]["fallback"] and items[b]["intent"] == "complain"
     assert items[c]["handoff"] and "13812345678" not in items[c]["text"]
-    only = admin.build_inbox(lines, events, set(), "handoff")
+    only = inbox.build_inbox(lines, events, set(), "handoff")
     assert [i["id"] for i in only] == [c]
-    assert a not in [i["id"] for i in admin.build_inbox(lines, events, {a})]
+    assert a not in [i["id"] for i in inbox.build_inbox(lines, events, {a})]
 
 
 def test_annotations_are_clean_sorted_deduplicated_yaml(project):
     first = _line(None, "web:c", "快递员态度太差")
     second = _line(None, "web:c", "地址填错了 13812345678")
     third = _line(None, "web:d", "快递员态度太差")
-    admin.annotate(first, "complain", actor="root")
-    admin.annotate(second, "faq/order_change", actor="root")
-    admin.annotate(third, "complain", actor="root")           # the same text again: no duplicate
-    text = (project / admin.ANNOTATED).read_text(encoding="utf-8")
+    annotations.annotate(first, "complain", actor="root")
+    annotations.annotate(second, "faq/order_change", actor="root")
+    annotations.annotate(third, "complain", actor="root")           # the same text again: no duplicate
+    text = (project / annotations.ANNOTATED).read_text(encoding="utf-8")
     doc = yaml.safe_load(text)
     assert [b["intent"] for b in doc["nlu"]] == ["complain", "faq/order_change"]
     assert text.count("快递员态度太差") == 1
     assert "13812345678" not in text and "138****5678" in text
     before = text
-    admin.annotate(first, "complain", actor="root")           # idempotent: byte-identical file
-    assert (project / admin.ANNOTATED).read_text(encoding="utf-8") == before
+    annotations.annotate(first, "complain", actor="root")           # idempotent: byte-identical file
+    assert (project / annotations.ANNOTATED).read_text(encoding="utf-8") == before
     # one text, one intent: re-annotating moves it
-    admin.annotate(first, "inform", actor="root")
-    doc = yaml.safe_load((project / admin.ANNOTATED).read_text(encoding="utf-8"))
+    annotations.annotate(first, "inform", actor="root")
+    doc = yaml.safe_load((project / annotations.ANNOTATED).read_text(encoding="utf-8"))
     assert {b["intent"] for b in doc["nlu"]} == {"inform", "faq/order_change"}
     # annotated messages leave the inbox
-    assert {first, second, third} <= admin._annotated_ids()
+    assert {first, second, third} <= inbox.annotated_ids()
 
 
 def test_annotation_with_entity_and_refusals(project):
     line = _line(None, "web:e", "冰箱门关不上了")
-    result = admin.annotate(line, "request_repair", actor="root",
+    result = annotations.annotate(line, "request_repair", actor="root",
                             entities=[{"value": "冰箱", "entity": "product"}])
     assert result["example"] == "[冰箱](product)门关不上了"
-    with pytest.raises(admin.AdminError):
-        admin.annotate(line, "no_such_intent", actor="root")
-    with pytest.raises(admin.AdminError):
-        admin.annotate(line, "request_repair", actor="root", entities=[{"value": "洗衣机", "entity": "product"}])
+    with pytest.raises(AdminError):
+        annotations.annotate(line, "no_such_intent", actor="root")
+    with pytest.raises(AdminError):
+        annotations.annotate(line, "request_repair", actor="root", entities=[{"value": "洗衣机", "entity": "product"}])
     existing = _line(None, "web:e", "你好")          # a training example of greet already
-    with pytest.raises(admin.AdminError, match="already"):
-        admin.annotate(existing, "goodbye", actor="root")
+    with pytest.raises(AdminError, match="already"):
+        annotations.annotate(existing, "goodbye", actor="root")
 
 
 def test_new_faq_topic_writes_answer_and_renders_response(project):
     line = _line(None, "web:f", "可以帮忙礼品包装吗")
-    admin.annotate(line, "faq/gift_wrap", actor="root", answer="可以的，下单时备注「礼品包装」即可，免费。")
+    annotations.annotate(line, "faq/gift_wrap", actor="root", answer="可以的，下单时备注「礼品包装」即可，免费。")
     answers = yaml.safe_load((project / "bot" / "faq_answers.yml").read_text(encoding="utf-8"))
     assert answers["gift_wrap"].startswith("可以的")
     rendered = yaml.safe_load((project / "data" / "responses" / "rendered.yml").read_text(encoding="utf-8"))
     assert "utter_faq/gift_wrap" in rendered["responses"]
-    assert "faq/gift_wrap" in admin.known_intents(project)
-    with pytest.raises(admin.AdminError, match="exists"):
-        admin.add_faq_topic("gift_wrap", "again", project)
+    assert "faq/gift_wrap" in annotations.known_intents(project)
+    with pytest.raises(AdminError, match="exists"):
+        annotations.add_faq_topic("gift_wrap", "again", project)
 
 
 def test_activation_refused_when_worse_unless_reason(project):
@@ -118,19 +121,19 @@ def test_activation_refused_when_worse_unless_reason(project):
     model.write_bytes(b"x")
     live = project / "models" / "kefu-live.tar.gz"
     live.write_bytes(b"y")
-    with pytest.raises(admin.AdminError, match="compare"):
-        admin.check_activation(str(model), str(live), None)
-    work = admin.results_dir() / "compare-kefu-candidate"
+    with pytest.raises(AdminError, match="compare"):
+        activation.check_activation(str(model), str(live), None)
+    work = results_dir() / "compare-kefu-candidate"
     work.mkdir(parents=True)
     scores = {"candidate": {"intent_accuracy": 0.8}, "live": {"intent_accuracy": 0.9}}
     (work / "comparison.json").write_text(json.dumps({"worse": ["intent_accuracy"], "scores": scores}))
-    with pytest.raises(admin.AdminError, match="worse"):
-        admin.check_activation(str(model), str(live), "  ")
-    ok = admin.check_activation(str(model), str(live), "the test split is outdated")
+    with pytest.raises(AdminError, match="worse"):
+        activation.check_activation(str(model), str(live), "  ")
+    ok = activation.check_activation(str(model), str(live), "the test split is outdated")
     assert ok["reason"] == "the test split is outdated"
-    row = admin.record_activation(str(model), str(live), "root", "activate", ok["scores"], ok["reason"])
+    row = activation.record_activation(str(model), str(live), "root", "activate", ok["scores"], ok["reason"])
     assert row["override_reason"] == "the test split is outdated" and row["actor"] == "root"
-    assert admin.rollback_target(str(model)) == str(live)
+    assert activation.rollback_target(str(model)) == str(live)
 
 
 def test_prune_keeps_the_configured_number(project, monkeypatch):
@@ -148,7 +151,7 @@ def test_prune_keeps_the_configured_number(project, monkeypatch):
                  engine=get_engine())
     previous = None
     for path in paths:
-        admin.record_activation(path, previous, "root", "activate", None, None)
+        activation.record_activation(path, previous, "root", "activate", None, None)
         previous = path
     assert [Path(p).exists() for p in paths] == [False, False, True, True]
 
@@ -161,9 +164,9 @@ def test_one_training_at_a_time_second_request_is_told_it_is_queued(project, mon
     def fake_training(run_id, progress=None):
         started.append(run_id)
         release.wait(30)
-        admin._update_run(run_id, status="succeeded", seconds=1.0)
-    monkeypatch.setattr(admin, "run_training", fake_training)
-    trainer = admin.Trainer()
+        training.update_run(run_id, status="succeeded", seconds=1.0)
+    monkeypatch.setattr(training, "run_training", fake_training)
+    trainer = training.Trainer()
     first = trainer.request("root")
     assert first["queued_behind"] == 0
     for _ in range(100):
@@ -194,15 +197,15 @@ def test_cli_inbox_reads_rasa_sql_tracker_store_and_annotates(project, tmp_path,
                       {"event": "action", "name": "action_handle_fallback"}):
             conn.execute("INSERT INTO events (sender_id, type_name, data) VALUES (?, ?, ?)",
                          ("web:cli", event["event"], json.dumps(event)))
-    assert admin.main(["--trackers", str(db), "inbox", "--filter", "fallback"]) == 0
+    assert cli.main(["--trackers", str(db), "inbox", "--filter", "fallback"]) == 0
     out = capsys.readouterr().out
     assert f"{line}\tnlu_fallback\t0.45" in out and "138****5678" in out and "13812345678" not in out
-    assert admin.main(["--actor", "ops", "annotate", str(line), "complain", "--text", "快递员态度太差"]) == 0
-    assert "快递员态度太差" in (project / admin.ANNOTATED).read_text(encoding="utf-8")
+    assert cli.main(["--actor", "ops", "annotate", str(line), "complain", "--text", "快递员态度太差"]) == 0
+    assert "快递员态度太差" in (project / annotations.ANNOTATED).read_text(encoding="utf-8")
     capsys.readouterr()
-    assert admin.main(["--trackers", str(db), "inbox"]) == 0
+    assert cli.main(["--trackers", str(db), "inbox"]) == 0
     assert capsys.readouterr().out == ""
-    assert admin.main(["annotate", str(line), "no_such_intent"]) == 2
+    assert cli.main(["annotate", str(line), "no_such_intent"]) == 2
 
 
 def test_a_run_left_running_by_a_dead_process_is_marked_failed(project, tmp_path, monkeypatch):
@@ -212,6 +215,79 @@ def test_a_run_left_running_by_a_dead_process_is_marked_failed(project, tmp_path
     run_id = retrying(lambda s: (s.add(r := TrainingRun(status="running", mode="full",
                                                          requested_by="t")), s.flush(), r.id)[2],
                       engine=get_engine())
-    monkeypatch.setattr(admin, "TRAIN_LOCK", tmp_path / "train.lock")
-    assert admin.mark_interrupted() == 1
-    assert admin.get_run(run_id)["status"] == "failed"
+    monkeypatch.setattr(training, "TRAIN_LOCK", tmp_path / "train.lock")
+    assert training.mark_interrupted() == 1
+    assert training.get_run(run_id)["status"] == "failed"
+
+
+@pytest.fixture
+def fake_rasa():
+    """A local stand-in for Rasa's HTTP API (``GET /status``, ``PUT /model``, token in the query)."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    state = {"model_file": None, "puts": [], "put_status": 204}
+
+    async def status(request):
+        if request.query.get("token") != "s3cret":
+            return web.json_response({"message": "no token"}, status=401)
+        return web.json_response({"model_file": state["model_file"], "model_id": "x"})
+
+    async def put_model(request):
+        if request.query.get("token") != "s3cret":
+            return web.json_response({"message": "no token"}, status=401)
+        body = await request.json()
+        state["puts"].append(body["model_file"])
+        if state["put_status"] != 204:
+            return web.json_response({"message": "cannot load"}, status=state["put_status"])
+        state["model_file"] = Path(body["model_file"]).name     # Rasa reports the bare file name
+        return web.Response(status=204)
+
+    loop = asyncio.new_event_loop()
+    app = web.Application()
+    app.router.add_get("/status", status)
+    app.router.add_put("/model", put_model)
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = site._server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    state["url"] = f"http://127.0.0.1:{port}"
+    yield state
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def test_cli_activates_and_rolls_back_through_rasa_http_api(project, fake_rasa, monkeypatch, capsys):
+    monkeypatch.setenv("KEFU_RASA_TOKEN", "s3cret")
+    live = project / "models" / "kefu-live.tar.gz"
+    live.write_bytes(b"y")
+    candidate = project / "models" / "kefu-candidate.tar.gz"
+    candidate.write_bytes(b"x")
+    fake_rasa["model_file"] = live.name
+    url = ["--rasa-url", fake_rasa["url"], "--actor", "ops"]
+    # never compared: refused before Rasa is asked to load anything
+    assert cli.main(url + ["activate", str(candidate)]) == 2
+    assert fake_rasa["puts"] == []
+    assert cli.main(url + ["activate", str(candidate), "--reason", "hotfix"]) == 0
+    assert fake_rasa["puts"] == [str(candidate.resolve())]
+    row = activation.activations(1)[0]
+    assert (row["kind"], row["actor"], row["model"], row["previous_model"], row["override_reason"]) == \
+        ("activate", "ops", str(candidate.resolve()), str(live), "hotfix")
+    assert cli.main(url + ["rollback"]) == 0
+    assert fake_rasa["puts"][-1] == str(live) and fake_rasa["model_file"] == live.name
+    assert activation.activations(1)[0]["kind"] == "rollback"
+    # Rasa refuses the load: an error, nothing recorded
+    fake_rasa["put_status"] = 500
+    count = len(activation.activations())
+    capsys.readouterr()
+    assert cli.main(url + ["activate", str(candidate), "--reason", "again"]) == 1
+    assert "500" in capsys.readouterr().err and len(activation.activations()) == count
+    # a wrong token: Rasa's 401 on /status is an error too
+    monkeypatch.setenv("KEFU_RASA_TOKEN", "wrong")
+    assert cli.main(url + ["rollback"]) == 1

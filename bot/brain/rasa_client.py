@@ -27,7 +27,7 @@ class RasaClient:
         self.token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        # cleared while a new model is loaded into Rasa (bot/training/admin.py): turns wait for the
+        # cleared while a new model is loaded into Rasa (bot/workspace/admin_api.py): turns wait for the
         # swap instead of timing out against a Rasa busy loading (zero failed messages)
         self._swap_done: asyncio.Event | None = None
 
@@ -120,3 +120,33 @@ class RasaClient:
                 return resp.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False
+
+    async def live_model(self, timeout: float = 10) -> str | None:
+        """The model file the first replica reports loaded (Rasa's ``GET /status``; None if none).
+
+        Raises RasaUnavailable when Rasa does not answer or answers with an error.
+        """
+        try:
+            async with self.session.get(f"{self.base_url}/status", params=self._params(),
+                                        timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"rasa answered {resp.status}")
+                return (await resp.json()).get("model_file")
+        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ValueError) as exc:
+            raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def tracker_events(self, sender: str, timeout: float = 10) -> List[Dict[str, Any]]:
+        """All events of one conversation's tracker, from the replica that serves it.
+
+        Raises RasaUnavailable when Rasa does not answer or answers with an error.
+        """
+        base = self.ranked(sender)[0]
+        try:
+            async with self.session.get(f"{base}/conversations/{sender}/tracker",
+                                        params={**self._params(), "include_events": "ALL"},
+                                        timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"rasa answered {resp.status}")
+                return (await resp.json()).get("events", [])
+        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ValueError) as exc:
+            raise RasaUnavailable(str(exc) or type(exc).__name__) from exc

@@ -2,8 +2,9 @@
 
 Every route under ``/api/admin`` needs a signed-in **admin** (the console's session
 cookie): anonymous requests get 401, agents 403. The page ``/console/admin`` and its
-script carry no data and are public. The work itself is in :mod:`bot.training.admin` (the same
-functions as the CLI).
+script carry no data and are public. The work itself is in bot/training/ (inbox, annotations,
+trainer, compare, activation: the same functions as the CLI, ``python -m bot.training``).
+Runs in the gateway process; Rasa is reached through the gateway's RasaClient.
 """
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ import logging
 from pathlib import Path
 from typing import Dict
 
-import aiohttp
 from aiohttp import web
 
-from bot.training import admin
-from bot.workspace.console import COOKIE, SECURITY_HEADERS, _json_body, refuse_unsafe_post
+from bot.brain.rasa_client import RasaUnavailable
+from bot.training.activation import (activations, check_activation, keep_models,
+                                     record_activation, resolve_model, rollback_target)
+from bot.training.annotations import annotate as annotate_message, known_intents
+from bot.training.compare import compare, comparison_for
+from bot.training.inbox import FILTERS, LOW_CONFIDENCE, annotated_ids, build_inbox, customer_lines
+from bot.training.project import AdminError
+from bot.training.trainer import Trainer, mark_interrupted, recent_runs
+from bot.workspace.http import COOKIE, SECURITY_HEADERS, json_body, refuse_unsafe_post
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +75,9 @@ async def _trackers(request: web.Request, conversations) -> Dict[str, list]:
     found: Dict[str, list] = {}
 
     async def one(conversation: str) -> None:
-        base = rasa.ranked(conversation)[0]
         try:
-            async with rasa.session.get(f"{base}/conversations/{conversation}/tracker",
-                                        params={**rasa._params(), "include_events": "ALL"},
-                                        timeout=aiohttp.ClientTimeout(total=10)) as resp:
-                found[conversation] = (await resp.json()).get("events", []) if resp.status == 200 else []
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            found[conversation] = await rasa.tracker_events(conversation, timeout=10)
+        except RasaUnavailable:
             found[conversation] = []
     await asyncio.gather(*(one(c) for c in conversations))
     return found
@@ -82,21 +85,21 @@ async def _trackers(request: web.Request, conversations) -> Dict[str, list]:
 
 async def inbox(request: web.Request) -> web.Response:
     wanted = request.query.get("filter") or None
-    if wanted is not None and wanted not in admin.FILTERS:
-        return _error(400, f"filter: one of {', '.join(admin.FILTERS)}")
-    lines = await asyncio.to_thread(admin._customer_lines, 60)
+    if wanted is not None and wanted not in FILTERS:
+        return _error(400, f"filter: one of {', '.join(FILTERS)}")
+    lines = await asyncio.to_thread(customer_lines, 60)
     trackers = await _trackers(request, list(lines))
-    done = await asyncio.to_thread(admin._annotated_ids)
-    items = admin.build_inbox(lines, trackers, done, wanted)
-    return web.json_response({"items": items[:200], "low_confidence": admin.LOW_CONFIDENCE})
+    done = await asyncio.to_thread(annotated_ids)
+    items = build_inbox(lines, trackers, done, wanted)
+    return web.json_response({"items": items[:200], "low_confidence": LOW_CONFIDENCE})
 
 
 async def intents(request: web.Request) -> web.Response:
-    return web.json_response({"intents": await asyncio.to_thread(admin.known_intents)})
+    return web.json_response({"intents": await asyncio.to_thread(known_intents)})
 
 
 async def annotate(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     message_id, intent = body.get("message_id"), body.get("intent")
     text, entities, answer = body.get("text"), body.get("entities") or [], body.get("answer")
     if not isinstance(message_id, int) or isinstance(message_id, bool) or not isinstance(intent, str):
@@ -106,10 +109,10 @@ async def annotate(request: web.Request) -> web.Response:
             or (answer is not None and not isinstance(answer, str)):
         return _error(400, "text, answer: strings; entities: a list of {value, entity}")
     try:
-        result = await asyncio.to_thread(admin.annotate, message_id, intent,
+        result = await asyncio.to_thread(annotate_message, message_id, intent,
                                          actor=request["agent"].name, text=text,
                                          entities=entities, answer=answer)
-    except admin.AdminError as exc:
+    except AdminError as exc:
         return _error(409 if "already" in str(exc) or "exists" in str(exc) else 400, str(exc))
     return web.json_response(result)
 
@@ -118,18 +121,15 @@ async def annotate(request: web.Request) -> web.Response:
 
 
 async def _live(request: web.Request) -> str | None:
-    rasa = request.app["rasa"]
     try:
-        async with rasa.session.get(f"{rasa.base_url}/status", params=rasa._params(),
-                                    timeout=aiohttp.ClientTimeout(total=10)) as resp:
-            name = (await resp.json()).get("model_file") if resp.status == 200 else None
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        name = await request.app["rasa"].live_model(timeout=10)
+    except RasaUnavailable:
         return None
-    return await asyncio.to_thread(admin.resolve_model, name)
+    return await asyncio.to_thread(resolve_model, name)
 
 
 async def train(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     mode = body.get("mode", "full")
     if mode not in ("full", "finetune"):
         return _error(400, "mode: full or finetune")
@@ -137,7 +137,7 @@ async def train(request: web.Request) -> web.Response:
     try:
         result = await asyncio.to_thread(request.app["admin_trainer"].request,
                                          request["agent"].name, mode, base)
-    except admin.AdminError as exc:
+    except AdminError as exc:
         return _error(400, str(exc))
     return web.json_response(result, status=202)
 
@@ -151,18 +151,18 @@ async def train_status(request: web.Request) -> web.Response:
 
 
 def _latest_candidate() -> str | None:
-    for run in admin.recent_runs(20):
+    for run in recent_runs(20):
         if run["status"] == "succeeded" and run["model"] and Path(run["model"]).exists():
             return run["model"]
     return None
 
 
 async def compare_start(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     candidate = body.get("candidate") or await asyncio.to_thread(_latest_candidate)
     if not isinstance(candidate, str) or not candidate:
         return _error(409, "no trained candidate yet")
-    known = {r["model"] for r in await asyncio.to_thread(admin.recent_runs, 50)}
+    known = {r["model"] for r in await asyncio.to_thread(recent_runs, 50)}
     if candidate not in known or not Path(candidate).exists():
         return _error(404, "no such candidate")
     live = await _live(request)
@@ -175,7 +175,7 @@ async def compare_start(request: web.Request) -> web.Response:
 
     async def work() -> None:
         try:
-            state["result"] = await asyncio.to_thread(admin.compare, Path(candidate), Path(live))
+            state["result"] = await asyncio.to_thread(compare, Path(candidate), Path(live))
         except Exception as exc:                           # shown on the page
             logger.exception("comparison failed")
             state["error"] = str(exc)[-2000:]
@@ -189,14 +189,14 @@ async def compare_status(request: web.Request) -> web.Response:
     state = dict(request.app["admin_compare"])
     if not state.get("result") and not state.get("running"):
         candidate = await asyncio.to_thread(_latest_candidate)
-        state["result"] = candidate and await asyncio.to_thread(admin.comparison_for, candidate)
+        state["result"] = candidate and await asyncio.to_thread(comparison_for, candidate)
     return web.json_response({k: v for k, v in state.items() if k in
                               ("running", "candidate", "live", "error", "result")})
 
 
 async def confusion(request: web.Request) -> web.Response:
     candidate = request.query.get("candidate") or await asyncio.to_thread(_latest_candidate)
-    result = candidate and await asyncio.to_thread(admin.comparison_for, candidate)
+    result = candidate and await asyncio.to_thread(comparison_for, candidate)
     if not result or not Path(result["confusion_png"]).exists():
         return _error(404, "no comparison yet")
     return web.Response(body=Path(result["confusion_png"]).read_bytes(), content_type="image/png")
@@ -207,29 +207,29 @@ async def _swap(request: web.Request, model: str) -> None:
 
 
 async def activate(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     model, reason = body.get("model"), body.get("reason")
     if not isinstance(model, str) or (reason is not None and not isinstance(reason, str)):
         return _error(400, "model (string) is required; reason: a string")
-    known = {r["model"] for r in await asyncio.to_thread(admin.recent_runs, 200)}
+    known = {r["model"] for r in await asyncio.to_thread(recent_runs, 200)}
     if model not in known:
         return _error(404, "no such trained model")
 
     def decide(live):
-        check = admin.check_activation(model, live, reason)
+        check = check_activation(model, live, reason)
         return model, check["scores"], check["reason"]
     return await _switch(request, "activate", decide)
 
 
 async def rollback(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         return _error(400, "reason: a string")
 
     def decide(live):
-        target = admin.rollback_target(live)
-        return target, (admin.comparison_for(target) or {}).get("scores"), reason
+        target = rollback_target(live)
+        return target, (comparison_for(target) or {}).get("scores"), reason
     return await _switch(request, "rollback", decide)
 
 
@@ -240,30 +240,30 @@ async def _switch(request: web.Request, action: str, decide) -> web.Response:
         live = await _live(request)
         try:
             target, scores, reason = await asyncio.to_thread(decide, live)
-        except admin.AdminError as exc:
+        except AdminError as exc:
             return _error(409, str(exc))
         try:
             await _swap(request, target)
         except Exception as exc:
             return _error(502, f"Rasa did not load the model: {exc}")
-        row = await asyncio.to_thread(admin.record_activation, target, live, request["agent"].name,
+        row = await asyncio.to_thread(record_activation, target, live, request["agent"].name,
                                       action, scores, reason)
     return web.json_response({"activation": row})
 
 
 async def models(request: web.Request) -> web.Response:
     live = await _live(request)
-    log = await asyncio.to_thread(admin.activations, 50)
-    runs = await asyncio.to_thread(admin.recent_runs, 20)
+    log = await asyncio.to_thread(activations, 50)
+    runs = await asyncio.to_thread(recent_runs, 20)
     candidates = [r["model"] for r in runs if r["status"] == "succeeded" and r["model"]
                   and Path(r["model"]).exists()]
     return web.json_response({"live": live, "candidates": list(dict.fromkeys(candidates)),
-                              "activations": log, "keep": admin.keep_models()})
+                              "activations": log, "keep": keep_models()})
 
 
 def setup(app: web.Application) -> None:
     app.middlewares.append(admin_middleware)
-    app["admin_trainer"] = admin.Trainer()
+    app["admin_trainer"] = Trainer()
     app["admin_compare"] = {"running": False}
     app["admin_tasks"] = set()
     app["admin_swap_lock"] = asyncio.Lock()
@@ -283,7 +283,7 @@ def setup(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/models", models)
 
     async def startup(_app: web.Application) -> None:
-        await asyncio.to_thread(admin.mark_interrupted)
+        await asyncio.to_thread(mark_interrupted)
 
     async def cleanup(_app: web.Application) -> None:
         for task in _app["admin_tasks"]:
