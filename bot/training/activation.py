@@ -4,7 +4,7 @@ scores, override reason), the rollback target, pruning old models (``KEFU_KEEP_M
 and finding a model's archive from the name Rasa reports.
 
 Runs in the gateway (the 训练 page loads the model through the gateway's RasaClient under its
-swap lock, bot/workspace/admin_api.py) and in the CLI, which loads it into Rasa directly with
+swap lock, bot/training/admin_api.py) and in the CLI, which loads it into Rasa directly with
 :func:`put_model` / :func:`live_model_from` (the same RasaClient, run with ``asyncio.run``).
 """
 from __future__ import annotations

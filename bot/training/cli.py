@@ -15,7 +15,7 @@ http://127.0.0.1:8000; password from ``KEFU_ADMIN_PASSWORD`` or prompted), so th
 held and audited exactly as from the page; without ``--user`` they call Rasa's HTTP API
 directly (``--rasa-url``, token from ``KEFU_RASA_TOKEN``).
 
-The console's 训练 page (``/console/admin``, bot/workspace/admin_api.py) calls the same
+The console's 训练 page (``/console/admin``, bot/training/admin_api.py) calls the same
 functions. The inbox (bot/training/inbox.py) joins the gateway's transcripts (what customers
 wrote) with Rasa's trackers (what Rasa understood: intent, confidence, the actions that
 followed). Annotations (bot/training/annotations.py) go to ``data/nlu/annotated.yml``

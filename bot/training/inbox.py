@@ -2,7 +2,7 @@
 what Rasa understood of them (its tracker events: intent, confidence, the actions and answers
 that followed), flagged low confidence / fallback / handoff / rephrased, masked for display.
 
-Runs in the gateway (trackers fetched over Rasa's HTTP API by bot/workspace/admin_api.py)
+Runs in the gateway (trackers fetched over Rasa's HTTP API by bot/training/admin_api.py)
 and in the CLI (trackers read from Rasa's SQLite tracker store, :func:`sql_tracker_events`).
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Where the admins' retraining loop works: the project's data (or a copy), its models and
 results folders, and the error every step of the loop refuses with.
 
-Runs in the gateway (the console's 训练 page, bot/workspace/admin_api.py) and in the CLI
+Runs in the gateway (the console's 训练 page, bot/training/admin_api.py) and in the CLI
 (``python -m bot.training``). ``KEFU_ADMIN_PROJECT`` points the loop at another copy of the
 project's data (the tests retrain in a temporary copy made by :func:`copy_project`).
 """

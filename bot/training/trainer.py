@@ -4,7 +4,7 @@ live model) into a candidate model, never touching the live one (activation is s
 Runs are rows in SQL (``training_runs``), so the CLI and every gateway see the same runs;
 one training at a time on this machine (a file lock, ``var/admin-train.lock``, held by
 whichever process trains). :class:`Trainer` is the gateway's background queue (a thread in
-the gateway process, bot/workspace/admin_api.py); the CLI (``python -m bot.training train``)
+the gateway process, bot/training/admin_api.py); the CLI (``python -m bot.training train``)
 calls :func:`run_training` in its own process. Rasa runs as a child process of either.
 """
 from __future__ import annotations

@@ -9,7 +9,8 @@ import asyncio
 from aiohttp import web
 
 from bot.store.agents import AgentError
-from bot.workspace.http import error, handoff_service, json_body, signed_in
+from bot.web import error, json_body
+from bot.workspace.http import handoff_service, signed_in
 
 
 async def agents_list(request: web.Request) -> web.Response:

@@ -40,7 +40,8 @@ from bot.profile import business as profile
 from bot.store.agents import AgentView
 from bot.store.handoffs import HandoffError, HandoffView
 from bot.workspace.accounts import agent_create, agent_detail, agents_list
-from bot.workspace.http import PREFIX, error, handoff_service, json_body, signed_in
+from bot.web import error, json_body
+from bot.workspace.http import PREFIX, handoff_service, signed_in
 from bot.workspace.live import events
 from bot.workspace.sign_in import auth_middleware, login, logout, me
 from bot.store.tickets import TicketError

@@ -1,27 +1,15 @@
-"""What every workspace route shares: the session cookie, security headers, JSON bodies, errors.
+"""What the agents' workspace routes share: the API prefix, the signed-in agent, the handoff service.
 
-Runs in the gateway (the agents' console and the admin API are mounted there).
+Runs in the gateway. Generic HTTP pieces (cookie, headers, JSON bodies) are in bot/web.py.
 """
 from __future__ import annotations
-
-import json
-from typing import Any, Dict, Optional
 
 from aiohttp import web
 
 from bot.store.agents import AgentView
 from bot.support.handoffs import HandoffService
 
-COOKIE = "kefu_agent"
 PREFIX = "/api/agent"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self' "
-                                "'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
 
 
 def handoff_service(request: web.Request) -> HandoffService:
@@ -30,31 +18,3 @@ def handoff_service(request: web.Request) -> HandoffService:
 
 def signed_in(request: web.Request) -> AgentView:
     return request["agent"]
-
-
-def error(status: int, reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=status)
-
-
-def refuse_unsafe_post(request: web.Request) -> Optional[web.Response]:
-    """A POST must be JSON from this origin: a cross-site form can send neither."""
-    if request.method != "POST":
-        return None
-    if request.content_type != "application/json":
-        return error(415, "JSON only")
-    origin = request.headers.get("Origin")
-    if origin and origin.split("://", 1)[-1] != request.host:
-        return error(403, "cross-origin request refused")
-    return None
-
-
-async def json_body(request: web.Request) -> Dict[str, Any]:
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body is not JSON"}),
-                                 content_type="application/json")
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be an object"}),
-                                 content_type="application/json")
-    return body

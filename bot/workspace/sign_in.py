@@ -13,8 +13,8 @@ from aiohttp import web
 
 from bot.profile import business as profile
 from bot.settings import setting
-from bot.workspace.http import (COOKIE, PREFIX, SECURITY_HEADERS, error, handoff_service, json_body,
-                                refuse_unsafe_post, signed_in)
+from bot.web import COOKIE, SECURITY_HEADERS, error, json_body, refuse_unsafe_post
+from bot.workspace.http import PREFIX, handoff_service, signed_in
 
 PUBLIC_ROUTES = {("POST", "/api/agent/login")}     # everything else under PREFIX needs a session
 

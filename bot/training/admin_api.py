@@ -4,7 +4,9 @@ Every route under ``/api/admin`` needs a signed-in **admin** (the console's sess
 cookie): anonymous requests get 401, agents 403. The page ``/console/admin`` and its
 script carry no data and are public. The work itself is in bot/training/ (inbox, annotations,
 trainer, compare, activation: the same functions as the CLI, ``python -m bot.training``).
-Runs in the gateway process; Rasa is reached through the gateway's RasaClient.
+Runs in the gateway process (mounted by its composition root); Rasa is reached through the
+gateway's RasaClient. It lives beside the loop it drives, not in bot/workspace/: the
+workspace and the training loop do not import each other.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from bot.training.compare import compare, comparison_for
 from bot.training.inbox import FILTERS, LOW_CONFIDENCE, annotated_ids, build_inbox, customer_lines
 from bot.training.project import AdminError
 from bot.training.trainer import Trainer, mark_interrupted, recent_runs
-from bot.workspace.http import COOKIE, SECURITY_HEADERS, json_body, refuse_unsafe_post
+from bot.web import COOKIE, SECURITY_HEADERS, json_body, refuse_unsafe_post
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ async def admin_middleware(request: web.Request, handler):
         refused = refuse_unsafe_post(request)
         if refused is not None:
             return refused
-        agents = request.app["handoff"].agents
+        agents = request.app["agents"]
         agent = await asyncio.to_thread(agents.session_agent, request.cookies.get(COOKIE))
         if agent is None:
             return _error(401, "sign in first")
