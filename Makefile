@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 # private deployment, talk to no one.
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: install browser run train test test-fast fuzz evaluate validate responses clean nlu-bench chaos bench
+.PHONY: install browser run train test test-fast fuzz deploy-tools deploy-check evaluate validate responses clean nlu-bench nlu-generate chaos bench
 
 install: $(STAMP)
 
@@ -29,6 +29,20 @@ $(STAMP): requirements.txt constraints.txt
 	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $(STAMP)
+
+# kubernetes-validate (tests/test_deploy_manifests.py) needs jsonschema>=4.23 and Rasa 3.6 pins
+# jsonschema<4.18: it gets a small virtualenv of its own, pinned in deploy/requirements-validate.txt
+DEPLOY_VENV  := .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+deploy-tools: $(DEPLOY_STAMP)
+$(DEPLOY_STAMP): deploy/requirements-validate.txt
+	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON310) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r deploy/requirements-validate.txt
+	touch $(DEPLOY_STAMP)
+
+# deploy/compose.yml against the Compose Specification, deploy/k8s/ with kubernetes-validate
+deploy-check: install deploy-tools
+	$(PY) -m pytest -q tests/test_deploy_manifests.py
 
 responses: install
 	$(PY) -m bot.training.responses
@@ -47,7 +61,11 @@ evaluate: install
 
 # stock Rasa zh pipeline vs char TF-IDF + LR vs config.yml; TRAIN=… TEST=… FOLDS=k optional
 nlu-bench: install responses
-	$(PY) -m bench.nlu_bench $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(FOLDS),--folds $(FOLDS))
+	$(PY) -m bench.nlu_bench $(if $(TRAIN),--train $(TRAIN)) $(if $(TEST),--test $(TEST)) $(if $(FOLDS),--folds $(FOLDS)) $(if $(SYSTEMS),--systems $(SYSTEMS))
+
+# data/nlu/generated.yml from data/generate/ (seeded; tests/test_nlu_generated.py checks it is fresh)
+nlu-generate: install
+	$(PY) data/generate
 
 chaos: install
 	$(PY) -m bench.chaos
@@ -58,10 +76,10 @@ SCALE ?= 1
 bench: install
 	$(PY) -m bench.run --scale $(SCALE) $(BENCH_ARGS)
 
-test: install browser
+test: install browser deploy-tools
 	$(PY) -m pytest
 
-test-fast: install
+test-fast: install deploy-tools
 	$(PY) -m pytest -m "not e2e"
 
 # Property tests with new random examples, many of them (make test draws the same ones every

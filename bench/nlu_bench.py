@@ -1,7 +1,9 @@
 """``make nlu-bench [TRAIN=… TEST=…] [FOLDS=k]``: the project's NLU against two baselines.
 
-On one Rasa NLU YAML train set (file or folder) and one test set, trains and scores in
-one run:
+On one Rasa NLU YAML train set (file or folder) and one or more test sets (by default
+the project's own split ``tests/nlu``, the blind dev set ``tests/nlu_blind/dev`` and the
+frozen blind report set ``tests/nlu_blind/report``: scored, never read for tuning), trains
+each system once and scores it on every test set:
 
 * ``stock``   – Rasa's stock Chinese recipe (``bench/nlu_bench_stock.yml``: JiebaTokenizer,
   CountVectors word + char_wb 1–4, DIETClassifier 100 epochs, ResponseSelector 100 epochs);
@@ -12,7 +14,10 @@ and prints intent accuracy, intent macro-F1, FAQ response accuracy (where the da
 retrieval intents), training seconds (wall clock of ``rasa train nlu`` in a subprocess,
 so Rasa's ~10 s start-up is included; in-process fit for tf-idf) and median inference
 milliseconds per message (one message at a time, as a live assistant parses them), plus
-the project's macro-F1 ratio to the best other system. Intents are scored as
+the project's macro-F1 ratio to the best other system, and per-entity F1 (Rasa systems:
+an entity counts when type and value match after normalisation, spaces and dashes
+removed and the train data's synonyms applied, so 电冰箱 = 冰箱 and 138 1234 5678 =
+13812345678). Intents are scored as
 ``rasa test nlu`` does: retrieval intents collapse to their base intent (``faq``), and a
 FallbackClassifier prediction is undone so the intent it shadowed is scored.
 
@@ -21,7 +26,8 @@ of the train set, mean ± standard deviation of macro-F1.
 
 Artefacts, under ``results/nlu_bench/<train-name>/``: ``report.md`` (the table),
 ``per_intent_<system>.md`` (precision/recall/F1/support per intent),
-``confusion_<system>.png`` and ``scores.json``.
+``confusion_<system>.png`` and ``scores.json`` (with several test sets, one sub-folder per
+test set). ``--systems tfidf,project`` (``SYSTEMS=…``) skips the minutes-long stock DIET.
 """
 from __future__ import annotations
 
@@ -43,10 +49,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from bot.profile.business import PROJECT_ROOT
 from bot.brain.rasa_server import rasa_env
 
-STOCK_CONFIG = PROJECT_ROOT / "bot" / "nlu_bench_stock.yml"
+STOCK_CONFIG = PROJECT_ROOT / "bench" / "nlu_bench_stock.yml"
 PROJECT_CONFIG = PROJECT_ROOT / "config.yml"
 DEFAULT_TRAIN = PROJECT_ROOT / "data" / "nlu"
 DEFAULT_TEST = PROJECT_ROOT / "tests" / "nlu"
+BLIND = PROJECT_ROOT / "tests" / "nlu_blind"
+DEFAULT_TESTS = {"own split": DEFAULT_TEST, "blind dev": BLIND / "dev", "blind report": BLIND / "report"}
 RESPONSES = PROJECT_ROOT / "data" / "responses" / "rendered.yml"
 SYSTEMS = ("stock", "tfidf", "project")
 
@@ -56,6 +64,7 @@ class Example:
     text: str
     intent: str                  # base intent, e.g. "faq"
     key: Optional[str] = None    # full retrieval key, e.g. "faq/return_policy"
+    entities: Tuple[Tuple[str, str], ...] = ()   # (type, value as written)
 
     @property
     def label(self) -> str:
@@ -66,6 +75,7 @@ class Example:
 class Prediction:
     intent: str
     key: Optional[str] = None
+    entities: Optional[Tuple[Tuple[str, str], ...]] = None    # None: system has no entities
 
 
 @dataclass
@@ -78,6 +88,7 @@ class Score:
     infer_ms: float
     per_intent: Dict[str, Dict[str, float]] = field(default_factory=dict)
     cv_f1: Optional[Tuple[float, float]] = None
+    entity_f1: Dict[str, float] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- data
@@ -86,8 +97,23 @@ def load_examples(path: Path) -> List[Example]:
     from rasa.shared.nlu.training_data.loading import load_data
 
     data = load_data(str(path))
-    return [Example(m.get("text"), m.get("intent"), m.get("intent_response_key"))
+    return [Example(m.get("text"), m.get("intent"), m.get("intent_response_key"),
+                    tuple((e["entity"], m.get("text")[e["start"]:e["end"]])
+                          for e in m.get("entities") or []))
             for m in data.intent_examples]
+
+
+def load_synonyms(path: Path) -> Dict[str, str]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    return {canonical_value(k): canonical_value(v)
+            for k, v in load_data(str(path)).entity_synonyms.items()}
+
+
+def canonical_value(value) -> str:
+    from bot.brain.components.normaliser import normalise
+
+    return "".join(ch for ch in normalise(str(value)) if not ch.isspace() and ch != "-")
 
 
 def write_nlu(examples: Sequence[Example], target: Path) -> None:
@@ -139,13 +165,11 @@ def train_rasa(config: Path, stage: Path, out: Path) -> Tuple[Path, float]:
     return out / "nlu.tar.gz", took
 
 
-def predict_rasa(model: Path, tests: Sequence[Example]) -> Tuple[List[Prediction], List[float]]:
+def predict_rasa(agent, tests: Sequence[Example]) -> Tuple[List[Prediction], List[float]]:
     from rasa.core.agent import Agent
     from rasa.nlu.classifiers import fallback_classifier
     from rasa.utils.log_utils import configure_structlog
 
-    configure_structlog(logging.WARNING)      # no per-message debug lines in the timings
-    agent = Agent.load(str(model))
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(agent.parse_message("你好"))       # warm-up
@@ -163,21 +187,27 @@ def predict_rasa(model: Path, tests: Sequence[Example]) -> Tuple[List[Prediction
             if selectors:
                 selector = selectors.get(ex.intent) or next(iter(selectors.values()))
                 key = (selector.get("response") or {}).get("intent_response_key")
-            predictions.append(Prediction(intent, key))
+            entities = tuple((e.get("entity"), str(e.get("value")))
+                             for e in result.get("entities") or [])
+            predictions.append(Prediction(intent, key, entities))
         return predictions, times
     finally:
         loop.close()
 
 
-def run_rasa(config: Path, train: Path, tests: Sequence[Example], work: Path,
+def run_rasa(config: Path, train: Path, test_sets: Sequence[Sequence[Example]], work: Path,
              examples: Optional[Sequence[Example]] = None):
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
     stage = stage_training_data(train, work, examples)
     model, took = train_rasa(config, stage, work / "model")
-    predictions, times = predict_rasa(model, tests)
-    return predictions, times, took
+    configure_structlog(logging.WARNING)      # no per-message debug lines in the timings
+    agent = Agent.load(str(model))
+    return [predict_rasa(agent, tests) for tests in test_sets], took
 
 
-def run_tfidf(train: Sequence[Example], tests: Sequence[Example]):
+def run_tfidf(train: Sequence[Example], test_sets: Sequence[Sequence[Example]]):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -191,20 +221,50 @@ def run_tfidf(train: Sequence[Example], tests: Sequence[Example]):
     started = time.perf_counter()
     model.fit([e.text for e in train], [e.label for e in train])
     took = time.perf_counter() - started
-    predictions, times = [], []
-    for ex in tests:
-        started = time.perf_counter()
-        label = model.predict([ex.text])[0]
-        times.append((time.perf_counter() - started) * 1000)
-        intent, _, rest = label.partition("/")
-        predictions.append(Prediction(intent, label if rest else None))
-    return predictions, times, took
+    results = []
+    for tests in test_sets:
+        predictions, times = [], []
+        for ex in tests:
+            started = time.perf_counter()
+            label = model.predict([ex.text])[0]
+            times.append((time.perf_counter() - started) * 1000)
+            intent, _, rest = label.partition("/")
+            predictions.append(Prediction(intent, label if rest else None))
+        results.append((predictions, times))
+    return results, took
 
 
 # ---------------------------------------------------------------- scoring
 
+def entity_f1(tests: Sequence[Example], predictions: Sequence[Prediction],
+              synonyms: Optional[Dict[str, str]] = None) -> Dict[str, float]:
+    """Per entity type: F1 of (type, canonical value) pairs, counted per message."""
+    from collections import Counter
+
+    synonyms = synonyms or {}
+
+    def canon(pairs):
+        return Counter((t, synonyms.get(canonical_value(v), canonical_value(v))) for t, v in pairs)
+
+    tp: Counter = Counter()
+    fp: Counter = Counter()
+    fn: Counter = Counter()
+    for ex, p in zip(tests, predictions):
+        if p.entities is None:
+            return {}
+        gold, guess = canon(ex.entities), canon(p.entities)
+        for (t, _), n in (gold & guess).items():
+            tp[t] += n
+        for (t, _), n in (guess - gold).items():
+            fp[t] += n
+        for (t, _), n in (gold - guess).items():
+            fn[t] += n
+    return {t: (2 * tp[t] / (2 * tp[t] + fp[t] + fn[t])) for t in sorted(set(tp) | set(fn))}
+
+
 def score(system: str, tests: Sequence[Example], predictions: Sequence[Prediction],
-          times: Sequence[float], train_s: float) -> Score:
+          times: Sequence[float], train_s: float,
+          synonyms: Optional[Dict[str, str]] = None) -> Score:
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
     truth = [e.intent for e in tests]
@@ -219,15 +279,17 @@ def score(system: str, tests: Sequence[Example], predictions: Sequence[Predictio
                   for i, label in enumerate(labels)}
     return Score(system, accuracy_score(truth, guess),
                  f1_score(truth, guess, labels=labels, average="macro", zero_division=0),
-                 response, train_s, statistics.median(times) if times else 0.0, per_intent)
+                 response, train_s, statistics.median(times) if times else 0.0, per_intent,
+                 entity_f1=entity_f1(tests, predictions, synonyms))
 
 
 def run_system(system: str, train_path: Path, train: Sequence[Example],
-               tests: Sequence[Example], work: Path, configs: Dict[str, Path],
+               test_sets: Sequence[Sequence[Example]], work: Path, configs: Dict[str, Path],
                examples: Optional[Sequence[Example]] = None):
+    """[(predictions, times) per test set], train seconds."""
     if system == "tfidf":
-        return run_tfidf(examples if examples is not None else train, tests)
-    return run_rasa(configs[system], train_path, tests, work, examples)
+        return run_tfidf(examples if examples is not None else train, test_sets)
+    return run_rasa(configs[system], train_path, test_sets, work, examples)
 
 
 def cross_validate(system: str, train_path: Path, train: Sequence[Example], folds: int,
@@ -240,8 +302,8 @@ def cross_validate(system: str, train_path: Path, train: Sequence[Example], fold
     for i, (fit_idx, held_idx) in enumerate(splitter.split(labels, labels)):
         fit = [train[j] for j in fit_idx]
         held = [train[j] for j in held_idx]
-        predictions, times, took = run_system(system, train_path, train, held,
-                                              work / f"cv{i}", configs, examples=fit)
+        [(predictions, times)], took = run_system(system, train_path, train, [held],
+                                                  work / f"cv{i}", configs, examples=fit)
         scores.append(score(system, held, predictions, times, took).macro_f1)
     return statistics.mean(scores), (statistics.stdev(scores) if len(scores) > 1 else 0.0)
 
@@ -252,13 +314,16 @@ def table(scores: Sequence[Score]) -> str:
     best_other = max((s.macro_f1 for s in scores if s.system in ("stock", "tfidf")), default=None)
     has_response = any(s.response_accuracy is not None for s in scores)
     has_cv = any(s.cv_f1 for s in scores)
+    entity_types = sorted({t for s in scores for t in s.entity_f1})
     head = ["system", "intent acc", "macro-F1"] + (["FAQ resp. acc"] if has_response else []) \
+        + [f"{t} F1" for t in entity_types] \
         + (["CV macro-F1"] if has_cv else []) + ["train s", "infer ms/msg"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in scores:
         row = [s.system, f"{s.accuracy:.3f}", f"{s.macro_f1:.3f}"]
         if has_response:
             row.append("–" if s.response_accuracy is None else f"{s.response_accuracy:.3f}")
+        row += [f"{s.entity_f1[t]:.3f}" if t in s.entity_f1 else "–" for t in entity_types]
         if has_cv:
             row.append(f"{s.cv_f1[0]:.3f} ± {s.cv_f1[1]:.3f}" if s.cv_f1 else "–")
         row += [f"{s.train_s:.1f}", f"{s.infer_ms:.1f}"]
@@ -309,11 +374,29 @@ def confusion_png(system: str, tests: Sequence[Example], predictions: Sequence[P
     plt.close(fig)
 
 
+def slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+
+
+def parse_tests(given: Sequence[str]) -> Dict[str, Path]:
+    """``[NAME=]PATH`` arguments (or the default sets that exist) as name → path."""
+    if not given:
+        return {n: p for n, p in DEFAULT_TESTS.items() if p.exists()}
+    tests: Dict[str, Path] = {}
+    for item in given:
+        name, sep, path = item.partition("=")
+        path = Path(path if sep else item).resolve()
+        tests[name if sep else (path.stem if path.is_file() else path.name)] = path
+    return tests
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", default=str(DEFAULT_TRAIN), help="NLU YAML train file or folder")
-    parser.add_argument("--test", default=str(DEFAULT_TEST), help="NLU YAML test file or folder")
+    parser.add_argument("--test", action="append", default=[], metavar="[NAME=]PATH",
+                        help="NLU YAML test file or folder (repeatable; default: own split, "
+                             "blind dev and blind report, those that exist)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of "
                         + ",".join(SYSTEMS))
     parser.add_argument("--config", default=str(PROJECT_CONFIG), help="the project config to bench")
@@ -326,7 +409,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.disable(logging.WARNING)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-    train_path, test_path = Path(args.train).resolve(), Path(args.test).resolve()
+    train_path = Path(args.train).resolve()
+    test_paths = parse_tests(args.test)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     configs = {"stock": STOCK_CONFIG, "project": Path(args.config)}
     for candidate in args.candidate:
@@ -340,35 +424,49 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     out = Path(args.out) if args.out else PROJECT_ROOT / "results" / "nlu_bench" / name
     out.mkdir(parents=True, exist_ok=True)
 
-    train, tests = load_examples(train_path), load_examples(test_path)
-    print(f"train: {train_path} ({len(train)} examples), test: {test_path} ({len(tests)})",
-          flush=True)
-    scores: List[Score] = []
+    train = load_examples(train_path)
+    synonyms = load_synonyms(train_path)
+    sets = {n: load_examples(p) for n, p in test_paths.items()}
+    print(f"train: {train_path} ({len(train)} examples), tests: "
+          + ", ".join(f"{n} {p} ({len(sets[n])})" for n, p in test_paths.items()), flush=True)
+    scores: Dict[str, List[Score]] = {n: [] for n in sets}
+    folders = {n: (out if len(sets) == 1 else out / slug(n)) for n in sets}
     with tempfile.TemporaryDirectory(prefix="nlu-bench-") as tmp:
         for system in systems:
             print(f"[{system}] training and scoring …", flush=True)
-            predictions, times, took = run_system(system, train_path, train, tests,
-                                                  Path(tmp) / system, configs)
-            result = score(system, tests, predictions, times, took)
+            results, took = run_system(system, train_path, train, list(sets.values()),
+                                       Path(tmp) / system, configs)
+            cv = None
             if args.folds > 1:
                 print(f"[{system}] {args.folds}-fold cross-validation …", flush=True)
-                result.cv_f1 = cross_validate(system, train_path, train, args.folds,
-                                              Path(tmp) / f"{system}-cv", configs)
-            scores.append(result)
-            (out / f"per_intent_{system}.md").write_text(per_intent_table(result), encoding="utf-8")
-            confusion_png(system, tests, predictions, out / f"confusion_{system}.png")
-            print(f"[{system}] macro-F1 {result.macro_f1:.3f}, accuracy {result.accuracy:.3f}",
-                  flush=True)
+                cv = cross_validate(system, train_path, train, args.folds,
+                                    Path(tmp) / f"{system}-cv", configs)
+            for (name, tests), (predictions, times) in zip(sets.items(), results):
+                result = score(system, tests, predictions, times, took, synonyms)
+                result.cv_f1 = cv
+                scores[name].append(result)
+                folder = folders[name]
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"per_intent_{system}.md").write_text(per_intent_table(result),
+                                                               encoding="utf-8")
+                confusion_png(system, tests, predictions, folder / f"confusion_{system}.png")
+                print(f"[{system}] {name}: macro-F1 {result.macro_f1:.3f}, accuracy "
+                      f"{result.accuracy:.3f}", flush=True)
 
-    report = table(scores)
-    header = (f"train `{os.path.relpath(train_path, PROJECT_ROOT)}` ({len(train)} examples), "
-              f"test `{os.path.relpath(test_path, PROJECT_ROOT)}` ({len(tests)} examples)")
-    (out / "report.md").write_text(f"# NLU benchmark\n\n{header}\n\n{report}\n", encoding="utf-8")
-    (out / "scores.json").write_text(json.dumps(
-        [{k: v for k, v in vars(s).items()} for s in scores], indent=2, ensure_ascii=False))
-    print()
-    print(header)
-    print(report)
+    sections = []
+    for name, test_path in test_paths.items():
+        header = (f"{name}: train `{os.path.relpath(train_path, PROJECT_ROOT)}` ({len(train)} "
+                  f"examples), test `{os.path.relpath(test_path, PROJECT_ROOT)}` "
+                  f"({len(sets[name])} examples)")
+        report = table(scores[name])
+        (folders[name] / "scores.json").write_text(json.dumps(
+            [{k: v for k, v in vars(s).items()} for s in scores[name]], indent=2,
+            ensure_ascii=False))
+        sections.append(f"## {header}\n\n{report}\n")
+        print()
+        print(header)
+        print(report)
+    (out / "report.md").write_text("# NLU benchmark\n\n" + "\n".join(sections), encoding="utf-8")
     print(f"\nartefacts: {os.path.relpath(out, PROJECT_ROOT)}/")
     return 0
 

@@ -40,3 +40,27 @@ def test_score_collapses_retrieval_intents_and_scores_responses():
     assert result.accuracy == 1.0 and result.macro_f1 == 1.0
     assert result.response_accuracy == 0.5
     assert result.infer_ms == 2.0
+
+
+def test_entity_f1_matches_values_after_normalisation_and_synonyms():
+    tests = [nlu_bench.Example("电冰箱坏了 电话138 1234 5678", "request_repair",
+                               entities=(("product", "电冰箱"), ("phone", "138 1234 5678"))),
+             nlu_bench.Example("订单ＤＤ２０２６１１２７０００１", "inform",
+                               entities=(("order_id", "ＤＤ２０２６１１２７０００１"),))]
+    predictions = [nlu_bench.Prediction("request_repair", entities=(("product", "冰箱"),
+                                                                    ("phone", "13812345678"))),
+                   nlu_bench.Prediction("inform", entities=(("order_id", "dd2026112700"),
+                                                            ("product", "订单")))]
+    f1 = nlu_bench.entity_f1(tests, predictions, {"电冰箱": "冰箱"})
+    assert f1["phone"] == 1.0
+    assert f1["product"] == 2 / 3                 # one right, one invented
+    assert f1["order_id"] == 0.0                  # a truncated number is wrong
+    assert nlu_bench.entity_f1(tests, [nlu_bench.Prediction("x")] * 2) == {}   # no entities
+
+
+def test_default_test_sets_are_own_split_and_blind_sets():
+    tests = nlu_bench.parse_tests([])
+    assert tests["own split"] == PROJECT_ROOT / "tests" / "nlu"
+    assert set(tests) <= {"own split", "blind dev", "blind report"}
+    named = nlu_bench.parse_tests(["x=tests/data/food_test.yml"])
+    assert list(named) == ["x"] and named["x"].name == "food_test.yml"

@@ -2,7 +2,7 @@
 from hypothesis import example, given, strategies as st
 
 from bot.brain.components.normaliser import normalise
-from bot.gateway.router import clean_text
+from bot.messages import clean_text
 
 FULL_WIDTH = st.characters(min_codepoint=0xFF01, max_codepoint=0xFF5E)
 
@@ -48,3 +48,10 @@ def test_clean_text_drops_control_characters_and_is_idempotent(text):
 def test_emoji_and_chinese_survive_cleaning(text):
     kept = [ch for ch in text if ch in "😀👍🙏你好"]
     assert [ch for ch in clean_text(text) if ch in "😀👍🙏你好"] == kept
+
+
+def test_traditional_becomes_simplified_and_dialect_spellings_standard():
+    assert normalise("我要投訴你們的服務態度") == "我要投诉你们的服务态度"
+    assert normalise("熱水器壞了 請派人來修") == "热水器坏了 请派人来修"
+    assert normalise("俺家木有热水 瞅瞅") == "我家没有热水 看看"
+    assert normalise("退貨 ＤＤ２０２６") == "退货 dd2026"
