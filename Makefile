@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 # private deployment, talk to no one.
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: install browser run train test test-fast fuzz deploy-tools deploy-check evaluate validate responses clean nlu-bench nlu-generate chaos bench
+.PHONY: install browser run train lint test test-fast fuzz deploy-tools deploy-check evaluate validate responses clean nlu-bench nlu-generate chaos bench
 
 install: $(STAMP)
 
@@ -76,10 +76,15 @@ SCALE ?= 1
 bench: install
 	$(PY) -m bench.run --scale $(SCALE) $(BENCH_ARGS)
 
-test: install browser deploy-tools
+# the lint (ruff) and the import rule (import-linter contracts in pyproject.toml)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: install browser deploy-tools lint
 	$(PY) -m pytest
 
-test-fast: install deploy-tools
+test-fast: install deploy-tools lint
 	$(PY) -m pytest -m "not e2e"
 
 # Property tests with new random examples, many of them (make test draws the same ones every

@@ -35,6 +35,7 @@ from bot.gateway.ports import free_port as _free_port
 
 COMPLAINT = ["我要投诉，快递员把我买的冰箱摔坏了还不承认", "没有", "13812345678"]
 FAQ = ["退货要几天", "保修多久", "运费多少钱"]
+RASA_TIMEOUT = 10           # the gateway's KEFU_RASA_TIMEOUT in these stacks (default 30)
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Outcome:
     sent: int = 0
     answered: int = 0
     lost: int = 0
+    duplicated: int = 0             # customer lines answered more than once
+    out_of_order: int = 0           # answers that came before the answer to an earlier line
     duplicated_tickets: int = 0
     notes: List[str] = field(default_factory=list)
 
@@ -58,7 +61,8 @@ class Harness:
                            env={"KEFU_DATABASE_URL": self.db_url,
                                 "KEFU_DATA_KEY": setting("KEFU_DATA_KEY") or Fernet.generate_key().decode(),
                                 "KEFU_FAKE_NOW": "2026-11-27T10:00:00",
-                                "KEFU_REPLY_TIMEOUT": "3", "KEFU_REQUEUE_AFTER": "10"})
+                                "KEFU_REPLY_TIMEOUT": "3", "KEFU_REQUEUE_AFTER": "10",
+                                "KEFU_RASA_TIMEOUT": str(RASA_TIMEOUT)})
         self.engine = engine_for(self.db_url)
     
     async def say(self, session: aiohttp.ClientSession, sender: str, text: str) -> bool:
@@ -98,16 +102,49 @@ class Harness:
                 return
             await asyncio.sleep(1)
 
+    def answers(self, senders: List[str]) -> Dict[str, Dict[str, int]]:
+        """Per sender: customer lines processed *and* replied to (a reply line naming the line
+        in ``reply_to``: in the turn, or pushed later), lines answered more than once (two
+        separate groups of replies), and answers that came before an earlier line's."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Message.conversation_id, Message.id, Message.author,
+                                       Message.state, Message.data)
+                                .where(Message.conversation_id.in_([f"web:{s}" for s in senders]))
+                                .order_by(Message.id)).all()
+        found = {s: {"answered": 0, "duplicated": 0, "out_of_order": 0} for s in senders}
+        lines: Dict[str, Dict[int, str]] = {s: {} for s in senders}
+        groups: Dict[str, List[int]] = {s: [] for s in senders}   # reply_to of each reply group
+        previous: Dict[str, int | None] = {}          # reply_to of the conversation's last row
+        for conversation, row_id, author, state, data in rows:
+            sender = conversation[4:]
+            if isinstance(data, str):
+                data = json.loads(data)
+            reply_to = None if author == "customer" else (data or {}).get("reply_to")
+            if author == "customer":
+                lines[sender][row_id] = state
+            elif reply_to is not None and previous.get(sender) != reply_to:
+                groups[sender].append(reply_to)       # a new group of replies to that line
+            previous[sender] = reply_to
+        for sender in senders:
+            answered = [line for line in groups[sender] if lines[sender].get(line) == "done"]
+            found[sender]["answered"] = len(set(answered))
+            found[sender]["duplicated"] = len(answered) - len(set(answered))
+            found[sender]["out_of_order"] = sum(1 for a, b in zip(answered, answered[1:]) if b < a)
+        return found
+
     def outcome(self, name: str, sent: Dict[str, int], forms: Dict[str, int]) -> Outcome:
         """answered = customer lines the bot processed and replied to (in the turn or pushed
-        later); lost = sent but never stored, or stored and never processed."""
-        counts = self.transcript_counts(list(sent))
+        later: a reply exists for the line, not only its state "done"); lost = sent but
+        never stored, or stored and never answered."""
+        answers = self.answers(list(sent))
         tickets = self.tickets(list(sent))
         result = Outcome(name, sent=sum(sent.values()))
         for sender, n in sent.items():
-            done = counts[sender].get("customer:done", 0)
+            done = answers[sender]["answered"]
             result.answered += done
             result.lost += max(0, n - done)
+            result.duplicated += answers[sender]["duplicated"]
+            result.out_of_order += answers[sender]["out_of_order"]
             result.duplicated_tickets += max(0, tickets.get(sender, 0) - forms.get(sender, 0))
             if tickets.get(sender, 0) < forms.get(sender, 0):
                 result.notes.append(f"{sender}: {tickets.get(sender, 0)}/{forms[sender]} tickets")
@@ -133,6 +170,42 @@ async def action_server_killed(h: Harness) -> Outcome:
         h.stack.restart("actions")
         await h.settle(senders)
     return h.outcome("action server killed mid complaint form", sent, {s: 1 for s in senders})
+
+
+async def action_server_hung(h: Harness) -> Outcome:
+    """The action server stops answering (SIGSTOP, a hung process) in the middle of the
+    complaint form, and resumes: the held lines are answered in order, the form completes."""
+    senders = [f"hung{i}" for i in range(3)]
+    sent: Dict[str, int] = {}
+    pid = h.stack.named["actions"].pid
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(_conversation(h, session, s, COMPLAINT[:1], sent) for s in senders))
+        os.killpg(pid, signal.SIGSTOP)
+        try:
+            await asyncio.gather(*(_conversation(h, session, s, COMPLAINT[1:], sent) for s in senders))
+            await asyncio.sleep(2)
+        finally:
+            os.killpg(pid, signal.SIGCONT)
+        await h.settle(senders)
+    return h.outcome("action server hung (SIGSTOP) mid-form", sent, {s: 1 for s in senders})
+
+
+async def rasa_past_timeout(h: Harness) -> Outcome:
+    """Rasa frozen longer than the gateway's Rasa timeout: the slow turn fails after the
+    customer was told to wait; it is replayed before the customer's next line."""
+    senders = [f"late{i}" for i in range(3)]
+    sent: Dict[str, int] = {}
+    pid = h.stack.named["rasa"].pid
+    async with aiohttp.ClientSession() as session:
+        os.killpg(pid, signal.SIGSTOP)
+        try:
+            await asyncio.gather(*(_conversation(h, session, s, FAQ[:1], sent) for s in senders))
+            await asyncio.gather(*(_conversation(h, session, s, FAQ[1:2], sent) for s in senders))
+            await asyncio.sleep(RASA_TIMEOUT + 2)
+        finally:
+            os.killpg(pid, signal.SIGCONT)
+        await h.settle(senders)
+    return h.outcome(f"Rasa frozen past its {RASA_TIMEOUT} s timeout", sent, {})
 
 
 async def rasa_down(h: Harness) -> Outcome:
@@ -237,7 +310,8 @@ async def postgres_restarted(h: Harness) -> Outcome:
 
 
 SCENARIOS: Dict[str, Callable[[Harness], "asyncio.Future[Outcome]"]] = {
-    "actions": action_server_killed, "rasa_down": rasa_down, "rasa_slow": rasa_slow,
+    "actions": action_server_killed, "actions_hung": action_server_hung,
+    "rasa_down": rasa_down, "rasa_slow": rasa_slow, "rasa_timeout": rasa_past_timeout,
     "db_locked": database_locked, "gateway": gateway_restarted,
     "postgres": postgres_restarted,
 }
@@ -260,17 +334,17 @@ def run(model: Path, names: List[str]) -> List[Outcome]:
         if sqlite_names:
             outcomes += _run_on(Harness(model, Path(tmp) / "sqlite"), sqlite_names)
         if pg_names:
-            from deploy.scaled import PG_HOST, PG_PORT, PG_USER, _pg_admin
+            from deploy.scaled import PG_HOST, PG_PORT, PG_USER, pg_admin
 
             database = f"kefu_chaos_{os.getpid()}_{int(time.time())}"
-            _pg_admin(f'CREATE DATABASE "{database}"')
+            pg_admin(f'CREATE DATABASE "{database}"')
             url = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
             harness = Harness(model, Path(tmp) / "pg", db_url=url)
             try:
                 outcomes += _run_on(harness, pg_names)
             finally:
                 harness.engine.dispose()
-                _pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     return outcomes
 
 
@@ -281,12 +355,14 @@ def main() -> int:
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
     args = parser.parse_args()
     outcomes = run(ensure_model(), args.scenarios or list(SCENARIOS))
-    print(f"{'scenario':42} {'sent':>5} {'answered':>9} {'lost':>5} {'dup tickets':>12}")
+    print(f"{'scenario':42} {'sent':>5} {'answered':>9} {'lost':>5} {'dup':>4} {'order':>6} {'dup tickets':>12}")
     for o in outcomes:
-        print(f"{o.scenario:42} {o.sent:5d} {o.answered:9d} {o.lost:5d} {o.duplicated_tickets:12d}"
+        print(f"{o.scenario:42} {o.sent:5d} {o.answered:9d} {o.lost:5d} {o.duplicated:4d} "
+              f"{o.out_of_order:6d} {o.duplicated_tickets:12d}"
               + (f"  ({'; '.join(o.notes)})" if o.notes else ""))
     print(json.dumps([asdict(o) for o in outcomes], ensure_ascii=False))
-    return 0 if all(o.lost == 0 and o.duplicated_tickets == 0 for o in outcomes) else 1
+    return 0 if all(o.lost == 0 and o.duplicated == 0 and o.out_of_order == 0
+                    and o.duplicated_tickets == 0 for o in outcomes) else 1
 
 
 if __name__ == "__main__":

@@ -67,3 +67,9 @@ class OutboundMessage:
     def as_json(self) -> Dict[str, Any]:
         return {"text": self.text, "author": self.author,
                 "buttons": [{"title": b.title, "payload": b.payload} for b in self.buttons]}
+
+
+def clean_text(text: str) -> str:
+    """Strip control characters and surrounding whitespace; keep emoji and CJK as is."""
+    kept = "".join(ch for ch in (text or "") if ch in "\n\t" or ch.isprintable())
+    return kept.strip()

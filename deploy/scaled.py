@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
-from bot.gateway.launch import BIN, _redacted_copy, rasa_command, stop_processes, supervise
+from bot.gateway.launch import BIN, redacted_copy, rasa_command, stop_processes, supervise
 from bot.profile.business import PROJECT_ROOT
 from bot.brain.rasa_server import rasa_env
 from bot.settings import setting
@@ -45,7 +45,7 @@ def endpoints_yaml(action_url: str, database: str, redis_db: int, lock_prefix: s
             f'  db: {redis_db}\n  key_prefix: "{lock_prefix}"\n')
 
 
-def _pg_admin(sql: str) -> None:
+def pg_admin(sql: str) -> None:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres", future=True,
@@ -82,7 +82,7 @@ class ScaledStack:
         tag = uuid.uuid4().hex[:10]
         if self._created_db:
             self.database = f"kefu_scaled_{tag}"
-            _pg_admin(f'CREATE DATABASE "{self.database}"')
+            pg_admin(f'CREATE DATABASE "{self.database}"')
         self.redis_prefix = f"kefu{tag}"
         self.log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="kefu-scaled-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ class ScaledStack:
     def _spawn(self, name: str, cmd: List[str], env: Dict[str, str]) -> None:
         proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-        threading.Thread(target=_redacted_copy, args=(proc.stdout, self.log_dir / f"{name}.log"),
+        threading.Thread(target=redacted_copy, args=(proc.stdout, self.log_dir / f"{name}.log"),
                          daemon=True).start()
         self.named[name] = proc
 
@@ -166,7 +166,7 @@ class ScaledStack:
             from bot.store.engine import engine_for
 
             engine_for.cache_clear()
-            _pg_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            pg_admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         try:
             import redis
 
@@ -187,7 +187,7 @@ def main() -> int:
     parser.add_argument("--database", default="kefu", help="PostgreSQL database (created if missing)")
     args = parser.parse_args()
     try:
-        _pg_admin(f'CREATE DATABASE "{args.database}"')
+        pg_admin(f'CREATE DATABASE "{args.database}"')
     except Exception:
         pass  # exists
     stack = ScaledStack(model=ensure_model(), replicas=args.replicas, database=args.database,

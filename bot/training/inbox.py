@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from sqlalchemy import select
 
+from bot.messages import clean_text
 from bot.profile.privacy import mask_customer_text
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import Annotation, Message
@@ -96,7 +97,6 @@ def annotated_ids() -> set:
 def build_inbox(lines: Dict[str, List[Dict[str, Any]]], trackers: Dict[str, List[dict]],
                 done: set, wanted: Optional[str] = None) -> List[Dict[str, Any]]:
     """Join customer lines with the turns Rasa saw (matched in order by text)."""
-    from bot.gateway.router import clean_text
 
     items: List[Dict[str, Any]] = []
     for conversation, customer in lines.items():
