@@ -66,7 +66,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_RASA_TIMEOUT", 30.0, float, "seconds the gateway waits for one Rasa turn"),
     Setting("KEFU_ACTION_URL", "http://127.0.0.1:5055", url, "the rasa-sdk action server (its health is part of /health)"),
     Setting("KEFU_ACTION_ENDPOINT", None, str, "action webhook URL in deploy/endpoints.yml (read by Rasa, set by deploy/compose.yml)"),
-    Setting("KEFU_MODEL", None, str, "model archive the deploy/ Procfile and compose.yml start Rasa with"),
+    Setting("KEFU_MODEL", None, str, "model a deploy/rasa_replica.py replica starts with before any activation; unset: the newest kefu-*.tar.gz in KEFU_ADMIN_PROJECT/models"),
 
     # store and privacy (bot/store, bot/profile)
     Setting("KEFU_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'kefu.db'}", str, "SQLAlchemy URL of tickets, transcripts, handoffs, agents (PostgreSQL when scaled out)"),
