@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bot.messages import InboundMessage
 from bot.profile.business import PROJECT_ROOT
-from bot.profile.privacy import mask_customer_text
+from bot.profile.privacy import mask_customer_text, mask_text
 from connectors import widget
 
 PAGE = Path(__file__).with_name("webchat.html")
@@ -84,7 +84,9 @@ async def chat_updates(request: web.Request) -> web.Response:
 
 
 def _line(line: Dict[str, Any], masked: bool = False) -> Dict[str, Any]:
-    text = mask_customer_text(line["text"]) if masked else line["text"]
+    text = line["text"]
+    if masked:      # what the customer wrote: phones, orders, addresses; anyone else's: phones
+        text = mask_customer_text(text) if line["author"] == "customer" else mask_text(text)
     return {"id": line["id"], "text": text, "author": line["author"],
             "buttons": (line["data"] or {}).get("buttons", [])}
 
@@ -110,8 +112,9 @@ def welcome() -> Dict[str, Any]:
 async def chat_history(request: web.Request) -> web.Response:
     """This browser's conversation so far (its last 200 lines), to show again after a reload.
 
-    Only for the random id the browser created (``HISTORY_SENDER_RE``); phones, addresses
-    and order numbers are masked, since whoever holds the browser can read the answer.
+    Only for the random id the browser created (``HISTORY_SENDER_RE``); phones (and, in the
+    customer's lines, addresses and order numbers) are masked, since whoever holds the
+    browser can read the answer.
     ``after`` gives only the lines after a transcript id (a turn still being answered).
     """
     sender = request.query.get("sender", "")
