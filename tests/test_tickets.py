@@ -37,7 +37,8 @@ def test_same_idempotency_key_creates_one_ticket(store):
 
 def test_ticket_number_format(store):
     ticket, _ = open_repair(store)
-    assert ticket.number.startswith("KF261127") and len(ticket.number) == 12
+    assert ticket.number.startswith("KF261127") and len(ticket.number) == 16
+    assert ticket.number[2:].isdigit() and ticket.number.isascii()
 
 
 def test_sla_due_time_from_profile(store):
@@ -65,7 +66,9 @@ def test_lifecycle_and_history(store):
     closed = store.record_return_call(ticket.number, actor="agent:li", note="客户确认已修好")
     assert closed.status == "closed"
     kinds = [e["kind"] for e in closed.events]
-    assert kinds == ["created", "status", "status", "status", "return_call", "status"]
+    # resolving a repair makes its return call due (issue 15); recording it closes the ticket
+    assert kinds == ["created", "status", "status", "status", "return_call_due", "return_call",
+                     "status"]
     with pytest.raises(TicketError):
         store.change_status(ticket.number, "in_progress", actor="agent:li")
 

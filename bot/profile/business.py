@@ -56,6 +56,12 @@ def _clock(text: str) -> dt.time:
     return dt.time(int(hours), int(minutes))
 
 
+def service_window() -> tuple[dt.time, dt.time]:
+    """Agents' opening and closing time of day (shop-local), e.g. (09:00, 21:00)."""
+    hours = load_profile()["service_hours"]
+    return _clock(hours["open"]), _clock(hours["close"])
+
+
 def within_service_hours(at: dt.datetime | None = None) -> bool:
     """Whether human agents are on duty at ``at`` (shop-local opening hours)."""
     hours = load_profile()["service_hours"]

@@ -21,20 +21,24 @@ from bot.profile import privacy
 from bot.profile import business as profile
 
 from bot.profile import sla
+from bot.store import return_calls, sla_clocks
 from bot.store.engine import get_engine, retrying
-from bot.store.schema import Ticket, TicketEvent
+from bot.store.schema import Satisfaction, Ticket, TicketEvent
 
-# new → acknowledged → in_progress → resolved → closed (return call recorded on close)
-STATUSES = ("new", "acknowledged", "in_progress", "resolved", "closed")
-OPEN_STATUSES = STATUSES[:4]
+# new → acknowledged → in_progress (⇄ waiting on the customer) → resolved → closed.
+# A repair or complaint closes only through its return call (bot/store/return_calls.py).
+STATUSES = ("new", "acknowledged", "in_progress", "waiting", "resolved", "closed")
+OPEN_STATUSES = ("new", "acknowledged", "in_progress", "waiting")
 STATUS_LABELS = {"new": "已受理", "acknowledged": "已确认", "in_progress": "处理中",
-                 "resolved": "已解决", "closed": "已关闭"}
+                 "waiting": "待客户回复", "resolved": "已解决", "closed": "已关闭"}
 KIND_LABELS = {"complaint": "投诉", "repair": "报修", "return": "退换货", "callback": "人工回电"}
-_ALLOWED = {"new": {"acknowledged", "in_progress", "resolved", "closed"},
-            "acknowledged": {"in_progress", "resolved", "closed"},
-            "in_progress": {"resolved", "closed"},
+_ALLOWED = {"new": {"acknowledged", "in_progress", "waiting", "resolved", "closed"},
+            "acknowledged": {"in_progress", "waiting", "resolved", "closed"},
+            "in_progress": {"waiting", "resolved", "closed"},
+            "waiting": {"in_progress", "resolved", "closed"},
             "resolved": {"in_progress", "closed"},
             "closed": set()}
+SYSTEM_ACTORS = ("bot", "customer", "system", "sla")     # not a person answering
 
 
 class TicketError(ValueError):
@@ -62,6 +66,11 @@ class TicketView:
     created_at: dt.datetime
     rating: Optional[int]
     events: List[dict] = field(default_factory=list)
+    id: int = 0
+    assignee_id: Optional[int] = None
+    resolved_at: Optional[dt.datetime] = None
+    closed_at: Optional[dt.datetime] = None
+    escalated_at: Optional[dt.datetime] = None
 
     @property
     def status_label(self) -> str:
@@ -88,13 +97,26 @@ def _view(ticket: Ticket, *, unmasked: bool = False) -> TicketView:
         created_at=_aware(ticket.created_at), rating=ticket.rating,
         events=[{"at": _aware(e.at).isoformat(), "kind": e.kind, "actor": e.actor,
                  "from": e.from_status, "to": e.to_status, "note": e.note}
-                for e in ticket.events])
+                for e in ticket.events],
+        id=ticket.id, assignee_id=ticket.assignee_id,
+        resolved_at=_maybe(ticket.resolved_at), closed_at=_maybe(ticket.closed_at),
+        escalated_at=_maybe(ticket.escalated_at))
+
+
+def _maybe(value: dt.datetime | None) -> dt.datetime | None:
+    return _aware(value) if value is not None else None
+
+
+RANDOM_DIGITS = 8       # 10^8 numbers a day: guessing one, at 10 look-ups an hour, is futile
 
 
 def new_ticket_number(at: dt.datetime) -> str:
-    """``KF`` + shop-local yymmdd + 4 random digits, e.g. KF2611270042."""
+    """``KF`` + shop-local yymmdd + 8 random digits, e.g. KF26112704271593 (16 characters).
+
+    Numbers issued before with 4 random digits (KF2611270042) stay valid and findable.
+    """
     local = at.astimezone(profile.shop_tz())
-    return f"KF{local:%y%m%d}{secrets.randbelow(10_000):04d}"
+    return f"KF{local:%y%m%d}{secrets.randbelow(10 ** RANDOM_DIGITS):0{RANDOM_DIGITS}d}"
 
 
 class TicketStore:
@@ -131,11 +153,13 @@ class TicketStore:
                     address_encrypted=privacy.encrypt(address),
                     address_masked=privacy.mask_address(address), details=details or {},
                     idempotency_key=idempotency_key, created_at=created_at,
-                    sla_due_at=sla.due_time(kind, priority, created_at))
+                    sla_due_at=sla.due_time(kind, priority, created_at),
+                    phone_last4=phone[-4:] if phone and len(phone) >= 4 else None)
                 ticket.events.append(TicketEvent(kind="created", actor="bot", to_status="new",
                                                  at=created_at))
                 session.add(ticket)
                 session.flush()
+                sla_clocks.start_clocks(session, ticket, created_at)
                 return _view(ticket)
 
             try:
@@ -172,13 +196,46 @@ class TicketStore:
         if to_status not in STATUSES:
             raise TicketError(f"unknown status {to_status!r}")
 
-        def work(session: Session):
+        def work(session: Session, to_status: str = to_status):
             ticket = self._locked(session, number)
             if to_status not in _ALLOWED[ticket.status]:
                 raise TicketError(f"{ticket.status} → {to_status} is not allowed")
-            ticket.events.append(TicketEvent(kind="status", actor=actor, note=note,
+            at = profile.now()
+            if (to_status == "closed" and return_calls.needs_return_call(ticket.kind)
+                    and not return_calls.finished_for(session, ticket.id)):
+                # a repair or complaint closes through its return call (回访): closing it
+                # resolves it and makes the call due; the call closes it
+                if ticket.status == "resolved":
+                    return_calls.create_for(session, ticket, at)
+                    session.flush()
+                    return _view(ticket)
+                to_status = "resolved"
+            ticket.events.append(TicketEvent(kind="status", actor=actor, note=note, at=at,
                                              from_status=ticket.status, to_status=to_status))
+            sla_clocks.on_status(session, ticket, ticket.status, to_status, at,
+                                 by_person=actor not in SYSTEM_ACTORS)
+            if to_status == "resolved":
+                ticket.resolved_at = at
+                return_calls.create_for(session, ticket, at)
+            elif ticket.status == "resolved" and to_status != "closed":
+                return_calls.cancel_for(session, ticket, at)      # reopened
+            if to_status == "closed":
+                ticket.closed_at = at
             ticket.status = to_status
+            session.flush()
+            return _view(ticket)
+        return self._run(work)
+
+    def assign(self, number: str, agent_id: int | None, *, actor: str,
+               agent_name: str = "") -> TicketView:
+        """Give the ticket to an agent (None: back to the team)."""
+        def work(session: Session):
+            ticket = self._locked(session, number)
+            if ticket.status == "closed":
+                raise TicketError("the ticket is closed")
+            ticket.assignee_id = agent_id
+            ticket.events.append(TicketEvent(kind="assigned", actor=actor, at=profile.now(),
+                                             note=agent_name or "未分配"))
             session.flush()
             return _view(ticket)
         return self._run(work)
@@ -189,22 +246,40 @@ class TicketStore:
             ticket = self._locked(session, number)
             if ticket.status != "resolved":
                 raise TicketError("a return call is made after the ticket is resolved")
-            ticket.events.append(TicketEvent(kind="return_call", actor=actor, note=note))
+            at = profile.now()
+            ticket.events.append(TicketEvent(kind="return_call", actor=actor, note=note, at=at))
             ticket.events.append(TicketEvent(kind="status", actor=actor, from_status="resolved",
-                                             to_status="closed"))
-            ticket.status = "closed"
+                                             to_status="closed", at=at))
+            for call in session.scalars(select(return_calls.ReturnCall).where(
+                    return_calls.ReturnCall.ticket_id == ticket.id,
+                    return_calls.ReturnCall.status == "due")):
+                call.status, call.outcome, call.comment = "done", "reached", note
+                call.attempts, call.finished_at = call.attempts + 1, at
+            ticket.status, ticket.closed_at = "closed", at
             session.flush()
             return _view(ticket)
         return self._run(work)
 
-    def record_rating(self, number: str, score: int, *, actor: str) -> TicketView:
+    def record_rating(self, number: str, score: int, *, actor: str,
+                      source: str = "bot") -> TicketView:
+        """The customer's score for the ticket; it answers the open question the bot asked
+        (``satisfaction`` row of ``source``), or is recorded as an unprompted answer."""
         if not 1 <= score <= 5:
             raise TicketError("a rating is 1 to 5")
 
         def work(session: Session):
             ticket = self._locked(session, number)
             ticket.rating = score
-            ticket.events.append(TicketEvent(kind="rating", actor=actor, note=str(score)))
+            at = profile.now()
+            asked = session.scalars(select(Satisfaction).where(
+                Satisfaction.ticket_id == ticket.id, Satisfaction.source == source,
+                Satisfaction.score.is_(None)).order_by(Satisfaction.id.desc())).first()
+            if asked is None:
+                asked = Satisfaction(ticket_id=ticket.id, conversation_id=ticket.customer_id,
+                                     source=source, asked_at=at)
+                session.add(asked)
+            asked.score, asked.answered_at = score, at
+            ticket.events.append(TicketEvent(kind="rating", actor=actor, note=str(score), at=at))
             session.flush()
             return _view(ticket)
         return self._run(work)
