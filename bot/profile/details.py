@@ -1,0 +1,390 @@
+"""Reading the details a customer gives inside a form: when, how urgent, where, which phone.
+
+Pure functions (no Rasa, no I/O), used by the form validators in ``actions/`` and tested
+in tests/test_details_parsing.py. Everything here reads text through
+``parsing.ascii_digits`` first, so digits in any Unicode form work.
+
+Dates: a parser of our own. jionlp (its ``parse_time``) would install beside Rasa's pins
+but pulls a tokenizer package (jiojio) and a large dictionary for what is, here, a few
+dozen colloquial forms; cn2an only converts numbers, which ``parsing.chinese_number``
+already does. The forms below are the ones customers write about a delivery.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from bot.profile.parsing import ascii_digits, chinese_number
+
+_NUM = r"(\d{1,4}|[零〇一二两俩三仨四五六七八九十]{1,3})"
+
+
+def fold(text: str) -> str:
+    """Full-width forms folded (NFKC), every digit ASCII."""
+    return ascii_digits(unicodedata.normalize("NFKC", text or ""))
+
+
+# --- when: days since something happened ----------------------------------------------------
+
+_WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
+_VAGUE = [
+    (re.compile(r"大前天|大前儿"), 3),
+    (re.compile(r"前天|前儿"), 2),
+    (re.compile(r"昨天|昨儿|昨晚|昨日|昨个"), 1),
+    (re.compile(r"今天|今儿|今早|今晚|今日|刚刚|刚收到|刚到|刚签收|刚拿到|早上到|上午到|下午到"), 0),
+    (re.compile(r"十几天|十多天|半个多月"), 15),
+    (re.compile(r"十来天"), 10),
+    (re.compile(r"(?:前|这)?几天|前些天|没几天|才几天|两三天|三四天"), 3),
+    (re.compile(r"一个?多(?:个)?礼拜|一周多|一个多星期"), 9),
+    (re.compile(r"好几天|有几天"), 5),
+    (re.compile(r"一个多月|个把月"), 35),
+    (re.compile(r"好几个月|几个月|半年|很久|好久"), 90),
+    (re.compile(r"半个?月"), 15),
+    (re.compile(r"上个?(?:周|星期|礼拜)(?![一二三四五六日天末\d])"), 7),
+    (re.compile(r"这个?(?:周|星期|礼拜)(?![一二三四五六日天末\d])|本周"), 3),
+]
+_AGO = re.compile(_NUM + r"\s*(个多?月|个月|月|个多?(?:星期|礼拜)|周|星期|礼拜|天|日)(?:前|之前|以前|了|左右)?", re.A)
+_FULL = re.compile(r"(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*[日号]?", re.A)
+_MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:月|/|\.|-)\s*(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:日|号)?", re.A)
+_REL_MONTH_DAY = re.compile(r"(上上|上|这|本)个?月\s*(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:日|号)")
+_REL_MONTH_PART = re.compile(r"(上上|上|这|本)个?月(初|底|末|中旬|中|下旬|上旬)")
+_DAY_ONLY = re.compile(r"(?<![\d月])(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:日|号)(?!码|楼|线)")
+_WEEKDAY = re.compile(r"(上上|上|这|本)?个?(?:周|星期|礼拜)([一二三四五六日天末])")
+_PART_DAYS = {"初": 3, "上旬": 5, "中": 15, "中旬": 15, "下旬": 25, "底": 0, "末": 0}
+
+
+def _month_shift(today: dt.date, back: int) -> Tuple[int, int]:
+    month = today.month - back
+    year = today.year
+    while month <= 0:
+        month += 12
+        year -= 1
+    return year, month
+
+
+def _last_day(year: int, month: int) -> int:
+    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return (nxt - dt.timedelta(days=1)).day
+
+
+def _num(token: str) -> Optional[int]:
+    return chinese_number(token)
+
+
+def _days_to(day: dt.date, today: dt.date) -> Optional[int]:
+    delta = (today - day).days
+    return delta if delta >= 0 else None
+
+
+def days_since(text: str, today: dt.date) -> Optional[int]:
+    """How many days ago the customer says it happened (received, bought), or None.
+
+    Absolute (``11月20日``, ``2026-11-01``, ``11.20``), relative to the calendar (``上个月25号``,
+    ``8号``, ``上周五``, ``上个月底``), durations (``3天前``, ``两周``, ``半个月``) and vague
+    ones (``前几天`` ≈ 3, ``十几天`` ≈ 15, ``一个多月`` ≈ 35). A date in the future of this
+    year means last year's; a bare day of the month after today means last month's.
+    """
+    text = fold(text).strip()
+    if not text:
+        return None
+    full = _FULL.search(text)
+    if full:
+        try:
+            return _days_to(dt.date(int(full.group(1)), int(full.group(2)), int(full.group(3))), today)
+        except ValueError:
+            return None
+    rel = _REL_MONTH_DAY.search(text)
+    if rel:
+        back = {"上上": 2, "上": 1}.get(rel.group(1), 0)
+        year, month = _month_shift(today, back)
+        day = _num(rel.group(2))
+        try:
+            return _days_to(dt.date(year, month, day or 0), today)
+        except (ValueError, TypeError):
+            return None
+    part = _REL_MONTH_PART.search(text)
+    if part:
+        back = {"上上": 2, "上": 1}.get(part.group(1), 0)
+        year, month = _month_shift(today, back)
+        day = _PART_DAYS[part.group(2)] or _last_day(year, month)
+        return _days_to(dt.date(year, month, min(day, _last_day(year, month))), today)
+    md = _MONTH_DAY.search(text)
+    if md and ("月" in md.group(0) or re.fullmatch(r"\s*\d{1,2}\s*[/.-]\s*\d{1,2}\s*(?:日|号)?\s*(?:收到|到的|签收)?[的了]?\s*", text)):
+        month, day = _num(md.group(1)), _num(md.group(2))
+        try:
+            date = dt.date(today.year, month or 0, day or 0)
+        except (ValueError, TypeError):
+            return None
+        if date > today:
+            date = date.replace(year=today.year - 1)
+        return _days_to(date, today)
+    week = _WEEKDAY.search(text)
+    if week:
+        target = _WEEKDAYS[week.group(2)]
+        monday = today - dt.timedelta(days=today.weekday())
+        if week.group(1) in ("上", "上上"):
+            monday -= dt.timedelta(days=7 * (2 if week.group(1) == "上上" else 1))
+        elif week.group(1) is None and target > today.weekday():
+            monday -= dt.timedelta(days=7)       # "周五" said on a Wednesday: last Friday
+        return _days_to(monday + dt.timedelta(days=target), today)
+    only = _DAY_ONLY.search(text)
+    if only:
+        day = _num(only.group(1))
+        if day and 1 <= day <= 31:
+            year, month = today.year, today.month
+            if day > today.day:
+                year, month = _month_shift(today, 1)
+            try:
+                return _days_to(dt.date(year, month, min(day, _last_day(year, month))), today)
+            except ValueError:
+                return None
+    ago = _AGO.search(text)
+    if ago:
+        count = _num(ago.group(1))
+        if count is None:
+            return None
+        unit = ago.group(2)
+        factor = 30 if "月" in unit else 7 if any(u in unit for u in ("周", "星期", "礼拜")) else 1
+        extra = 5 if "多" in unit and factor == 30 else 2 if "多" in unit else 0
+        return count * factor + extra
+    for pattern, days in _VAGUE:
+        if pattern.search(text):
+            return days
+    bare = re.fullmatch(r"\s*" + _NUM + r"\s*", text)
+    if bare:
+        return _num(bare.group(1))
+    return None
+
+
+def mentions_time(text: str) -> bool:
+    """Does the text say when (so a days answer is there to read)?"""
+    return days_since(text, dt.date(2026, 6, 15)) is not None and not re.fullmatch(r"\s*\d+\s*", fold(text))
+
+
+# --- urgency: what is dangerous, and whether the customer says it is not ----------------------
+
+NEGATIONS = ("没有", "没", "不", "无", "未", "并无", "别")
+# Hazards: a safety risk or a home that cannot be lived in. Each entry: its words; a hazard
+# word inside "没有…" / "不…" is not a hazard ("没有漏气", "不冒烟").
+_IGNITION_FAULT = re.compile(r"(打|点)不着火?|着不了火|不打火|打不了火|点不燃|不出火")
+# words that mean water from the appliance itself: a leaking fridge is a fault, not a flood
+_CONTAINED = re.compile(r"滴水|有水珠|结冰|积水盘|排水")
+_PIPE_WORDS = ("水管", "管道", "管子", "阀门", "水龙头", "爆管", "地暖", "暖气片", "天花板", "楼下", "淹", "满地", "一地", "止不住", "喷")
+
+
+def _negated(text: str, start: int) -> bool:
+    window = text[max(0, start - 4):start]
+    return any(window.endswith(n) or (n in window and not window.endswith("了")) for n in NEGATIONS) \
+        and not re.search(r"(不|没)(知道|清楚|确定)", window)
+
+
+def urgency(text: str, keywords: Iterable[str], contained_products: Iterable[str] = (),
+            product: str | None = None) -> Tuple[bool, List[str]]:
+    """(urgent?, the hazard words that made it so), from the profile's words.
+
+    A word counts only when it is not negated just before it (``没有漏气``, ``不冒烟``), an
+    ignition fault (``打不着火``) is not a fire, and water leaking from an appliance in
+    ``contained_products`` (a fridge, an air conditioner) is not a home flood unless pipes
+    or a flooded floor are named.
+    """
+    text = fold(text or "")
+    cleaned = _IGNITION_FAULT.sub("□□□", text)
+    found: List[str] = []
+    contained = [p for p in contained_products if p and (p in text or p == product)]
+    for word in sorted({str(w) for w in keywords}, key=len, reverse=True):
+        for match in re.finditer(re.escape(word), cleaned):
+            if _negated(cleaned, match.start()):
+                continue
+            if word in ("燃气", "煤气") and not re.search(r"漏|味|泄|闻|呛|嘶", cleaned):
+                continue        # a gas appliance named, no leak: "燃气灶打不着火"
+            if "水" in word and "漏" in word or word == "跑水":
+                if contained and not any(p in cleaned for p in _PIPE_WORDS):
+                    continue
+            if word not in found and not any(word in f for f in found):
+                found.append(word)
+    return bool(found), found
+
+
+# --- where: a home address -------------------------------------------------------------------
+
+_ADMIN = r"(?:省|市|区|县|镇|乡|村|旗)"
+_STREET = r"(?:路|街|大道|道|巷|弄|胡同|里|坊)"
+_PLACE = r"(?:小区|花园|苑|公寓|大厦|广场|新村|家园|城|庄|院|湾|府|公馆|中心)"
+_UNIT = r"(?:号楼|号院|号|栋|幢|座|单元|楼|层|室|户|门)"
+ADDRESS_SPAN = re.compile(
+    r"[\u4e00-\u9fa5A-Za-z]{0,12}?(?:" + _ADMIN + r"|" + _STREET + r"|" + _PLACE + r")"
+    r"[\u4e00-\u9fa5A-Za-z0-9\-#（）()]*?\d+[A-Za-z]?\s*" + _UNIT +
+    r"(?:[\u4e00-\u9fa5A-Za-z0-9\-#]*?(?:\d+[A-Za-z]?\s*" + _UNIT + r"?))*")
+_VAGUE_PLACE = re.compile(r"^(在)?(我)?(家|家里|公司|单位|楼下|门口|这里|这边|那边|老地方|原地址|上次那个?地址)")
+
+
+def address_score(text: str) -> int:
+    """How address-like a text is: one point each for a region, a street or estate, a number
+    with a unit (号/栋/室…); 0 for ``在家`` and the like."""
+    text = fold(text).strip()
+    if not text or _VAGUE_PLACE.match(text) and len(text) < 10:
+        return 0
+    score = 0
+    if re.search(r"[\u4e00-\u9fa5]{1,6}" + _ADMIN, text):
+        score += 1
+    if re.search(r"[\u4e00-\u9fa5A-Za-z0-9]{1,12}" + "(?:" + _STREET + "|" + _PLACE + ")", text):
+        score += 1
+    if re.search(r"\d+[A-Za-z]?\s*" + _UNIT, text) or re.search(r"[一二三四五六七八九十]+(?:号楼|栋|单元|号)", text):
+        score += 1
+    return score
+
+
+def looks_like_address(text: str) -> bool:
+    return address_score(text) >= 2 and len(fold(text).strip()) >= 6
+
+
+def find_address(text: str) -> Optional[str]:
+    """An address inside a longer message (``地址是…，电话…``), or the whole text if it is one."""
+    folded = fold(text)
+    marked = re.search(r"(?:地址|住在|住址|家在|地点)(?:是|在|:|：|改成|改为|换成)?\s*([^，,。；;！!？?\n]+)", folded)
+    if marked and looks_like_address(marked.group(1)):
+        return marked.group(1).strip()
+    for chunk in re.split(r"[，,。；;！!？?\n]| (?=\D)", folded):
+        chunk = re.sub(r"^(在|是|就是|我家在|我住|送到|寄到|上门到|来)", "", chunk.strip())
+        chunk = PHONE_ANY.sub("", chunk).strip()
+        if looks_like_address(chunk):
+            return chunk
+    return None
+
+
+# --- which phone: mobile (+86, spaces, dashes, full-width) or a landline ----------------------
+
+PHONE_ANY = re.compile(r"(?:\+?\s*86[\s-]*|0086[\s-]*)?1[3-9]\d(?:[\s-]*\d){8}(?!\d)|"
+                       r"(?<!\d)0\d{2,3}[\s-]*\d{7,8}(?:\s*(?:转|-|ext)\s*\d{1,5})?(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86|0086)?(1[3-9]\d{9})(?!\d)")
+_LANDLINE_SPACED = re.compile(r"(?<!\d)(0\d{2,3})[\s-]+(\d{3,4}[\s-]?\d{4})(?:\s*(?:转|-|ext)\s*(\d{1,5}))?(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})(\d{7,8})(?:(?:转|-|ext)(\d{1,5}))?(?!\d)")
+
+
+def find_phone(text: str, *, landline: bool = True) -> Optional[Tuple[str, str]]:
+    """``("mobile", "13800000000")`` or ``("landline", "021-66668888")`` from a message, or None.
+
+    Spaces, dashes, dots and brackets between digits are ignored; ``+86`` / ``0086`` and
+    full-width digits are fine; an order number (12-20 digits) is not a phone.
+    """
+    folded = fold(text)
+    folded = re.sub(r"(?<=\d)[\s\-.()（）]+(?=\d)", "", folded)
+    folded = re.sub(r"\+\s*86", "+86", folded)
+    for match in _MOBILE.finditer(folded):
+        run = re.match(r"\+?\d+", folded[match.start():])
+        prefix = len(match.group(0)) - 11
+        if run and len(run.group(0).lstrip("+")) - prefix > 11:
+            continue             # part of a longer number: an order id
+        return "mobile", match.group(1)
+    if landline:
+        spaced = fold(text)
+        match = _LANDLINE_SPACED.search(spaced)
+        if match:
+            extension = match.group(3)
+            return "landline", f"{match.group(1)}-{re.sub(r'[^0-9]', '', match.group(2))}" + (f"转{extension}" if extension else "")
+        for match in _LANDLINE.finditer(folded):
+            run = re.match(r"\d+", folded[match.start():])
+            if run and len(run.group(0)) > 12 and not match.group(3):
+                continue
+            digits = match.group(1) + match.group(2)
+            code = 3 if digits[:2] in ("01", "02") else 4
+            number = f"{digits[:code]}-{digits[code:]}"
+            return "landline", number + (f"转{match.group(3)}" if match.group(3) else "")
+    return None
+
+
+def digits_only(text: str) -> str:
+    return re.sub(r"\D", "", fold(text))
+
+
+def strip_phone(text: str) -> str:
+    """The text without any phone number in it (a description keeps no phone in clear)."""
+    return PHONE_ANY.sub("（电话已单独记录）", fold(text)) if PHONE_ANY.search(fold(text)) else text
+
+
+# --- corrections and changes of mind -----------------------------------------------------------
+
+FIELD_WORDS: Dict[str, Sequence[str]] = {
+    "phone": ("手机号", "电话号码", "电话", "手机", "联系方式", "号码"),
+    "address": ("地址", "住址", "门牌"),
+    "order_id": ("订单号", "订单", "单号"),
+    "product": ("商品", "产品", "东西", "电器"),
+    "fault_description": ("故障", "问题描述", "毛病"),
+    "complaint_category": ("类型", "类别", "分类", "方面"),
+    "complaint_description": ("描述", "情况"),
+    "return_type": ("退换", "退还是换"),
+    "return_reason": ("原因", "理由"),
+    "days_since_receipt": ("收货时间", "收到的时间", "日期", "时间", "天数"),
+}
+CORRECTION = re.compile(r"改成|改为|改一下|换成|更正|写错|说错|打错|填错|错了|不对|不是|应该是|重新|修改|更改")
+
+
+def named_fields(text: str, fields: Iterable[str]) -> List[str]:
+    """The form fields a correction names (``电话写错了``, ``地址不对``), in the form's order."""
+    text = fold(text)
+    named = []
+    for field in fields:
+        for word in FIELD_WORDS.get(field, ()):
+            if word in text:
+                named.append(field)
+                break
+    return named
+
+
+def is_correction(text: str) -> bool:
+    return bool(CORRECTION.search(fold(text)))
+
+
+def after_correction(text: str) -> str:
+    """What follows ``改成`` / ``是`` in ``电话改成139…`` / ``地址不对，是…``: the new value."""
+    folded = fold(text)
+    match = re.search(r"(?:改成|改为|换成|更正为|应该是|不对[，,\s]*是|错了[，,\s]*是|是)\s*[:：]?\s*(.+)$", folded)
+    return match.group(1).strip() if match else ""
+
+
+KINDS = {
+    "return_form": ("退货", "退款", "退掉", "退了吧", "退钱", "换货", "换一个", "换个新", "退换", "换新"),
+    "repair_form": ("报修", "维修", "修一下", "修理", "上门修", "来修", "修好", "安装"),
+    "complaint_form": ("投诉", "举报", "差评"),
+}
+_NEG_KIND = re.compile(r"(不|别|不用|不要|不想|不打算)(再)?(投诉|报修|修|维修|退|换|退货|换货|退换)了?")
+_STILL = re.compile(r"(还是|改成|改为|换成|直接|那就|那|我要|我想|帮我)")
+
+
+def switch_target(text: str, current: str | None) -> Optional[str]:
+    """The other form a customer switches to (``不投诉了，我要退货`` → ``return_form``,
+    ``算了，还是报修吧`` → ``repair_form``), or None. Negated kinds never count."""
+    folded = _NEG_KIND.sub(lambda m: "□" * len(m.group(0)), fold(text))
+    best: Optional[Tuple[int, str]] = None
+    for form, words in KINDS.items():
+        for word in words:
+            pos = folded.rfind(word)
+            if pos >= 0 and (best is None or pos > best[0]):
+                best = (pos, form)
+    if best is None or best[1] == current:
+        return None
+    return best[1]
+
+
+def return_type(text: str) -> Optional[str]:
+    """``return`` or ``exchange``, reading negation: ``不换了，退货`` is a return,
+    ``不退了换个新的`` an exchange; the last non-negated one wins."""
+    folded = fold(text)
+    folded = re.sub(r"(不|别|不用|不要|不想)(想)?(换|换货|退|退货)(了)?", lambda m: "□" * len(m.group(0)), folded)
+    ex = max(folded.rfind(w) for w in ("换", "调换"))
+    ret = max(folded.rfind(w) for w in ("退", "不要了", "退钱"))
+    if ex < 0 and ret < 0:
+        return None
+    return "exchange" if ex > ret else "return"
+
+
+CUSTOM_MADE = re.compile(r"定制|订做|订制|专门做的|量身")
+
+
+def is_custom_made(text: str, excluded: str = "定制类商品") -> bool:
+    """Is the item custom-made (the profile's exclusion, e.g. ``定制类商品``)?"""
+    folded = fold(text)
+    core = re.sub(r"(类)?(商品|产品)$", "", excluded or "")
+    return bool(CUSTOM_MADE.search(folded)) or (len(core) >= 2 and core in folded)

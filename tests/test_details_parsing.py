@@ -1,0 +1,136 @@
+"""The form details customers type (bot/profile/details.py): dates, urgency, addresses, phones,
+corrections and changes of mind, in the colloquial forms customers use."""
+import datetime as dt
+
+import pytest
+
+from bot.profile import details
+from bot.profile import business as profile
+
+TODAY = dt.date(2026, 11, 27)      # a Friday
+
+
+@pytest.mark.parametrize("text,days", [
+    ("3天前", 3), ("三天前收到的", 3), ("昨天", 1), ("前天到的", 2), ("大前天", 3),
+    ("两周前", 14), ("半个月前", 15), ("十五天前", 15), ("一个礼拜了", 7), ("上周", 7),
+    ("11月20日", 7), ("11月20号收到的", 7), ("11.20", 7), ("2026-11-01", 26), ("2026年11月1日", 26),
+    ("上个月25号", 33), ("上个月底", 27), ("上月初", 55), ("8号", 19), ("25号到的", 2),
+    ("28号", 30),                       # after today: last month's 28th
+    ("前几天", 3), ("今天刚收到", 0), ("十几天了", 15), ("一个多月了", 35), ("一个多礼拜", 9),
+    ("上周五", 7), ("周三收到的", 2), ("今天刚到", 0), ("刚签收", 0), ("5", 5), ("十", 10),
+    ("１０天前", 10), ("十二月一号", None),
+])
+def test_days_since(text, days):
+    if days is None:
+        assert details.days_since(text, TODAY) == (TODAY - dt.date(2025, 12, 1)).days
+    else:
+        assert details.days_since(text, TODAY) == days
+
+
+@pytest.mark.parametrize("text", ["不记得了", "质量问题", "尺寸不合适", "13月40日", "", "DD202611200088"])
+def test_days_since_unclear(text):
+    assert details.days_since(text, TODAY) is None
+
+
+WORDS = profile.load_profile()["urgent_repair_keywords"]
+CONTAINED = ("冰箱", "空调", "洗衣机", "饮水机")
+
+
+@pytest.mark.parametrize("text,product,urgent", [
+    ("燃气热水器一直有漏气的味道", "热水器", True),
+    ("厨房有煤气味", None, True),
+    ("插座冒火花了", None, True),
+    ("空调外机冒烟", "空调", True),
+    ("水管爆了家里全是水", None, True),
+    ("家里停水两天了", None, True),
+    ("暖气不热，家里没暖气", None, True),
+    ("没有漏气，就是打不着火", "燃气灶", False),
+    ("燃气灶打不着火", "燃气灶", False),
+    ("不漏气也不冒烟，就是有异响", "热水器", False),
+    ("冰箱漏水", "冰箱", False),
+    ("冰箱底下一直漏水", None, False),
+    ("空调漏水滴到地上", "空调", False),
+    ("洗衣机漏水把楼下都淹了", "洗衣机", True),
+    ("冰箱不制冷", "冰箱", False),
+    ("电视没声音", "电视", False),
+])
+def test_urgency_reads_negation_and_object(text, product, urgent):
+    assert details.urgency(text, WORDS, CONTAINED, product)[0] is urgent
+
+
+@pytest.mark.parametrize("text", [
+    "上海市浦东新区世纪大道100号3栋502", "北京市朝阳区建国路88号1单元302", "朝阳区望京花园3号楼2单元1201",
+    "杭州西湖区文三路９９号", "幸福小区5栋801",
+])
+def test_address_accepted(text):
+    assert details.looks_like_address(text)
+
+
+@pytest.mark.parametrize("text", ["在家", "我在家里等你们", "家里", "公司", "尽快", "不知道", "明天下午", "冰箱不制冷"])
+def test_not_an_address(text):
+    assert not details.looks_like_address(text)
+
+
+def test_address_inside_a_message():
+    assert details.find_address("地址是上海市浦东新区世纪大道100号3栋502，电话13900112233") == "上海市浦东新区世纪大道100号3栋502"
+    assert details.find_address("冰箱坏了，我家在幸福小区5栋801") == "幸福小区5栋801"
+    assert details.find_address("冰箱坏了快来修") is None
+
+
+@pytest.mark.parametrize("text,kind,number", [
+    ("13900008765", "mobile", "13900008765"), ("139 0000 8765", "mobile", "13900008765"),
+    ("139-0000-8765", "mobile", "13900008765"), ("+86 139 0000 8765", "mobile", "13900008765"),
+    ("+8613900008765", "mobile", "13900008765"), ("008613900008765", "mobile", "13900008765"),
+    ("１３９００００８７６５", "mobile", "13900008765"), ("电话 139 0000 8765 谢谢", "mobile", "13900008765"),
+    ("021-66668888", "landline", "021-66668888"), ("座机 010 8888 6666", "landline", "010-88886666"),
+    ("0755-12345678转123", "landline", "0755-12345678转123"),
+])
+def test_phone_formats(text, kind, number):
+    assert details.find_phone(text) == (kind, number)
+
+
+@pytest.mark.parametrize("text", ["12345", "DD202611200088", "202611250001234", "1390000876", "没有手机"])
+def test_not_a_phone(text):
+    assert details.find_phone(text) is None
+
+
+def test_landline_only_when_allowed():
+    assert details.find_phone("021-66668888", landline=False) is None
+
+
+def test_phone_kept_out_of_a_description():
+    assert "8765" not in details.strip_phone("师傅态度很差，电话 139 0000 8765")
+
+
+@pytest.mark.parametrize("text,current,target", [
+    ("不投诉了，我要退货", "complaint_form", "return_form"),
+    ("算了，还是退货吧", "complaint_form", "return_form"),
+    ("算了还是报修吧", "return_form", "repair_form"),
+    ("不修了，我要投诉", "repair_form", "complaint_form"),
+    ("不退了", "return_form", None),
+    ("不换了，退货", "return_form", None),
+    ("算了", "complaint_form", None),
+])
+def test_switch_target(text, current, target):
+    assert details.switch_target(text, current) == target
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("不换了，退货", "return"), ("退货", "return"), ("换货", "exchange"), ("不退了，换个新的", "exchange"),
+    ("想换一个", "exchange"), ("退钱", "return"), ("不想要了退了吧", "return"), ("随便", None),
+])
+def test_return_type_reads_negation(text, kind):
+    assert details.return_type(text) == kind
+
+
+def test_corrections_name_fields():
+    fields = ["product", "fault_description", "address", "phone"]
+    assert details.named_fields("电话写错了，是13900112233", fields) == ["phone"]
+    assert details.named_fields("地址不对", fields) == ["address"]
+    assert details.is_correction("地址改成北京市朝阳区建国路88号")
+    assert details.after_correction("地址改成北京市朝阳区建国路88号") == "北京市朝阳区建国路88号"
+
+
+def test_custom_made_exclusion():
+    assert details.is_custom_made("这是定制的沙发", "定制类商品")
+    assert not details.is_custom_made("尺寸不合适", "定制类商品")
