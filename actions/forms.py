@@ -30,8 +30,7 @@ def _is_form_start(tracker: Tracker) -> bool:
 
 
 def valid_order_id(value: Any) -> Optional[str]:
-    match = parsing.ORDER_ID_RE.search(str(value or ""))
-    return match.group(1).upper() if match else None
+    return parsing.find_order_id(str(value or ""))
 
 
 def validate_phone_value(value: Any, dispatcher: CollectingDispatcher) -> Dict[Text, Any]:

@@ -1,6 +1,7 @@
 """Turning finished forms into tickets, and answering "where is my ticket?"."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -12,6 +13,7 @@ from actions.common import (customer_channel, form_run_key, latest_entity, local
 from bot.profile import parsing
 from bot.profile import business as profile
 from bot.profile import sla
+from bot.store import lookups
 from bot.store.tickets import TicketView
 
 COMPLAINT_SLOTS = ("complaint_category", "complaint_description", "order_id")
@@ -119,22 +121,24 @@ def describe(ticket: TicketView) -> str:
 
 
 class CheckTicket(Action):
-    """By ticket number when the customer gives one, else the customer's own open tickets."""
+    """By ticket number when the customer gives one, else the customer's own open tickets.
+
+    Someone else's ticket is shown only with the last 4 digits of the phone it was filed
+    with (bot/store/lookups.py: TicketLookup, rate-limited per conversation); what is shown
+    holds no personal data.
+    """
 
     def name(self) -> Text:
         return "action_check_ticket"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
-        number = latest_entity(tracker, "ticket_id")
-        if not number:
-            match = parsing.TICKET_ID_RE.search(tracker.latest_message.get("text", ""))
-            number = match.group(0) if match else None
+        text = tracker.latest_message.get("text", "")
+        number = parsing.find_ticket_number(latest_entity(tracker, "ticket_id") or "") \
+            or parsing.find_ticket_number(text)
         if number:
-            ticket = store().find(number)
-            if ticket is None:
-                dispatcher.utter_message(text=f"没有找到工单 {number.upper()}，请核对一下号码（KF开头加10位数字）。")
-            else:
-                dispatcher.utter_message(text="工单进度：" + describe(ticket))
+            result = ticket_lookup().by_number(number, customer_id=tracker.sender_id,
+                                               check_digits=parsing.check_digits(text))
+            dispatcher.utter_message(text=lookup_answer(number, result))
             return [SlotSet("ticket_id", None)]
         tickets = store().for_customer(tracker.sender_id)
         if not tickets:
@@ -143,3 +147,20 @@ class CheckTicket(Action):
             lines = "\n".join(describe(t) for t in tickets[:5])
             dispatcher.utter_message(text=f"您有 {len(tickets)} 个处理中的工单：\n{lines}")
         return []
+
+
+@lru_cache(maxsize=1)
+def ticket_lookup() -> lookups.TicketLookup:
+    return lookups.TicketLookup(store())
+
+
+def lookup_answer(number: str, result: lookups.LookupResult) -> str:
+    if result.outcome == lookups.SHOWN:
+        return "工单进度：" + describe(result.ticket)
+    if result.outcome == lookups.LIMITED:
+        return "查询次数有点多，请稍后再试；着急的话回复“转人工”，客服核实身份后帮您查询。"
+    if result.outcome == lookups.CHECK_NEEDED:
+        return (f"为保护客户隐私，查询工单 {number} 需要核验：请把工单号和提交时留的手机号后4位一起发给我，"
+                f"例如“{number} 1234”。在提交工单的这个对话里查询则不用核验。")
+    return (f"没有找到与这个手机号匹配的工单 {number}。请核对工单号（KF开头加14位数字，早期工单为10位）"
+            f"和手机号后4位；没留手机号的工单请在提交它的对话里查询，或回复“转人工”。")

@@ -166,3 +166,19 @@ QUALITY_CUES = ("质量", "坏", "故障", "瑕疵", "破损", "不制冷", "漏
 
 def is_quality_problem(reason: str) -> bool:
     return any(cue in (reason or "") for cue in QUALITY_CUES)
+
+
+_PHONE_RUN = re.compile(r"(?<!\d)1[3-9]\d[\s-]?\d{4}[\s-]?(\d{4})(?!\d)", re.A)
+_FOUR = re.compile(r"(?<!\d)(\d{4})(?!\d)", re.A)
+
+
+def check_digits(text: str) -> Optional[str]:
+    """The last 4 digits of a phone a customer gives to show a ticket is theirs: the end of a
+    whole mobile number, else a run of exactly 4 digits (``尾号5678``), outside any ticket
+    number; any digit form. None when there is none."""
+    folded = re.sub(r"(?i)kf\d+", " ", _folded(text))
+    phone = _PHONE_RUN.search(folded)
+    if phone:
+        return phone.group(1)
+    runs = _FOUR.findall(folded)
+    return runs[-1] if runs else None

@@ -317,3 +317,15 @@ class ModelActivation(Base):
     previous_model = Column(Text)
     scores = Column(JSON)
     override_reason = Column(Text)
+
+
+class LookupCounter(Base):
+    """Attempts of one key in its current window, shared by every process and replica
+    (customers' ticket look-ups by number: bot/store/lookups.py). The key is a hash: a
+    conversation id identifies a person and is not kept here in clear."""
+
+    __tablename__ = "lookup_counters"
+
+    key = Column(String(64), primary_key=True)          # blake2b of "<what>:<who>"
+    window_start = Column(DateTime(timezone=True), nullable=False)
+    count = Column(Integer, nullable=False, default=0)
