@@ -7,6 +7,7 @@ must not import each other.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, Optional
 
 from aiohttp import web
@@ -38,10 +39,49 @@ def refuse_unsafe_post(request: web.Request) -> Optional[web.Response]:
     return None
 
 
+MAX_JSON_DEPTH = 32            # no request of ours nests deeper; json.loads recurses per level
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_LONE_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class BadJson(ValueError):
+    """A request body that is not JSON we take: malformed, not UTF-8, or nested too deep."""
+
+
+def parse_json(raw: bytes) -> Any:
+    """Every JSON request body of the gateway goes through here (the web chat, webhooks, the
+    consoles, the admin API): a body nested deeper than MAX_JSON_DEPTH is refused before
+    ``json.loads`` recurses into it (5,000 levels raised RecursionError: a 500), and lone
+    surrogates (``"\\ud800"``, valid JSON, no valid text) are dropped from every string, as
+    other characters no database stores are. Raises :class:`BadJson`."""
+    depth = deepest = 0
+    for bracket in _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw)):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_JSON_DEPTH:
+        raise BadJson(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:        # UnicodeDecodeError is a ValueError
+        raise BadJson(str(exc)) from exc
+    return _without_surrogates(value) if _LONE_SURROGATE_ESCAPE.search(raw) else value
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return "".join(ch for ch in value if not "\ud800" <= ch <= "\udfff")
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
+
+
 async def json_body(request: web.Request) -> Dict[str, Any]:
     try:
-        body = json.loads(await request.read() or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        body = parse_json(await request.read() or b"{}")
+    except BadJson:
         raise web.HTTPBadRequest(text=json.dumps({"error": "body is not JSON"}),
                                  content_type="application/json")
     if not isinstance(body, dict):

@@ -32,6 +32,7 @@ from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
 from bot.messages import ConversationId, InboundMessage, OutboundMessage
 from bot.settings import setting
 from bot.store.deliveries import DeliveryLedger, last_buttons, resolve_choice
+from bot.web import BadJson, parse_json
 
 # An update is settled only after all its sends (flood-limited): give a live turn a minute.
 TELEGRAM_ABANDONED_AFTER = 60.0
@@ -185,8 +186,8 @@ class TelegramChannel:
         except web.HTTPRequestEntityTooLarge:
             return web.json_response({"ok": False, "error": "body too large"}, status=413)
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            data = parse_json(raw)
+        except BadJson:
             return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
         try:
             await self.ready()
@@ -249,7 +250,7 @@ class TelegramChannel:
         except TelegramError as exc:
             logger.warning("telegram callback bookkeeping failed: %s", type(exc).__name__)
         data = query.data or ""
-        if data.startswith("#") and data[1:].isdigit():
+        if data.startswith("#") and data[1:].isascii() and data[1:].isdigit() and len(data) <= 4:
             buttons = await asyncio.to_thread(last_buttons, ConversationId.of(CHANNEL, chat_id))
             index = int(data[1:]) - 1
             data = buttons[index].payload if 0 <= index < len(buttons) else ""

@@ -23,6 +23,7 @@ from aiohttp import web
 from bot.messages import InboundMessage
 from bot.profile.business import PROJECT_ROOT
 from bot.profile.privacy import mask_customer_text, mask_text
+from bot.web import BadJson, parse_json
 from connectors import widget
 
 PAGE = Path(__file__).with_name("webchat.html")
@@ -49,8 +50,8 @@ async def chat_message(request: web.Request) -> web.Response:
     if request.content_length and request.content_length > MAX_BODY:
         return web.json_response({"error": "body too large"}, status=413)
     try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+        body = parse_json(await request.read())
+    except BadJson:
         return _bad_request("body is not JSON")
     if not isinstance(body, dict):
         return _bad_request("body must be a JSON object")

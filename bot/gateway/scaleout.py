@@ -31,6 +31,7 @@ from typing import Any, Dict
 
 from bot.settings import setting
 from bot.support import events
+from bot.web import parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +171,8 @@ def _client_seq_middleware():
         """Take the web chat's ``seq`` (the customer's send order) for the turn lock."""
         if request.method == "POST" and request.path == "/api/chat":
             try:
-                seq = json.loads(await request.read()).get("seq")
-            except (ValueError, AttributeError, UnicodeDecodeError):
+                seq = parse_json(await request.read()).get("seq")
+            except (ValueError, AttributeError):      # BadJson: the route answers 400 itself
                 seq = None
             if isinstance(seq, int) and not isinstance(seq, bool) and 0 < seq < 2**62:
                 token = CLIENT_SEQ.set(seq)
