@@ -62,7 +62,9 @@ SETTINGS: Tuple[Setting, ...] = (
 
     # Rasa and the action server (bot/brain)
     Setting("KEFU_RASA_URL", "http://127.0.0.1:5005", url, "Rasa's HTTP API; a comma-separated list for several replicas"),
-    Setting("KEFU_RASA_TOKEN", None, str, "Rasa's --auth-token (secret); make run generates one"),
+    Setting("KEFU_RASA_TOKEN", None, str, "Rasa's API token (secret), given to Rasa in its environment, never on its command line; make run generates one"),
+    Setting("KEFU_RASA_PORT", 0, int, "make run: Rasa's loopback port; 0: a free one (a taken port fails at once)"),
+    Setting("KEFU_ACTION_PORT", 0, int, "make run: the action server's loopback port; 0: a free one (a taken port fails at once)"),
     Setting("KEFU_RASA_TIMEOUT", 30.0, float, "seconds the gateway waits for one Rasa turn"),
     Setting("KEFU_ACTION_URL", "http://127.0.0.1:5055", url, "the rasa-sdk action server (its health is part of /health)"),
     Setting("KEFU_ACTION_ENDPOINT", None, str, "action webhook URL in deploy/endpoints.yml (read by Rasa, set by deploy/compose.yml)"),

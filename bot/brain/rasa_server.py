@@ -11,16 +11,20 @@ step calls the action server at least once.
 done by a validator built (and its schema checked) once per process: every answer is
 still validated against Rasa's schema, and a bad one still raises the same
 ``ValidationError`` with Rasa's message. Everything else is ``rasa`` unchanged, so the
-arguments are those of ``rasa run``.
+arguments are those of ``rasa run``, with two defaults of this project (:func:`run_arguments`):
+loopback unless ``--interface`` is given, and the API token from ``KEFU_RASA_TOKEN`` (never
+on the command line). ``--stock`` first runs Rasa's code without the fix (the bench's baseline).
 """
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from functools import lru_cache
-from typing import Any, Dict, Text
+from typing import Any, Dict, List, Optional, Text
 
 from bot.profile.business import PROJECT_ROOT
+from bot.settings import setting
 
 
 def rasa_env(**extra: str) -> Dict[str, str]:
@@ -71,11 +75,67 @@ def install() -> None:
     RemoteAction._validate_action_result = _validate_action_result
 
 
+STOCK = "--stock"       # first argument: Rasa's own code unchanged (the bench's stock baseline)
+
+
+def _option(args: List[str], *names: str) -> Optional[str]:
+    for i, arg in enumerate(args):
+        for name in names:
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+    return None
+
+
+def run_arguments(args: List[str]) -> List[str]:
+    """``rasa run``'s arguments as this project runs Rasa:
+
+    - on loopback unless ``--interface`` says otherwise (Rasa's own default is 0.0.0.0);
+    - ``--auth-token`` from ``KEFU_RASA_TOKEN``, added here inside the process: a token on the
+      command line is readable by any local user (``ps``, ``/proc/<pid>/cmdline``), and
+      ``sys.argv`` is this process's copy, not its command line.
+    """
+    args = list(args)
+    if _option(args, "--interface", "-i") is None:
+        args += ["--interface", "127.0.0.1"]
+    token = setting("KEFU_RASA_TOKEN")
+    if token and _option(args, "--auth-token", "-t") is None:
+        args += ["--auth-token", token]
+    return args
+
+
+def port_problem(args: List[str]) -> Optional[str]:
+    """Why ``rasa run`` could not listen where it is told to (None: it can). Rasa itself only
+    logs a bind error and exits 0."""
+    interface = _option(args, "--interface", "-i") or "0.0.0.0"
+    port = int(_option(args, "--port", "-p") or 5005)
+    family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((interface, port))
+        except OSError as exc:
+            return f"rasa: cannot listen on {interface}:{port}: {exc.strerror}; choose another port (--port)"
+    return None
+
+
 def main() -> int:
-    install()
+    args = sys.argv[1:]
+    stock = args[:1] == [STOCK]
+    if stock:
+        args = args[1:]
+    else:
+        install()
+    if args[:1] == ["run"]:
+        args = run_arguments(args)
+        problem = port_problem(args)
+        if problem:
+            print(problem, file=sys.stderr, flush=True)
+            return 2
     from rasa.__main__ import main as rasa_main
 
-    sys.argv[0] = "rasa"
+    sys.argv = ["rasa", *args]
     return rasa_main() or 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from typing import Callable, Dict, List
 
 from bot.profile.business import PROJECT_ROOT
 from bot.brain.rasa_server import rasa_env
+from bot.gateway.ports import free_port
 from bot.settings import setting
 
 BIN = Path(sys.executable).parent
@@ -55,16 +57,45 @@ def stop_processes(processes) -> None:
 
 def rasa_command(plain: bool = False) -> List[str]:
     """Rasa's command line: ``bot/brain/rasa_server.py`` (Rasa with the project's measured fix
-    for action-response validation) or, ``plain``, Rasa's own ``rasa`` script."""
-    return [str(BIN / "rasa")] if plain else [str(BIN / "python"), "-m", "bot.brain.rasa_server"]
+    for action-response validation) or, ``plain``, Rasa's own code unchanged (``--stock``).
+    Either way the API token comes from ``KEFU_RASA_TOKEN`` in the environment, never argv."""
+    return [str(BIN / "python"), "-m", "bot.brain.rasa_server", *(["--stock"] if plain else [])]
+
+
+def action_server_command(port: int, interface: str = "127.0.0.1") -> List[str]:
+    """The action server (bot/gateway/action_server.py): rasa-sdk on ``interface`` only."""
+    return [str(BIN / "python"), "-m", "bot.gateway.action_server", "--actions", "actions",
+            "--interface", interface, "--port", str(port)]
+
+
+class PortInUse(RuntimeError):
+    """A port the launcher was told to use is taken; the message names the setting."""
+
+
+PORT_SETTINGS = {"gateway": "KEFU_PORT", "rasa": "KEFU_RASA_PORT", "actions": "KEFU_ACTION_PORT"}
+
+
+def check_ports(ports: Dict[str, int], host: str = "127.0.0.1") -> None:
+    """Fail at once, naming the port and the setting, when one of ``ports`` is taken."""
+    for name, port in ports.items():
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                setting_name = PORT_SETTINGS.get(name, name)
+                raise PortInUse(
+                    f"port {port} ({name}) is not free on {host}: {exc.strerror}. Another kefu or "
+                    f"program uses it: stop it, or set {setting_name} to another port"
+                    + ("" if name == "gateway" else " (0 or unset: any free port)")) from exc
 
 
 @dataclass
 class Stack:
     model: Path
     gateway_port: int = 8000
-    rasa_port: int = 5005
-    action_port: int = 5055
+    rasa_port: int = 0                     # 0: a free loopback port, chosen at start
+    action_port: int = 0
     env: Dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     tracker_db: str | None = None          # SQLite file for Rasa's trackers (None: in memory)
@@ -85,16 +116,20 @@ class Stack:
         log_dir = self.log_dir or Path(tempfile.mkdtemp(prefix="kefu-logs-"))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir = log_dir
-        token = secrets.token_urlsafe(24)
+        self.rasa_port = self.rasa_port or free_port()
+        self.action_port = self.action_port or free_port()
+        check_ports({"gateway": self.gateway_port, "rasa": self.rasa_port,
+                     "actions": self.action_port})
+        token = self.token = secrets.token_urlsafe(24)
         env = rasa_env(**self.env)
         env.update(KEFU_PORT=str(self.gateway_port), KEFU_RASA_TOKEN=token,
                    KEFU_RASA_URL=f"http://127.0.0.1:{self.rasa_port}",
                    KEFU_ACTION_URL=f"http://127.0.0.1:{self.action_port}")
         commands = {
-            "actions": [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions",
-                        "--port", str(self.action_port)],
+            "actions": action_server_command(self.action_port),
+            # the token is in the environment (KEFU_RASA_TOKEN), not on this command line
             "rasa": rasa_command(plain=self.plain_rasa) + ["run", "--enable-api", "--interface", "127.0.0.1",
-                     "--port", str(self.rasa_port), "--auth-token", token, "--model", str(self.model),
+                     "--port", str(self.rasa_port), "--model", str(self.model),
                      "--endpoints", str(self._endpoints(log_dir)), "--credentials",
                      str(PROJECT_ROOT / "credentials.yml")],
             "gateway": [str(BIN / "python"), "-m", "bot.gateway.app"],
@@ -154,13 +189,21 @@ class Stack:
 def main() -> int:
     from bot.training.model_cache import ensure_model
 
-    model = ensure_model()
-    port = setting("KEFU_PORT")
-    stack = Stack(model=model, gateway_port=port, log_dir=PROJECT_ROOT / "var" / "logs",
-                  tracker_db=str(PROJECT_ROOT / "var" / "trackers.db"))
-    print("starting action server, Rasa and the gateway (Rasa takes ~30 s to load) …", flush=True)
-    return supervise(stack, lambda: print(
-        f"kefu is ready: web chat on {stack.url}  (logs in {stack.log_dir}; Ctrl-C stops)", flush=True))
+    ports = {"gateway": setting("KEFU_PORT"), "rasa": setting("KEFU_RASA_PORT") or free_port(),
+             "actions": setting("KEFU_ACTION_PORT") or free_port()}
+    try:
+        check_ports(ports)                  # at once, before minutes of training
+        model = ensure_model()
+        stack = Stack(model=model, gateway_port=ports["gateway"], rasa_port=ports["rasa"],
+                      action_port=ports["actions"], log_dir=PROJECT_ROOT / "var" / "logs",
+                      tracker_db=str(PROJECT_ROOT / "var" / "trackers.db"))
+        print(f"starting action server (port {stack.action_port}), Rasa (port {stack.rasa_port}) and "
+              f"the gateway; Rasa takes ~30 s to load …", flush=True)
+        return supervise(stack, lambda: print(
+            f"kefu is ready: web chat on {stack.url}  (logs in {stack.log_dir}; Ctrl-C stops)", flush=True))
+    except PortInUse as exc:
+        print(f"make run: {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 def supervise(stack, ready: Callable[[], None]) -> int:
