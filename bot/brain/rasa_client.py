@@ -18,6 +18,12 @@ class RasaUnavailable(RuntimeError):
     """Rasa did not answer (down, restarting or overloaded)."""
 
 
+# What aiohttp raises when a call fails: a ClientError, or on a timeout asyncio.TimeoutError,
+# which before Python 3.11 is *not* the built-in TimeoutError (and not a ClientError).
+# A response body that is not JSON is a ValueError. Every call below catches all of them.
+FAILED = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ValueError)
+
+
 class RasaClient:
     def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 30.0,
                  action_url: str | None = None) -> None:
@@ -25,6 +31,7 @@ class RasaClient:
         self.base_url = self.replicas[0]
         self.action_url = action_url
         self.token = token
+        self.timeout = timeout          # seconds one turn may take before it counts as failed
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         # cleared while a new model is loaded into Rasa (bot/workspace/admin_api.py): turns wait for the
@@ -69,7 +76,7 @@ class RasaClient:
                 if position + 1 < len(replicas):
                     continue
                 raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except FAILED as exc:
                 raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
         raise RasaUnavailable("no rasa replica")
 
@@ -88,6 +95,8 @@ class RasaClient:
                                             timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
                     if resp.status not in (200, 204):
                         raise RasaUnavailable(f"rasa answered {resp.status}: {(await resp.text())[:300]}")
+        except FAILED as exc:
+            raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
         finally:
             done.set()
             if self._swap_done is done:
@@ -108,7 +117,7 @@ class RasaClient:
                     return False
                 status = await resp.json()
                 return bool(status.get("model_id") or status.get("model_file"))
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+        except FAILED:
             return False
 
     async def actions_ready(self) -> bool:
@@ -118,7 +127,7 @@ class RasaClient:
             async with self.session.get(f"{self.action_url}/health",
                                         timeout=aiohttp.ClientTimeout(total=3)) as resp:
                 return resp.status == 200
-        except (aiohttp.ClientError, TimeoutError):
+        except FAILED:
             return False
 
     async def live_model(self, timeout: float = 10) -> str | None:

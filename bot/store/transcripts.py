@@ -4,7 +4,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.orm import aliased
 from sqlalchemy.engine import Engine
 
 from bot.store.engine import get_engine, retrying
@@ -13,6 +14,9 @@ from bot.store.schema import Message
 # One line to write: (author, text, data)
 Line = Tuple[str, str, Optional[Dict[str, Any]]]
 WAITING = ("pending", "replaying")      # customer lines the bot has yet to answer
+# ... and those whose turn is still running (a slow Rasa: the answer follows). A new line
+# of the conversation queues behind any of them, so turns are answered in order.
+UNANSWERED = WAITING + ("processing",)
 
 
 class TranscriptStore:
@@ -51,7 +55,7 @@ class TranscriptStore:
                           text=text, state="processing")
             session.add(row)
             session.flush()
-            return row.id, _waiting(session, conversation_id)
+            return row.id, _waiting(session, conversation_id, before=row.id)
         return retrying(work, engine=self.engine)
 
     def close_turn(self, message_id: int, state: str, conversation_id: str, channel: str,
@@ -96,9 +100,14 @@ class TranscriptStore:
         return retrying(work, engine=self.engine)
 
     def pending(self, limit: int = 500) -> List[Dict[str, Any]]:
-        """Customer lines waiting for the bot, oldest first (any conversation)."""
+        """Customer lines waiting for the bot, oldest first (any conversation), except those
+        behind an earlier line of their conversation whose turn is still running."""
         def work(session):
-            rows = session.scalars(select(Message).where(Message.state == "pending")
+            earlier = aliased(Message)
+            running = exists().where(earlier.conversation_id == Message.conversation_id,
+                                     earlier.id < Message.id,
+                                     earlier.state.in_(("processing", "replaying")))
+            rows = session.scalars(select(Message).where(Message.state == "pending", ~running)
                                    .order_by(Message.id).limit(limit))
             return [{"id": m.id, "conversation_id": m.conversation_id, "channel": m.channel,
                      "text": m.text} for m in rows]
@@ -119,10 +128,13 @@ class TranscriptStore:
         return retrying(work, engine=self.engine)
 
 
-def _waiting(session, conversation_id: str) -> bool:
-    return session.scalars(select(Message.id).where(
-        Message.conversation_id == conversation_id,
-        Message.state.in_(WAITING)).limit(1)).first() is not None
+def _waiting(session, conversation_id: str, before: int | None = None) -> bool:
+    """Is a line of the conversation (before line ``before``) still unanswered?"""
+    query = select(Message.id).where(Message.conversation_id == conversation_id,
+                                     Message.state.in_(UNANSWERED))
+    if before is not None:
+        query = query.where(Message.id < before)
+    return session.scalars(query.limit(1)).first() is not None
 
 
 def _add_lines(session, conversation_id: str, channel: str, lines: List[Line]) -> List[Message]:
