@@ -35,6 +35,13 @@ def origins(raw: str) -> Tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
 
 
+def networks(raw: str) -> Tuple[Any, ...]:
+    """Comma-separated IP addresses or networks (``10.0.0.0/8``), as ``ipaddress`` networks."""
+    import ipaddress
+
+    return tuple(ipaddress.ip_network(n.strip(), strict=False) for n in raw.split(",") if n.strip())
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -59,6 +66,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_RATE_BURST", 20, int, "messages a conversation may send at once before the rate limit applies"),
     Setting("KEFU_REQUEUE_AFTER", 60.0, float, "seconds after which a line left processing (gateway crash) is replayed"),
     Setting("KEFU_WIDGET_ORIGINS", (), origins, "comma-separated host-site origins allowed to embed /widget.js (CORS on /api/chat*); unset: none"),
+    Setting("KEFU_TRUSTED_PROXIES", (), networks, "reverse proxies (IPs or networks) whose X-Forwarded-For gives the client address; unset: the socket peer is the client"),
+    Setting("KEFU_RATE_PER_ADDRESS_MINUTE", 120.0, float, "web chat messages per minute per client address (any sender id) after a burst of KEFU_RATE_ADDRESS_BURST"),
+    Setting("KEFU_RATE_ADDRESS_BURST", 60, int, "web chat messages one client address may send at once before its rate limit applies"),
+    Setting("KEFU_MAX_CONCURRENT_TURNS", 32, int, "turns one gateway has in Rasa at once; over it the customer gets the busy notice and the line is replayed"),
 
     # Rasa and the action server (bot/brain)
     Setting("KEFU_RASA_URL", "http://127.0.0.1:5005", url, "Rasa's HTTP API; a comma-separated list for several replicas"),
@@ -82,6 +93,9 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_CANNED_REPLIES", ROOT / "bot" / "canned_replies.yml", Path, "agents' canned replies file"),
     Setting("KEFU_SLA_INTERVAL", 30.0, float, "seconds between SLA watcher passes (breaches marked and alerted)"),
     Setting("KEFU_WECOM_WEBHOOK", None, str, "WeCom group-robot URL notified of new handoffs and SLA breaches (secret)"),
+    Setting("KEFU_OUTBOX_MAX_ATTEMPTS", 8, int, "failed deliveries of one outbox row (pushes, alerts, group) before it is dead-lettered for agents"),
+    Setting("KEFU_OUTBOX_BACKOFF", 2.0, float, "seconds before an outbox row that failed is tried again, doubling per attempt"),
+    Setting("KEFU_OUTBOX_MAX_BACKOFF", 600.0, float, "longest wait between two tries of one outbox row"),
 
     # agents' Telegram group (bot/workspace/agents_group.py)
     Setting("KEFU_TELEGRAM_AGENT_TOKEN", None, str, "the agents' bot token, not the customers' one (secret); unset: group off"),
@@ -161,6 +175,10 @@ class Settings:
     sla_interval: float = BY_NAME["KEFU_SLA_INTERVAL"].default
     wecom_webhook: str | None = BY_NAME["KEFU_WECOM_WEBHOOK"].default
     widget_origins: Tuple[str, ...] = BY_NAME["KEFU_WIDGET_ORIGINS"].default   # CORS for the widget
+    trusted_proxies: Tuple[Any, ...] = BY_NAME["KEFU_TRUSTED_PROXIES"].default
+    rate_per_address_minute: float = BY_NAME["KEFU_RATE_PER_ADDRESS_MINUTE"].default
+    rate_address_burst: int = BY_NAME["KEFU_RATE_ADDRESS_BURST"].default
+    max_concurrent_turns: int = BY_NAME["KEFU_MAX_CONCURRENT_TURNS"].default
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -174,6 +192,8 @@ GATEWAY_FIELDS = {
     "rate_per_minute": "KEFU_RATE_PER_MINUTE", "rate_burst": "KEFU_RATE_BURST",
     "requeue_after": "KEFU_REQUEUE_AFTER", "sla_interval": "KEFU_SLA_INTERVAL",
     "wecom_webhook": "KEFU_WECOM_WEBHOOK", "widget_origins": "KEFU_WIDGET_ORIGINS",
+    "trusted_proxies": "KEFU_TRUSTED_PROXIES", "rate_per_address_minute": "KEFU_RATE_PER_ADDRESS_MINUTE",
+    "rate_address_burst": "KEFU_RATE_ADDRESS_BURST", "max_concurrent_turns": "KEFU_MAX_CONCURRENT_TURNS",
 }
 
 

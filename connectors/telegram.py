@@ -27,12 +27,13 @@ from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.messages import ConversationId, InboundMessage, OutboundMessage
 from bot.settings import setting
 from bot.store.deliveries import DeliveryLedger, last_buttons, resolve_choice
 from bot.web import BadJson, parse_json
+from bot.support.outbox import Rejected, Unreachable
 
 # An update is settled only after all its sends (flood-limited): give a live turn a minute.
 TELEGRAM_ABANDONED_AFTER = 60.0
@@ -169,8 +170,15 @@ class TelegramChannel:
                              reply_markup=keyboard(message))
 
     async def push(self, user_id: str, messages: List[OutboundMessage]) -> None:
-        """The gateway's sender for this channel (late answers, agents' replies, notices)."""
-        await self.send(user_id, messages)
+        """The gateway's sender for this channel (late answers, agents' replies, notices),
+        called by the outbox: a refusal for good (the customer blocked the bot, the chat is
+        gone) is :class:`Rejected`, an outage :class:`Unreachable` (retried, nothing lost)."""
+        try:
+            await self.send(user_id, messages)
+        except (BadRequest, Forbidden) as exc:
+            raise Rejected(f"telegram refused: {exc}") from exc
+        except (TelegramError, RuntimeError) as exc:    # network, timeouts, flood control
+            raise Unreachable(type(exc).__name__) from exc
 
     # --- inbound --------------------------------------------------------------------------
 

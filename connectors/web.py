@@ -148,14 +148,11 @@ def _answering(lines) -> bool:
     return dt.datetime.now(dt.timezone.utc) - at < dt.timedelta(seconds=ANSWERING_SECONDS)
 
 
-async def push(user_id: str, messages) -> None:
-    """Nothing to do: the browser polls ``/api/chat/updates`` for what the transcript holds."""
-
-
 def setup(app: web.Application) -> None:
     app.router.add_get("/", chat_page)
     app.router.add_post("/api/chat", chat_message)
     app.router.add_get("/api/chat/updates", chat_updates)
     app.router.add_get("/api/chat/history", chat_history)
-    app["senders"]["web"] = push
+    # no sender: the transcript is the web chat's mailbox (the browser polls /api/chat/updates),
+    # so the outbox writes no push rows for this channel
     widget.setup(app)

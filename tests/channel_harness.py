@@ -65,6 +65,18 @@ class Gateway:
         self.app["router"] = router
         self.app["senders"] = router.senders
         plugin_setup(self.app)
+
+        # pushes outside a turn go through the router's durable outbox, delivered as the
+        # gateway's supervisor delivers them
+        async def start_outbox(app: web.Application) -> None:
+            app["outbox_task"] = asyncio.ensure_future(router.outbox.loop())
+
+        async def stop_outbox(app: web.Application) -> None:
+            app["outbox_task"].cancel()
+            await asyncio.gather(app["outbox_task"], return_exceptions=True)
+
+        self.app.on_startup.append(start_outbox)
+        self.app.on_cleanup.insert(0, stop_outbox)
         self.server = ThreadedServer(self.app, free_port()).start()
 
     @property

@@ -87,6 +87,9 @@ def stack_env(tmp_path_factory, telegram_agents_api, channel_fakes) -> dict:
            "KEFU_TELEGRAM_AGENT_GROUP": telegram_agents_api.group,
            "KEFU_TELEGRAM_AGENT_API_BASE": telegram_agents_api.base,
            "KEFU_TELEGRAM_AGENT_POLL_TIMEOUT": "1",
+           # every test customer talks from 127.0.0.1: no per-address limit in the shared stack
+           # (tests/test_hardening_support.py covers it on an app of its own)
+           "KEFU_RATE_PER_ADDRESS_MINUTE": "0",
            **channel_fakes.env}   # customer channels: WeChat and Telegram against local fakes
     os.environ.update(env)  # this process reads the same database and key
     from bot.profile import privacy

@@ -22,6 +22,9 @@ class FakeBotApi:
         self.edits: List[Dict[str, Any]] = []
         self.answers: List[Dict[str, Any]] = []
         self._updates: List[Dict[str, Any]] = []
+        self.polls = 0                  # getUpdates calls answered
+        self.conflicts = 0              # getUpdates while another was in flight (Telegram: 409)
+        self._polling = False
         self._update_id = 100
         self._message_id = 1000
         self._lock = threading.Lock()
@@ -72,10 +75,14 @@ class FakeBotApi:
     def user(user_id: int, name: str) -> Dict[str, Any]:
         return {"id": user_id, "is_bot": False, "first_name": name}
 
-    def press(self, user: Dict[str, Any], message: Dict[str, Any], data: str) -> None:
+    def press(self, user: Dict[str, Any], message: Dict[str, Any], data: str, *,
+              chat_id: int | None = None) -> None:
+        """A button press; ``chat_id``: as if the message were in another chat (forwarded)."""
+        shown = dict(message["message"])
+        if chat_id is not None:
+            shown["chat"] = {**shown["chat"], "id": chat_id}
         self._push({"callback_query": {"id": f"cq{time.monotonic_ns()}", "from": user,
-                                       "chat_instance": "ci", "data": data,
-                                       "message": message["message"]}})
+                                       "chat_instance": "ci", "data": data, "message": shown}})
 
     def reply(self, user: Dict[str, Any], to: Dict[str, Any], text: str) -> None:
         self._push({"message": {"message_id": self._next_message_id(), "date": int(time.time()),
@@ -147,17 +154,30 @@ class FakeBotApi:
         if method == "answerCallbackQuery":
             self.answers.append(params)
             return ok(True)
+        if method == "getUpdates" and self._polling:
+            self.conflicts += 1         # as Telegram: one getUpdates at a time per bot
+            return web.json_response({"ok": False, "error_code": 409, "description":
+                                      "Conflict: terminated by other getUpdates request; make "
+                                      "sure that only one bot instance is running"}, status=409)
         if method == "getUpdates":
-            offset = int(params.get("offset") or 0)
-            deadline = time.monotonic() + min(float(params.get("timeout") or 0), 1.0)
-            while True:
-                with self._lock:
-                    self._updates = [u for u in self._updates if u["update_id"] >= offset]
-                    ready = list(self._updates)
-                if ready or time.monotonic() >= deadline:
-                    return ok(ready)
-                await asyncio.sleep(0.05)
+            self._polling = True
+            try:
+                return await self._get_updates(params, ok)
+            finally:
+                self._polling = False
         if method in ("deleteWebhook", "setMyCommands", "close", "logOut"):
             return ok(True)
         return web.json_response({"ok": False, "error_code": 404,
                                   "description": f"Not Found: method {method}"}, status=404)
+
+    async def _get_updates(self, params: Dict[str, Any], ok) -> web.Response:
+        self.polls += 1
+        offset = int(params.get("offset") or 0)
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 1.0)
+        while True:
+            with self._lock:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+                ready = list(self._updates)
+            if ready or time.monotonic() >= deadline:
+                return ok(ready)
+            await asyncio.sleep(0.05)

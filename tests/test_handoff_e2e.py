@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from bot.store.agents import AgentStore
 from bot.store.handoffs import HandoffStore
 from bot.gateway.launch import Stack
 from bot.profile.business import PROJECT_ROOT
@@ -116,6 +117,15 @@ def test_telegram_agents_group(assistant, customer, telegram_agents_api):
     card = api.wait_for(lambda m: f"#{handoff.id}" in m["text"] and m["markup"])
     assert "claim" in str(card["markup"])
 
+    # only a Telegram user an admin linked to an active agent may claim (issue 18, item 8)
+    stranger = api.user(7002, "路人")
+    answers = len(api.answers)
+    api.press(stranger, card, f"claim:{handoff.id}")
+    wait_until(lambda: len(api.answers) > answers, what="the stranger's answer")
+    assert "未关联" in api.answers[-1]["text"]
+    assert HandoffStore().get(handoff.id).status == "queued"
+    name, _ = make_agent("wang")
+    AgentStore().link_telegram(AgentStore().by_name(name).id, "7001")
     agent = api.user(7001, "王客服")
     api.press(agent, card, f"claim:{handoff.id}")
     wait_until(lambda: HandoffStore().get(handoff.id).status == "claimed", what="claim")

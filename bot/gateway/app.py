@@ -5,6 +5,7 @@ It serves the web chat, receives channel webhooks, decides who answers each mess
 """
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from functools import lru_cache
@@ -14,11 +15,12 @@ import yaml
 from aiohttp import web
 
 from bot.brain.rasa_client import RasaClient
-from bot.gateway import scaleout
+from bot.gateway import clients, scaleout
 from bot.gateway.router import RateLimiter, Replayer, Router
 from bot.profile.privacy import install_log_redaction
 from bot.settings import Settings
 from bot.store.deliveries import PRUNE_EVERY, DeliveryLedger
+from bot.store.throttle import SignInThrottleStore
 from bot.store.transcripts import TranscriptStore
 from bot.support import events
 from bot.support.events import EventBus
@@ -72,9 +74,13 @@ def create_app(settings: Settings | None = None) -> web.Application:
     transcripts = TranscriptStore()
     router = Router(rasa, transcripts, max_chars=settings.max_message_chars,
                     reply_timeout=settings.reply_timeout,
-                    limiter=RateLimiter(settings.rate_per_minute, settings.rate_burst))
+                    limiter=RateLimiter(settings.rate_per_minute, settings.rate_burst),
+                    max_turns=settings.max_concurrent_turns)
     # channel -> async push(user_id, [OutboundMessage]): delivery outside a turn
     handoffs = HandoffService(transcripts=transcripts, senders=router.senders, bus=bus)
+    router.outbox = handoffs.outbox      # one durable outbox for every push (bot/support/outbox.py)
+    # the client's address behind trusted proxies, for every handler after this one
+    app.middlewares.append(clients.client_address_middleware(settings.trusted_proxies))
     live = LiveUpdates()
     app.update(settings=settings, rasa=rasa, router=router, senders=router.senders, bus=bus,
                handoff=handoffs, live_updates=live, supervisor=supervisor)
@@ -93,11 +99,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
     for name in CHANNELS:
         importlib.import_module(name).setup(app)
+    if settings.rate_per_address_minute > 0:   # new web sender ids are free: limit the address too
+        app.middlewares.append(clients.address_limit_middleware(
+            RateLimiter(settings.rate_per_address_minute, settings.rate_address_burst)))
 
     # the service team's side: consoles (live updates), WeCom alerts, the agents' group
     console.setup(app)
     admin_api.setup(app)
-    bus.subscribe_many(events.HANDOFF_EVENTS, live.on_event)
+    bus.subscribe_many(events.HANDOFF_EVENTS + (events.DELIVERY_FAILED,), live.on_event)
     alerts = WeComAlerts(handoffs, settings.wecom_webhook) if settings.wecom_webhook else None
     if alerts:
         alerts.attach(bus)
@@ -108,11 +117,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
     scaleout.setup(app, bus=bus, live=live, handoffs=handoffs, supervisor=supervisor)
 
     ledger, replayer = DeliveryLedger(), Replayer(router, stale_after=settings.requeue_after)
+    throttle = SignInThrottleStore(handoffs.store.engine)
 
     async def start_background(_app: web.Application) -> None:
         supervisor.every("replayer", replayer.interval, replayer.run_once)
         # the dedup ledger of WeChat/Telegram deliveries keeps only what a retry may need
         supervisor.every("delivery-pruner", PRUNE_EVERY, ledger.prune_old)
+        # sign-in back-off counters past their window (bot/store/throttle.py)
+        supervisor.every("sign-in-pruner", 3600, lambda: asyncio.to_thread(throttle.prune))
         supervisor.start("outbox", handoffs.outbox_loop)
         supervisor.every("sla-watcher", settings.sla_interval, handoffs.check_sla_once)
         if group:

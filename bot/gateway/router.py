@@ -12,11 +12,13 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections import defaultdict
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from bot.brain.rasa_client import RasaClient, RasaUnavailable
+from bot.gateway.admission import Admission, TurnLocks
+from bot.store.outbox import OutboxStore
 from bot.store.transcripts import TranscriptStore
+from bot.support.outbox import Outbox
 from bot.messages import Button, InboundMessage, OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -42,37 +44,54 @@ class RateLimiter:
     times the rate, which still keeps one flooder from starving everyone else.
     """
 
-    def __init__(self, rate_per_minute: float = 30, burst: int = 10) -> None:
+    def __init__(self, rate_per_minute: float = 30, burst: int = 10, *,
+                 max_keys: int = 100_000) -> None:
         self.rate = rate_per_minute / 60.0
         self.burst = burst
-        self._buckets: Dict[str, tuple[float, float]] = {}
+        self.max_keys = max_keys
+        self._buckets: Dict[str, tuple[float, float]] = {}   # oldest use first
 
     def allow(self, key: str) -> bool:
         now = time.monotonic()
         tokens, last = self._buckets.get(key, (float(self.burst), now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if len(self._buckets) > 100_000:        # forget idle senders
-            self._buckets.clear()
+        if len(self._buckets) >= self.max_keys and key not in self._buckets:
+            self._forget_idle(now)
         if tokens < 1:
+            self._buckets.pop(key, None)
             self._buckets[key] = (tokens, now)
             return False
+        self._buckets.pop(key, None)            # re-inserted last: the dict is in use order
         self._buckets[key] = (tokens - 1, now)
         return True
+
+    def _forget_idle(self, now: float) -> None:
+        """Bounded memory: drop buckets that are full again (the same as no bucket), then,
+        if a flood of new keys still fills the table, the least recently used half."""
+        refill = self.burst / self.rate if self.rate > 0 else float("inf")
+        for key in [k for k, (_, last) in self._buckets.items() if now - last >= refill]:
+            del self._buckets[key]
+        if len(self._buckets) >= self.max_keys:
+            for key in list(self._buckets)[: len(self._buckets) // 2 + 1]:
+                del self._buckets[key]
 
 
 class Router:
     def __init__(self, rasa: RasaClient, transcripts: TranscriptStore, *,
                  max_chars: int = 1000, reply_timeout: float = 8.0,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, max_turns: int = 32) -> None:
         self.rasa = rasa
         self.transcripts = transcripts
         self.max_chars = max_chars
         self.reply_timeout = reply_timeout
         self.limiter = limiter or RateLimiter()
-        self.locks: Dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.locks = TurnLocks()        # bounded: an entry lives only while its turn does
+        self.admission = Admission(max_turns)     # turns of this gateway in Rasa at once
         self.event_handlers: List[KefuEventHandler] = []
         self.gates: List[Gate] = []
         self.senders: Dict[str, Sender] = {}
+        # pushes outside a turn (late answers, replays); the gateway shares its HandoffService's
+        self.outbox = Outbox(OutboxStore(transcripts.engine), senders=self.senders)
         self._late: set[asyncio.Task] = set()
         self._actions_ok_until = 0.0
 
@@ -137,7 +156,7 @@ class Router:
             # A form step without its actions would lose the answer: keep it for later.
             logger.warning("action server down, %s message queued", message.channel)
             return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
-        task = asyncio.ensure_future(self.rasa.send(message.conversation_id, text))
+        task = asyncio.ensure_future(self.send_admitted(message.conversation_id, text))
         try:
             bot_messages = await asyncio.wait_for(asyncio.shield(task), self.reply_timeout)
         except RasaUnavailable as exc:
@@ -156,6 +175,16 @@ class Router:
             return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
         return await self._bot_replies(message, bot_messages), "done"
 
+    async def send_admitted(self, conversation: str, text: str) -> List[Dict[str, Any]]:
+        """``rasa.send`` within the admission limit; over it RasaUnavailable at once, so the
+        line waits in the transcript (``pending``) instead of in memory."""
+        if not self.admission.try_enter():
+            raise RasaUnavailable(f"gateway at its limit of {self.admission.limit} turns in Rasa")
+        try:
+            return await self.rasa.send(conversation, text)
+        finally:
+            self.admission.leave()
+
     async def _deliver_late(self, message: InboundMessage, task: asyncio.Future) -> None:
         try:
             bot_messages = await task
@@ -165,15 +194,12 @@ class Router:
         await self.push(message, await self._bot_replies(message, bot_messages))
 
     async def push(self, message: InboundMessage, replies: List[OutboundMessage]) -> None:
-        """Deliver replies outside a turn: written as notices, sent on the customer's channel."""
+        """Deliver replies outside a turn: written as notices and, on a channel that pushes,
+        queued in the durable outbox in the same transaction (sent in order, retried)."""
         notices = [OutboundMessage(r.text, r.buttons, author="notice") for r in replies]
-        await self._record_replies(message, notices)
-        sender = self.senders.get(message.channel)
-        if sender and notices:
-            try:
-                await sender(message.user_id, notices)
-            except Exception:  # the transcript keeps them; the channel may retry later
-                logger.exception("could not push to %s", message.channel)
+        if notices:
+            await self.outbox.push(message.conversation_id, message.channel, message.user_id,
+                                   notices)
 
     async def _bot_replies(self, message: InboundMessage,
                            bot_messages: List[Dict[str, Any]]) -> List[OutboundMessage]:
@@ -221,7 +247,7 @@ class Replayer:
                 channel, _, user_id = conversation.partition(":")
                 message = InboundMessage(channel=channel, user_id=user_id, text=row["text"])
                 try:
-                    bot_messages = await router.rasa.send(conversation, clean_text(row["text"]))
+                    bot_messages = await router.send_admitted(conversation, clean_text(row["text"]))
                 except RasaUnavailable:
                     await asyncio.to_thread(router.transcripts.set_state, row["id"], "pending")
                     blocked.add(conversation)     # keep this conversation's order

@@ -7,6 +7,8 @@ only its SHA-256 is stored, with an expiry. The first admin is created from the 
     .venv/bin/python -m bot.store.agents create-admin <name>      # password prompted, or
     KEFU_ADMIN_PASSWORD=... .venv/bin/python -m bot.store.agents create-admin <name>
     .venv/bin/python -m bot.store.agents create-agent <name>      # further agents (or via the console)
+    .venv/bin/python -m bot.store.agents link-telegram <name> <telegram user id>   # may claim in the group
+    .venv/bin/python -m bot.store.agents deactivate <name>        # ends its sessions; activate undoes it
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class AgentView:
     display_name: str
     role: str
     telegram_user_id: Optional[str]
+    active: bool = True
 
     @property
     def is_admin(self) -> bool:
@@ -94,7 +97,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def _view(agent: Agent) -> AgentView:
     return AgentView(agent.id, agent.name, agent.display_name or agent.name, agent.role,
-                     agent.telegram_user_id)
+                     agent.telegram_user_id, bool(agent.active))
 
 
 # A hash to compare against when the name is unknown, so timing does not reveal names.
@@ -129,10 +132,10 @@ class AgentStore:
         except IntegrityError as exc:
             raise AgentError(f"an agent named {name!r} exists already") from exc
 
-    def get(self, agent_id: int) -> AgentView | None:
+    def get(self, agent_id: int, *, include_inactive: bool = False) -> AgentView | None:
         def work(session):
             agent = session.get(Agent, agent_id)
-            return _view(agent) if agent and agent.active else None
+            return _view(agent) if agent and (agent.active or include_inactive) else None
         return self._run(work)
 
     def by_name(self, name: str) -> AgentView | None:
@@ -147,25 +150,79 @@ class AgentStore:
                 select(Agent).where(Agent.active == 1).order_by(Agent.id))]
         return self._run(work)
 
-    def for_telegram_user(self, user_id: str, username: str | None = None) -> AgentView:
-        """The agent behind a Telegram account; one is provisioned on first claim.
+    def everyone(self) -> List[AgentView]:
+        """Every account, active or not (admins' view)."""
+        return self._run(lambda session: [_view(a) for a in session.scalars(
+            select(Agent).order_by(Agent.id))])
 
-        A provisioned account has no password: it works in Telegram only until an admin
-        links it to a console account (``telegram_user_id``).
+    def for_telegram_user(self, user_id: str) -> AgentView | None:
+        """The active agent an admin linked to this Telegram account, else None.
+
+        Nobody becomes an agent by pressing a button: the link is made by an admin
+        (``create-agent --telegram-user-id``, ``link-telegram``, or the console's
+        ``POST /api/agent/agents/{id}/telegram``).
         """
         def work(session):
             agent = session.scalars(select(Agent).where(
-                Agent.telegram_user_id == str(user_id))).first()
+                Agent.telegram_user_id == str(user_id), Agent.active == 1)).first()
+            return _view(agent) if agent else None
+        return self._run(work)
+
+    def link_telegram(self, agent_id: int, telegram_user_id: str | None) -> AgentView:
+        if telegram_user_id is not None and not re.fullmatch(r"-?[0-9]{1,20}", telegram_user_id):
+            raise AgentError("telegram_user_id: the numeric Telegram user id")
+
+        def work(session):
+            agent = session.get(Agent, agent_id)
             if agent is None:
-                agent = Agent(name=f"tg-{user_id}", display_name=username or f"tg-{user_id}",
-                              role="agent", telegram_user_id=str(user_id))
-                session.add(agent)
-                session.flush()
+                raise AgentError("no such agent")
+            agent.telegram_user_id = telegram_user_id
+            session.flush()
             return _view(agent)
         try:
             return self._run(work)
-        except IntegrityError:
-            return self._run(work)
+        except IntegrityError as exc:
+            raise AgentError("that Telegram account is linked to another agent") from exc
+
+    # --- accounts: passwords, deactivation -------------------------------------------
+
+    def set_password(self, agent_id: int, password: str, *, keep_token: str | None = None) -> None:
+        """A new password; every session of the agent ends except ``keep_token``'s."""
+        if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= 256:
+            raise AgentError(f"password must have {MIN_PASSWORD}-256 characters")
+        hashed = hash_password(password)
+
+        def work(session):
+            agent = session.get(Agent, agent_id)
+            if agent is None:
+                raise AgentError("no such agent")
+            agent.password_hash = hashed
+            _end_sessions(session, agent_id, keep_token)
+        self._run(work)
+
+    def change_password(self, agent_id: int, current: str, new: str, *,
+                        keep_token: str | None = None) -> bool:
+        """The agent's own change: False when ``current`` is not the password."""
+        def work(session):
+            agent = session.get(Agent, agent_id)
+            return agent.password_hash if agent and agent.active else None
+        if not verify_password(current, self._run(work)):
+            return False
+        self.set_password(agent_id, new, keep_token=keep_token)
+        return True
+
+    def set_active(self, agent_id: int, active: bool) -> AgentView:
+        """Deactivating ends every session at once (and the agent can no longer claim)."""
+        def work(session):
+            agent = session.get(Agent, agent_id)
+            if agent is None:
+                raise AgentError("no such agent")
+            agent.active = 1 if active else 0
+            if not active:
+                _end_sessions(session, agent_id, None)
+            session.flush()
+            return _view(agent)
+        return self._run(work)
 
     def authenticate(self, name: str, password: str) -> AgentView | None:
         global _DUMMY_HASH
@@ -212,6 +269,36 @@ class AgentStore:
         self._run(lambda session: session.execute(delete(AgentSession).where(
             AgentSession.token_hash == _token_hash(token))))
 
+    def sessions(self, agent_id: int, current_token: str | None = None) -> List[dict]:
+        """The agent's live sessions (ids, times; which is this one), newest first."""
+        mine = _token_hash(current_token) if current_token else None
+
+        def work(session):
+            rows = session.scalars(select(AgentSession).where(
+                AgentSession.agent_id == agent_id).order_by(AgentSession.id.desc()))
+            return [{"id": r.id, "created_at": _aware(r.created_at).isoformat(),
+                     "expires_at": _aware(r.expires_at).isoformat(),
+                     "current": r.token_hash == mine}
+                    for r in rows if _aware(r.expires_at) > _now()]
+        return self._run(work)
+
+    def revoke_sessions(self, agent_id: int, *, session_id: int | None = None,
+                        keep_token: str | None = None) -> int:
+        """End one session of the agent (``session_id``) or all but ``keep_token``'s."""
+        def work(session):
+            if session_id is not None:
+                return session.execute(delete(AgentSession).where(
+                    AgentSession.agent_id == agent_id, AgentSession.id == session_id)).rowcount
+            return _end_sessions(session, agent_id, keep_token)
+        return self._run(work)
+
+
+def _end_sessions(session, agent_id: int, keep_token: str | None) -> int:
+    query = delete(AgentSession).where(AgentSession.agent_id == agent_id)
+    if keep_token:
+        query = query.where(AgentSession.token_hash != _token_hash(keep_token))
+    return session.execute(query).rowcount
+
 
 def _read_password(args) -> str:
     password = setting("KEFU_ADMIN_PASSWORD") or ""
@@ -234,11 +321,35 @@ def main(argv: List[str] | None = None) -> int:
         p.add_argument("--display-name", default="")
         p.add_argument("--telegram-user-id", default=None)
     sub.add_parser("list")
+    link = sub.add_parser("link-telegram", help="let this agent claim in the agents' group")
+    link.add_argument("name")
+    link.add_argument("telegram_user_id", help="numeric Telegram user id; 'none' unlinks")
+    for command in ("activate", "deactivate"):
+        sub.add_parser(command).add_argument("name")
     args = parser.parse_args(argv)
     store = AgentStore()
     if args.command == "list":
         for agent in store.all():
             print(f"{agent.id}\t{agent.name}\t{agent.role}\t{agent.display_name}")
+        return 0
+    if args.command in ("link-telegram", "activate", "deactivate"):
+        def find(session):
+            row = session.scalars(select(Agent).where(Agent.name == args.name)).first()
+            return row.id if row else None
+        agent_id = store._run(find)
+        if agent_id is None:
+            print(f"error: no agent named {args.name!r}", file=sys.stderr)
+            return 1
+        try:
+            if args.command == "link-telegram":
+                tg = None if args.telegram_user_id.lower() == "none" else args.telegram_user_id
+                store.link_telegram(agent_id, tg)
+            else:
+                store.set_active(agent_id, args.command == "activate")
+        except AgentError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{args.command}: {args.name}")
         return 0
     role = "admin" if args.command == "create-admin" else "agent"
     try:

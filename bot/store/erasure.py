@@ -81,6 +81,8 @@ def erase_customer(conversation_id: str, *, engine: Engine | None = None,
             session.execute(delete(TelegramLink).where(TelegramLink.handoff_id.in_(handoffs)))
             session.execute(update(Handoff).where(Handoff.id.in_(handoffs)).values(
                 conversation_id=anonymous, user_id=anonymous))
+        # pushes to the customer still in the outbox (waiting or dead-lettered) name and quote them
+        session.execute(delete(AgentOutbox).where(AgentOutbox.order_key == str(conversation_id)))
         session.execute(update(Annotation).where(Annotation.conversation_id == conversation_id)
                         .values(conversation_id=anonymous))
         # WeChat events are deduplicated by FromUserName + CreateTime: the key names them.

@@ -7,17 +7,16 @@ in the middle of one leaves the conversation queued or with the same agent.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
 
 from bot.profile import business as profile
 from bot.store.engine import get_engine, retrying
-from bot.store.schema import (Agent, AgentOutbox, Handoff, Message, SlaBreach, TelegramLink,
-                        Ticket, TicketEvent)
+from bot.store.outbox import OutboxLease, OutboxStore
+from bot.store.schema import Agent, Handoff, Message, SlaBreach, TelegramLink, Ticket, TicketEvent
 from bot.store.tickets import OPEN_STATUSES
 
 ACTIVE = ("queued", "claimed")
@@ -69,6 +68,7 @@ def _view(row: Handoff, agent_name: str | None = None) -> HandoffView:
 class HandoffStore:
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine or get_engine()
+        self.outbox = OutboxStore(self.engine)
 
     def _run(self, work):
         return retrying(work, engine=self.engine)
@@ -264,35 +264,17 @@ class HandoffStore:
                     "sla_breaches": breaches}
         return self._run(work)
 
-    # --- the agent-side outbox -----------------------------------------------------------
+    # --- the outbox (bot/store/outbox.py; kept here for the handoff side's callers) ----
 
-    def enqueue(self, target: str, payload: Dict[str, Any], handoff_id: int | None = None) -> int:
-        def work(session):
-            row = AgentOutbox(target=target, payload=payload, handoff_id=handoff_id)
-            session.add(row)
-            session.flush()
-            return row.id
-        return self._run(work)
+    def enqueue(self, target: str, payload: Dict[str, Any], handoff_id: int | None = None,
+                key: str | None = None) -> int:
+        return self.outbox.enqueue(target, payload, handoff_id, key)
 
-    def pending(self, target: str, limit: int = 20) -> List[Dict[str, Any]]:
-        def work(session):
-            rows = session.scalars(select(AgentOutbox).where(
-                AgentOutbox.target == target, AgentOutbox.delivered_at.is_(None))
-                .order_by(AgentOutbox.id).limit(limit))
-            return [{"id": r.id, "payload": r.payload, "handoff_id": r.handoff_id,
-                     "attempts": r.attempts} for r in rows]
-        return self._run(work)
+    def pending(self, target: str, limit: int = 100) -> List[Dict[str, Any]]:
+        return self.outbox.pending(target, limit)
 
-    def delivered(self, outbox_id: int) -> None:
-        self._run(lambda session: session.execute(update(AgentOutbox).where(
-            AgentOutbox.id == outbox_id).values(delivered_at=dt.datetime.now(dt.timezone.utc))))
-
-    def failed(self, outbox_id: int) -> None:
-        self._run(lambda session: session.execute(update(AgentOutbox).where(
-            AgentOutbox.id == outbox_id).values(attempts=AgentOutbox.attempts + 1)))
-
-    def outbox_lease(self, target: str) -> "OutboxLease":
-        return OutboxLease(self.engine, target)
+    def outbox_lease(self, target: str) -> OutboxLease:
+        return self.outbox.lease(target)
 
     # --- Telegram thread links -----------------------------------------------------------
 
@@ -339,49 +321,3 @@ def check_sla(now: dt.datetime | None = None, engine: Engine | None = None) -> L
                         "handoff": handoff.id if handoff else None})
         return out
     return retrying(work, engine=engine)
-
-
-class OutboxLease:
-    """Who delivers one target's outbox right now, when several gateway replicas run.
-
-    Every gateway runs an outbox loop. On PostgreSQL (the scaled-out setup) a round of
-    deliveries to a target is done under a session-level advisory lock keyed by the
-    target, so one replica at a time reads and sends that target's rows: each goes out
-    once and in order. A replica that dies mid-round loses its connection and with it
-    the lock; the next holder resends the row it never marked delivered (at least once).
-    SQLite means a single gateway process: the lease is always granted.
-    """
-
-    def __init__(self, engine: Engine, target: str) -> None:
-        self.engine = engine
-        digest = hashlib.blake2b(f"kefu-outbox:{target}".encode(), digest_size=8).digest()
-        self.key = int.from_bytes(digest, "big", signed=True)
-        self._conn: Connection | None = None
-
-    def acquire(self) -> bool:
-        if self.engine.dialect.name != "postgresql":
-            return True
-        conn = self.engine.connect()
-        try:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
-            conn.commit()
-        except Exception:
-            conn.close()
-            raise
-        if not got:
-            conn.close()
-            return False
-        self._conn = conn
-        return True
-
-    def release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            conn.commit()
-        except Exception:       # closing the session releases its advisory locks anyway
-            pass
-        finally:
-            conn.close()

@@ -156,23 +156,35 @@ class Handoff(Base):
 
 
 class AgentOutbox(Base):
-    """Messages for the agent side (Telegram group, WeCom robot), delivered in order.
+    """Every message that leaves the gateway outside a turn: the agent side (Telegram group,
+    WeCom robot) and pushes to customers (agents' replies, notices, late answers).
 
-    A row stays undelivered while its target is down and is retried until it goes out,
-    so a restart or an outage of the agent side loses nothing.
+    Rows of one ``order_key`` (a conversation, a handoff's thread) go out in id order; a row
+    that fails waits ``next_attempt_at`` (backoff per row) and holds back only the rows of
+    its own key. A row the target refuses for good, or that failed ``KEFU_OUTBOX_MAX_ATTEMPTS``
+    times, is dead (``dead_at``, ``last_error``): shown to agents, retried on request.
+    (Table ``outbox`` replaced ``agent_outbox`` in revision 0004.)
     """
 
-    __tablename__ = "agent_outbox"
+    __tablename__ = "outbox"
 
     id = Column(Integer, primary_key=True)
-    target = Column(String(16), nullable=False)          # telegram | wecom
+    target = Column(String(40), nullable=False)          # telegram | wecom | customer:<channel>
     handoff_id = Column(Integer)
+    order_key = Column(String(160))                      # None: no order with other rows
     payload = Column(JSON, nullable=False)
     created_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
     attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime(timezone=True))    # None: now
+    last_error = Column(String(300))
     delivered_at = Column(DateTime(timezone=True))
+    dead_at = Column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_outbox_pending", "target", "delivered_at", "id"),)
+    __table_args__ = (Index("ix_outbox_waiting", "target", "delivered_at", "dead_at", "id"),
+                      Index("ix_outbox_dead", "dead_at"))
+
+
+Outbox = AgentOutbox
 
 
 class TelegramLink(Base):
@@ -329,3 +341,33 @@ class LookupCounter(Base):
     key = Column(String(64), primary_key=True)          # blake2b of "<what>:<who>"
     window_start = Column(DateTime(timezone=True), nullable=False)
     count = Column(Integer, nullable=False, default=0)
+
+
+# --- Hardening (issue 18) -----------------------------------------------------------------
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins per key (``name:``, ``pair:`` name+address, ``addr:``), shared by replicas.
+
+    After a key's free failures each further one pushes ``not_before`` out (a delay that
+    doubles up to a cap): an attempt before it is refused without checking the password.
+    """
+
+    __tablename__ = "sign_in_throttle"
+
+    key = Column(String(200), primary_key=True)
+    failures = Column(Integer, nullable=False, default=0)
+    last_failure_at = Column(DateTime(timezone=True))
+    not_before = Column(DateTime(timezone=True))
+
+
+class Lease(Base):
+    """A named job that one process across all replicas runs at a time (compare-and-set on
+    ``until``; the holder renews it), with the job's own resume point (``cursor``)."""
+
+    __tablename__ = "leases"
+
+    name = Column(String(64), primary_key=True)          # e.g. "telegram-agents-poll"
+    owner = Column(String(64))
+    until = Column(DateTime(timezone=True))
+    cursor = Column(String(64))                          # e.g. the next getUpdates offset

@@ -32,6 +32,9 @@ TICKET_CHANGED = "ticket"             # a note or status change on a handoff's t
 HANDOFF_EVENTS = (HANDOFF_NEW, CUSTOMER_MESSAGE, CLAIMED, TRANSFERRED, AGENT_REPLY, CLOSED,
                   SLA_BREACH, TICKET_CHANGED)
 
+# --- the outbox (bot/support/outbox.py) ------------------------------------------------------
+DELIVERY_FAILED = "delivery_failed"    # a row was dead-lettered: agents see it in the console
+
 ALL = "*"                              # subscribe to every event
 
 Listener = Callable[[Dict[str, Any]], Awaitable[None]]

@@ -4,15 +4,16 @@ One :class:`HandoffService` per gateway process. The console and the Telegram ag
 group both call it, so a conversation claimed in one place is claimed everywhere (the row
 in SQL decides). Every step is published on the :class:`~bot.support.events.EventBus`
 (consoles' live updates, the agents' group, WeCom alerts and other replicas listen there,
-subscribed by the composition root); deliveries to the agent side go through the SQL
-outbox (:meth:`outbox_round`) so a side that is down gets them when it returns.
+subscribed by the composition root); everything sent outside a turn (to the agent side,
+and to customers on channels that push) goes through the durable outbox
+(:mod:`bot.support.outbox`), so a side that is down gets it when it returns.
 No web framework here: customers are reached through the channel senders it is given.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from bot.messages import InboundMessage, OutboundMessage
 from bot.profile import business as profile
@@ -22,6 +23,7 @@ from bot.store.tickets import TicketStore
 from bot.store.transcripts import TranscriptStore
 from bot.support import events
 from bot.support.events import EventBus
+from bot.support.outbox import Deliverer, Outbox, Sender
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +31,6 @@ QUEUED_NOTICE = "已为您转接人工客服，您现在排在第 {position} 位
 CLAIMED_NOTICE = "客服「{agent}」已接入，为您服务。"
 CLOSED_NOTICE = "本次人工服务已结束，感谢您的耐心。请为本次服务打分（1-5分，5分最满意），直接回复数字即可～"
 TRANSFER_NOTICE = "已为您转接给客服「{agent}」，请稍候。"
-
-Deliverer = Callable[[Dict[str, Any]], Awaitable[bool]]
-Sender = Callable[[str, List[OutboundMessage]], Awaitable[None]]
 
 
 class HandoffService:
@@ -44,9 +43,11 @@ class HandoffService:
         self.transcripts = transcripts or TranscriptStore(self.store.engine)
         self.senders: Mapping[str, Sender] = senders if senders is not None else {}
         self.bus = bus or EventBus()
-        # outbox target -> deliver(row) -> delivered?  (filled by the composition root)
-        self.deliverers: Dict[str, Deliverer] = {}
-        self.wake = asyncio.Event()
+        # every message sent outside a turn (customers, the agents' group, WeCom) goes here
+        self.outbox = Outbox(self.store.outbox, senders=self.senders, bus=self.bus)
+        # agent-side target -> deliver(row) -> delivered?  (filled by the composition root)
+        self.deliverers: Dict[str, Deliverer] = self.outbox.deliverers
+        self.wake = self.outbox.wake
 
     async def _db(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -58,26 +59,24 @@ class HandoffService:
         await self.bus.publish(event)
         self.wake.set()
 
-    async def enqueue(self, target: str, payload: Dict[str, Any], handoff_id: int | None = None):
-        await self._db(self.store.enqueue, target, payload, handoff_id)
-        self.wake.set()
+    async def enqueue(self, target: str, payload: Dict[str, Any], handoff_id: int | None = None,
+                      key: str | None = None) -> int:
+        """An agent-side row; rows of one handoff go out in order (key ``handoff:<id>``)."""
+        if key is None and handoff_id is not None:
+            key = f"handoff:{handoff_id}"
+        return await self.outbox.enqueue(target, payload, handoff_id, key)
 
     # --- the customer side ---------------------------------------------------------------
 
     async def tell_customer(self, handoff: HandoffView, text: str, *, author: str = "notice",
                             agent: AgentView | None = None) -> int:
-        """The transcript is the web chat's mailbox; other channels also get a push."""
-        data = {"agent": agent.display_name} if agent else None
-        line = await self._db(self.transcripts.append, handoff.conversation_id,
-                              handoff.channel, author, text, data)
-        sender = self.senders.get(handoff.channel)
-        if sender is not None:
-            try:
-                await sender(handoff.user_id, [OutboundMessage(text, author=author)])
-            except Exception:
-                logger.exception("push to a %s customer failed (kept in the transcript)",
-                                 handoff.channel)
-        return line
+        """Written to the transcript (the web chat's mailbox) and, for channels that push, to the
+        durable outbox in the same transaction: delivered in order, retried, never lost."""
+        lines = await self.outbox.push(
+            handoff.conversation_id, handoff.channel, handoff.user_id,
+            [OutboundMessage(text, author=author)], handoff_id=handoff.id,
+            data={"agent": agent.display_name} if agent else None)
+        return lines[0]
 
     async def on_kefu_event(self, message: InboundMessage, payload: Dict[str, Any]) -> None:
         """Router event handler: an action handed off, or filed a high-priority complaint."""
@@ -172,54 +171,11 @@ class HandoffService:
     # --- background: the outbox and the SLA watcher (run by the gateway's supervisor) ---------
 
     async def outbox_loop(self) -> None:
-        """Deliver the agent-side outbox in order, a round per wake-up or second."""
-        backoff: Dict[str, float] = {}
-        while True:
-            await self.outbox_round(backoff)
-            self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                pass
+        """Deliver the outbox (bot/support/outbox.py): customers, the agents' group, WeCom."""
+        await self.outbox.loop()
 
-    async def outbox_round(self, backoff: Dict[str, float]) -> None:
-        """One pass over the targets; a target that failed is retried a second later."""
-        loop = asyncio.get_running_loop()
-        for target, deliver in list(self.deliverers.items()):
-            if backoff.get(target, 0) > loop.time():
-                continue
-            lease = self.store.outbox_lease(target)
-            try:
-                if not await self._db(lease.acquire):
-                    continue            # another replica is delivering this target
-            except Exception:
-                logger.exception("outbox lease for %s unavailable", target)
-                continue
-            try:
-                delivered_all = await self._deliver_round(target, deliver)
-            except Exception:           # the database, briefly: try again next round
-                logger.exception("outbox round for %s failed", target)
-                delivered_all = False
-            finally:
-                await self._db(lease.release)
-            if delivered_all:
-                backoff.pop(target, None)
-            else:
-                backoff[target] = loop.time() + 1.0
-
-    async def _deliver_round(self, target: str, deliver: Deliverer) -> bool:
-        """Send ``target``'s waiting rows in order; False at the first that fails."""
-        for row in await self._db(self.store.pending, target):
-            try:
-                ok = await deliver(row)
-            except Exception:
-                logger.exception("delivery to %s failed", target)
-                ok = False
-            if not ok:
-                await self._db(self.store.failed, row["id"])
-                return False
-            await self._db(self.store.delivered, row["id"])
-        return True
+    async def outbox_round(self, backoff: Dict[str, Any] | None = None) -> None:
+        await self.outbox.round(backoff)
 
     async def check_sla_once(self) -> List[Dict[str, Any]]:
         breached = await self._db(check_sla, None, self.store.engine)

@@ -8,8 +8,14 @@ reaches the customer on the customer's own channel; ``/close`` (as a reply) ends
 
 Everything posted to the group goes through the SQL outbox, in order: while Telegram (or
 the network) is down the lines wait and are delivered when it returns, also across a
-gateway restart. Updates are read by long polling (``getUpdates``), so no public URL is
-needed for the agents' side.
+gateway restart; a message Telegram refuses for good is dead-lettered for the console
+instead of holding up the rest. Updates are read by long polling (``getUpdates``), so no
+public URL is needed for the agents' side; with several gateway replicas one of them polls,
+the holder of a lease in SQL (:class:`bot.store.leases.NamedLease`), which keeps the offset.
+
+Only agents act: a Claim, a reply or ``/close`` counts only from a Telegram user linked to
+an active agent account (``telegram_user_id``, set by an admin), and a Claim button only
+from a message in the agents' group itself.
 
 Environment: ``KEFU_TELEGRAM_AGENT_TOKEN`` (the agents' bot, not the customers' one),
 ``KEFU_TELEGRAM_AGENT_GROUP`` (chat id), ``KEFU_TELEGRAM_AGENT_API_BASE`` (default
@@ -26,14 +32,18 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.profile import privacy
 from bot.store.handoffs import HandoffError
+from bot.store.leases import NamedLease
 from bot.support import events
 from bot.support.events import EventBus
 from bot.support.handoffs import HandoffService
+from bot.support.outbox import Rejected, Unreachable
 from bot.settings import setting
 
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 3500
+POLL_LEASE = "telegram-agents-poll"
+NOT_AN_AGENT = "您的 Telegram 账号未关联在职客服账号，请联系管理员关联后再操作。"
 
 
 class AgentsGroup:
@@ -47,6 +57,9 @@ class AgentsGroup:
         self.bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
         self._initialized = False
         self._offset: int | None = None
+        # one getUpdates poller across every gateway replica (bot/store/leases.py)
+        self.lease = NamedLease(POLL_LEASE, ttl=poll_timeout + 30, engine=self.store.engine)
+        self.standby_seconds = min(5.0, poll_timeout + 1.0)
 
     def attach(self, bus: EventBus) -> None:
         """Follow every handoff event; deliver the outbox target ``telegram``."""
@@ -122,29 +135,46 @@ class AgentsGroup:
                                                allow_sending_without_reply=True)
             await asyncio.to_thread(self.store.link, self.group, str(sent.message_id), handoff.id)
             return True
-        except (BadRequest, Forbidden) as exc:
-            logger.warning("Telegram refused an agents' group message: %s", exc)
-            return row["attempts"] >= 3           # give up on a permanently bad message
-        except TelegramError as exc:
-            logger.info("Telegram agents' group unreachable, will retry: %s", type(exc).__name__)
-            return False
+        except (BadRequest, Forbidden) as exc:      # this message will never go: dead letter
+            raise Rejected(f"Telegram refused: {exc}") from exc
+        except TelegramError as exc:                # network, timeout, flood control: later
+            raise Unreachable(type(exc).__name__) from exc
 
     # --- what agents do in the group -----------------------------------------------------
 
     async def poll_loop(self) -> None:
+        """Long-poll ``getUpdates`` while this replica holds the poller's lease.
+
+        One poller across all replicas (Telegram allows one ``getUpdates`` at a time per
+        bot): the lease is a SQL row renewed before every poll; the others stand by and
+        take over when it expires. The offset is kept with the lease, so a new holder goes
+        on after the last update handled (at least once, never from the start).
+        """
+        holding = False
         while True:
             try:
+                if not await asyncio.to_thread(self.lease.acquire):
+                    holding = False
+                    await asyncio.sleep(self.standby_seconds)
+                    continue
+                if not holding:                  # (re)gained: go on where the last holder was
+                    stored = await asyncio.to_thread(self.lease.cursor)
+                    self._offset = int(stored) if stored else None
+                    holding = True
                 await self._ensure_initialized()
                 updates = await self.bot.get_updates(
                     offset=self._offset, timeout=self.poll_timeout,
                     allowed_updates=["message", "callback_query"],
                     read_timeout=self.poll_timeout + 10)
                 for update in updates:
-                    self._offset = update.update_id + 1
                     try:
                         await self.handle(update)
                     except Exception:
                         logger.exception("handling a Telegram agents' update failed")
+                    self._offset = update.update_id + 1
+                    if not await asyncio.to_thread(self.lease.save_cursor, self._offset):
+                        holding = False          # lost the lease meanwhile: the holder goes on
+                        break
             except asyncio.CancelledError:
                 raise
             except TelegramError as exc:
@@ -166,9 +196,15 @@ class AgentsGroup:
         if not data.startswith("claim:") or not data[6:].isdigit():
             await query.answer()
             return
-        user = query.from_user
-        agent = await asyncio.to_thread(self.service.agents.for_telegram_user, str(user.id),
-                                        user.full_name or user.username)
+        if query.message is None or str(query.message.chat.id) != self.group:
+            # a button forwarded to, or forged in, another chat claims nothing
+            await self.bot.answer_callback_query(query.id, text="无法认领：不是客服组的消息",
+                                                 show_alert=True)
+            return
+        agent = await asyncio.to_thread(self.service.agents.for_telegram_user, str(query.from_user.id))
+        if agent is None:
+            await self.bot.answer_callback_query(query.id, text=NOT_AN_AGENT, show_alert=True)
+            return
         try:
             handoff = await self.service.claim(int(data[6:]), agent)
             await self.bot.answer_callback_query(query.id, text=f"已认领 #{handoff.id}")
@@ -183,9 +219,13 @@ class AgentsGroup:
                                           str(message.reply_to_message.message_id))
         if handoff is None or message.from_user is None:
             return
-        user = message.from_user
-        agent = await asyncio.to_thread(self.service.agents.for_telegram_user, str(user.id),
-                                        user.full_name or user.username)
+        agent = await asyncio.to_thread(self.service.agents.for_telegram_user,
+                                        str(message.from_user.id))
+        if agent is None:           # only agents speak to customers, whoever is in the group
+            await self.bot.send_message(self.group, f"⚠️ {NOT_AN_AGENT}",
+                                        reply_to_message_id=message.message_id,
+                                        allow_sending_without_reply=True)
+            return
         text = message.text.strip()
         try:
             if text.split("@", 1)[0] == "/close":
@@ -200,6 +240,10 @@ class AgentsGroup:
                                         allow_sending_without_reply=True)
 
     async def shutdown(self) -> None:
+        try:                          # another replica may poll at once, not after the lease expires
+            await asyncio.to_thread(self.lease.release)
+        except Exception:
+            pass
         if self._initialized:
             try:
                 await self.bot.shutdown()

@@ -13,10 +13,13 @@ import aiohttp
 
 from bot.support import events
 from bot.support.handoffs import HandoffService
+from bot.support.outbox import Rejected, TryLater, Unreachable
 
 logger = logging.getLogger(__name__)
 
 TARGET = "wecom"
+# WeCom's "try again" answers: system busy (-1) and the API rate limits (45009, 45011)
+TRANSIENT_ERRCODES = frozenset({-1, 45009, 45011})
 
 
 class WeComAlerts:
@@ -38,16 +41,28 @@ class WeComAlerts:
                                    event.get("handoff_id"))
 
     async def deliver(self, row: Dict[str, Any]) -> bool:
+        """One row to the robot. Unreachable (network, 5xx) and a transient errcode are tried
+        again; any other errcode or 4xx means this message is refused for good (bad key,
+        content too long …): the row is dead-lettered and the rows after it go on."""
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
         try:
             async with self._http.post(self.url, json=row["payload"]) as resp:
+                if resp.status >= 500 or resp.status == 429:
+                    raise Unreachable(f"WeCom answered HTTP {resp.status}")
                 if resp.status != 200:
-                    return False
+                    raise Rejected(f"WeCom answered HTTP {resp.status}")
                 body = await resp.json(content_type=None)
-                return not isinstance(body, dict) or body.get("errcode", 0) == 0
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            return False
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise Unreachable(type(exc).__name__) from exc
+        except ValueError as exc:
+            raise Unreachable("WeCom's answer is not JSON") from exc
+        code = body.get("errcode", 0) if isinstance(body, dict) else 0
+        if code == 0:
+            return True
+        if code in TRANSIENT_ERRCODES:          # retried with backoff, then dead-lettered
+            raise TryLater(f"WeCom errcode {code}")
+        raise Rejected(f"WeCom errcode {code}: {str(body.get('errmsg', ''))[:120]}")
 
     def attach(self, bus: events.EventBus) -> None:
         """Listen for the events that alert, and deliver the outbox target ``wecom``."""

@@ -16,6 +16,11 @@ Routes (every one under ``/api/agent`` needs a signed-in agent, except those in
 ``GET  /api/agent/canned``              快捷回复 from ``bot/canned_replies.yml``
 ``GET  /api/agent/agents[/{id}]``       names for transfer; one account: self or admin
 ``POST /api/agent/agents``              admin: create an agent
+``POST /api/agent/agents/{id}/…``      admin: password, deactivate, activate, telegram,
+                                        sessions/revoke (:mod:`bot.workspace.accounts`)
+``POST /api/agent/password``            one's own password (other sessions end)
+``GET|POST /api/agent/sessions[/revoke]`` one's own sessions, and ending them
+``GET  /api/agent/outbox``              dead letters; ``POST …/outbox/{id}/retry``
 ``GET  /api/agent/reports``             admin: handoffs, SLA breaches, ratings
 ``GET  /api/agent/events``              server-sent events: "something changed, re-read"
 =====================================  =====================================================
@@ -39,6 +44,7 @@ from bot.profile import privacy
 from bot.profile import business as profile
 from bot.store.agents import AgentView
 from bot.store.handoffs import HandoffError, HandoffView
+from bot.workspace import accounts, dead_letters
 from bot.workspace.accounts import agent_create, agent_detail, agents_list
 from bot.web import error, json_body
 from bot.workspace.http import PREFIX, handoff_service, signed_in
@@ -292,5 +298,7 @@ def setup(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/agents", agents_list)
     r.add_post(f"{PREFIX}/agents", agent_create)
     r.add_get(f"{PREFIX}/agents/{{id}}", agent_detail)
+    accounts.add_routes(r, PREFIX)          # passwords, deactivation, sessions, Telegram links
+    dead_letters.add_routes(r, PREFIX)      # what the outbox gave up on, and a retry
     r.add_get(f"{PREFIX}/reports", reports)
     r.add_get(f"{PREFIX}/events", events)

@@ -1,4 +1,4 @@
-"""Agents' sign-in: password check, session cookie, lockout, and the middleware guarding /api/agent.
+"""Agents' sign-in: password check, session cookie, back-off, and the middleware guarding /api/agent.
 
 Runs in the gateway. Every route under ``/api/agent`` needs a signed-in agent except those
 in ``PUBLIC_ROUTES``.
@@ -6,13 +6,13 @@ in ``PUBLIC_ROUTES``.
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Dict
+import math
 
 from aiohttp import web
 
 from bot.profile import business as profile
 from bot.settings import setting
+from bot.store.throttle import SignInThrottleStore, keys_for
 from bot.web import COOKIE, SECURITY_HEADERS, error, json_body, refuse_unsafe_post
 from bot.workspace.http import PREFIX, handoff_service, signed_in
 
@@ -39,38 +39,27 @@ async def auth_middleware(request: web.Request, handler):
     return response
 
 
-LOGIN_FAILURES_ALLOWED = {"name": 10, "addr": 200}   # per account name, per client address …
-LOGIN_LOCKOUT_SECONDS = 300           # … within this window; then sign-in is refused a while
-_failures: Dict[str, list] = {}
-
-
-def _locked_out(keys) -> bool:
-    now = time.monotonic()
-    for key in keys:
-        recent = [t for t in _failures.get(key, []) if now - t < LOGIN_LOCKOUT_SECONDS]
-        _failures[key] = recent
-        if len(recent) >= LOGIN_FAILURES_ALLOWED[key.split(":", 1)[0]]:
-            return True
-    return False
-
-
 async def login(request: web.Request) -> web.Response:
+    """Name + password → session cookie. Failed attempts back off per name, per client
+    address (the real client behind ``KEFU_TRUSTED_PROXIES``) and per both, in the shared
+    database (:mod:`bot.store.throttle`): a wait, answered 429, never a lockout."""
     body = await json_body(request)
     name, password = body.get("name"), body.get("password")
     if not isinstance(name, str) or not isinstance(password, str) or len(password) > 256:
         return error(400, "name and password are required")
-    keys = (f"name:{name[:64]}", f"addr:{request.remote}")
-    if _locked_out(keys):
-        return error(401, "too many failed sign-ins; try again in a few minutes")
     service = handoff_service(request)
-    agent = await asyncio.to_thread(service.agents.authenticate, name, password)
+    throttle = SignInThrottleStore(service.store.engine)
+    keys = keys_for(name, request.remote)
+    wait = await asyncio.to_thread(throttle.admit, keys)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        return web.json_response({"error": f"too many failed sign-ins; try again in {seconds} s"},
+                                 status=429, headers={"Retry-After": str(seconds)})
+    agent = await asyncio.to_thread(service.agents.authenticate, name[:64], password)
     if agent is None:
-        if len(_failures) > 10_000:
-            _failures.clear()
-        for key in keys:
-            _failures.setdefault(key, []).append(time.monotonic())
         await asyncio.sleep(0.2)
         return error(401, "wrong name or password")
+    await asyncio.to_thread(throttle.succeeded, keys)
     token = await asyncio.to_thread(service.agents.start_session, agent.id)
     response = web.json_response({"agent": agent.as_json()})
     secure = request.secure or request.headers.get("X-Forwarded-Proto") == "https"

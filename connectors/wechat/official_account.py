@@ -32,6 +32,7 @@ from connectors.wechat.wire import parse_xml, split_text, text_reply
 from bot.messages import ConversationId, InboundMessage, OutboundMessage
 from bot.settings import setting
 from bot.store.deliveries import PUSHED, DeliveryLedger, joined_text, resolve_choice
+from bot.support.outbox import Rejected, TryLater, Unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ CHANNEL = "wechat"
 MAX_BODY = 64 * 1024
 DEFAULT_API = "https://api.weixin.qq.com"
 TOKEN_ERRORS = {40001, 40014, 42001}     # invalid / malformed / expired access_token
+TRANSIENT_ERRORS = {-1, 45009, 45011}    # system busy, API quota / rate limits: try again
 UNSUPPORTED_TEXT = ("暂时只能看懂文字消息哦～我可以帮您查询退换货、运费、保修等政策，登记投诉、"
                     "报修和退换货，查询工单进度，或者为您转人工。请用文字告诉我您需要什么～")
 NON_TEXT = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "shortvideo": "[小视频]",
@@ -109,12 +111,19 @@ class WeChatChannel:
             if code in TOKEN_ERRORS and attempt == 1:
                 token = await self.tokens.get(bad=token)
                 continue
-            raise RuntimeError(f"wechat custom send failed (errcode {code})")
+            if code in TRANSIENT_ERRORS or code in TOKEN_ERRORS:         # retried with backoff
+                raise TryLater(f"wechat custom send failed (errcode {code})")
+            # 45015 past the 48 h window, 43004 unsubscribed, 40003 bad openid …: never
+            raise Rejected(f"wechat refused the message (errcode {code})")
 
     async def push(self, user_id: str, messages: List[OutboundMessage]) -> None:
-        """The gateway's sender for this channel: late answers, agents' replies, notices."""
-        for piece in split_text(joined_text(messages)):
-            await self.send_text(user_id, piece)
+        """The gateway's sender for this channel (late answers, agents' replies, notices),
+        called by the outbox: a network failure is :class:`Unreachable` (retried, nothing lost)."""
+        try:
+            for piece in split_text(joined_text(messages)):
+                await self.send_text(user_id, piece)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise Unreachable(type(exc).__name__) from exc
 
     # --- inbound --------------------------------------------------------------------------
 
@@ -207,10 +216,10 @@ class WeChatChannel:
         first, *rest = split_text(joined_text(replies)) or [""]
         if await asyncio.to_thread(self.ledger.settle, CHANNEL, key, first):
             if rest:                       # one passive reply per message: the rest by push
-                self._spawn(self._send_all(openid, rest))
+                await self._send_later(openid, [OutboundMessage(piece) for piece in rest])
             return first
         # a retry already told WeChat ``success``: this answer must go out by push
-        self._spawn(self.push(openid, replies))
+        await self._send_later(openid, replies)
         return ""
 
     async def _repeat(self, key: str, reply: Optional[str]) -> str:
@@ -240,13 +249,13 @@ class WeChatChannel:
             return fields["Recognition"]
         return ""          # non-text: a polite answer, no bot turn
 
-    async def _send_all(self, openid: str, pieces: List[str]) -> None:
-        for piece in pieces:
-            await self.send_text(openid, piece)
+    async def _send_later(self, openid: str, replies: List[OutboundMessage]) -> None:
+        """Pushed through the gateway's durable outbox (in order, retried, never lost)."""
+        await self.app["router"].outbox.send_later(ConversationId.of(CHANNEL, openid), CHANNEL,
+                                                   openid, replies)
 
     async def _push_when_done(self, openid: str, key: str, task: asyncio.Future) -> None:
-        replies = await task
-        await self.push(openid, replies)
+        await self._send_later(openid, await task)
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
