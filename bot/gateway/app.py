@@ -39,6 +39,7 @@ CHANNELS = (
     "connectors.web",
     "connectors.wechat.official_account",   # customers on a WeChat official account
     "connectors.telegram",                  # customers on Telegram
+    "connectors.wechat.kf",                 # customers on 微信客服 (WeCom customer service)
 )
 
 
@@ -99,6 +100,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
     for name in CHANNELS:
         importlib.import_module(name).setup(app)
+    if "wecom_kf" in app:       # KEFU_WECOM_KF_HANDOFF=wecom: a new handoff goes to WeCom's staff
+        bus.subscribe(events.HANDOFF_NEW, app["wecom_kf"].handoff.on_handoff_new)
     if settings.rate_per_address_minute > 0:   # new web sender ids are free: limit the address too
         app.middlewares.append(clients.address_limit_middleware(
             RateLimiter(settings.rate_per_address_minute, settings.rate_address_burst)))

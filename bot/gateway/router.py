@@ -116,14 +116,22 @@ class Router:
             await asyncio.to_thread(self.transcripts.append_many, message.conversation_id,
                                     message.channel, _lines(replies))
 
-    async def handle(self, message: InboundMessage) -> List[OutboundMessage]:
+    async def handle(self, message: InboundMessage, *,
+                     line: int | None = None) -> List[OutboundMessage]:
+        """One turn. ``line``: the customer line is in the transcript already (state
+        ``processing``), written by a connector that records before it acknowledges its
+        platform (微信客服 moves its cursor only after the lines are stored)."""
         text = clean_text(message.text)
         conversation = message.conversation_id
         async with self.locks[conversation]:
             # The customer line is committed (state "processing") before anything else; the
             # same transaction tells whether earlier lines still wait for the bot.
-            row, waiting = await asyncio.to_thread(self.transcripts.open_turn, conversation,
-                                                   message.channel, message.text)
+            if line is None:
+                row, waiting = await asyncio.to_thread(self.transcripts.open_turn, conversation,
+                                                       message.channel, message.text)
+            else:
+                row, waiting = line, await asyncio.to_thread(self.transcripts.waiting,
+                                                             conversation, line)
             state = "done"
             if not text:
                 replies = [OutboundMessage(EMPTY_TEXT, author="system")]

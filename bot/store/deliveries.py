@@ -131,11 +131,14 @@ def parse_choice(text: str) -> Optional[int]:
     return int(match.group(1)) if match else None
 
 
-def last_buttons(conversation_id: str, engine=None) -> List[Button]:
-    """Buttons offered since the customer's last message (what a number refers to)."""
+def last_buttons(conversation_id: str, engine=None, before: int | None = None) -> List[Button]:
+    """Buttons offered since the customer's last message (what a number refers to);
+    ``before``: the customer's line already stored (the buttons offered before it)."""
     def work(session):
-        rows = session.scalars(select(Message).where(Message.conversation_id == conversation_id)
-                               .order_by(Message.id.desc()).limit(20))
+        query = select(Message).where(Message.conversation_id == conversation_id)
+        if before is not None:
+            query = query.where(Message.id < before)
+        rows = session.scalars(query.order_by(Message.id.desc()).limit(20))
         found: List[List[Button]] = []
         for row in rows:
             if row.author == "customer":
@@ -148,12 +151,13 @@ def last_buttons(conversation_id: str, engine=None) -> List[Button]:
     return retrying(work, engine=engine or get_engine())
 
 
-def resolve_choice(conversation_id: str, text: str, engine=None) -> str:
+def resolve_choice(conversation_id: str, text: str, engine=None,
+                   before: int | None = None) -> str:
     """A typed option number becomes that button's payload; anything else stays as is."""
     number = parse_choice(text)
     if number is None:
         return text
-    buttons = last_buttons(conversation_id, engine)
+    buttons = last_buttons(conversation_id, engine, before)
     if 1 <= number <= len(buttons):
         return buttons[number - 1].payload or buttons[number - 1].title
     return text

@@ -281,6 +281,33 @@ class KfSession(Base):
                       Index("ix_kf_sessions_user", "external_userid", "last_customer_at"))
 
 
+class KfOutbox(Base):
+    """Replies on their way to a 微信客服 customer (``kf/send_msg``, ``send_msg_on_event``).
+
+    A reply is written here before it is sent and deleted once WeCom took it (or it was
+    found unsendable and said so in the transcript), so a gateway that dies mid-send has
+    it sent by the next one. ``reserved``: it has taken its place in WeCom's 5-reply budget.
+    """
+
+    __tablename__ = "kf_outbox"
+
+    id = Column(Integer, primary_key=True)
+    open_kfid = Column(String(64), nullable=False)
+    external_userid = Column(String(128), nullable=False)
+    conversation_id = Column(String(128), nullable=False)
+    kind = Column(String(8), nullable=False, default="text")       # text | welcome
+    code = Column(String(128))                                     # the welcome_code
+    content = Column(Text, nullable=False)
+    msgid = Column(String(32), nullable=False)
+    status = Column(String(8), nullable=False, default="queued")   # queued | sending
+    reserved = Column(Integer, nullable=False, default=0)
+    attempts = Column(Integer, nullable=False, default=0)
+    lease_until = Column(DateTime(timezone=True))
+    created_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+
+    __table_args__ = (Index("ix_kf_outbox_status", "status", "id"),)
+
+
 # --- Retraining from real conversations (issue 6) -----------------------------------------
 
 

@@ -58,6 +58,11 @@ class TranscriptStore:
             return row.id, _waiting(session, conversation_id, before=row.id)
         return retrying(work, engine=self.engine)
 
+    def waiting(self, conversation_id: str, before: int | None = None) -> bool:
+        """Are lines of the conversation (before line ``before``) still unanswered?"""
+        return retrying(lambda session: _waiting(session, conversation_id, before),
+                        engine=self.engine, write=False)
+
     def close_turn(self, message_id: int, state: str, conversation_id: str, channel: str,
                    replies: Iterable[Line]) -> List[int]:
         """Move the customer line to ``state`` and store the replies, in order: one transaction.

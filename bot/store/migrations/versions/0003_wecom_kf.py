@@ -1,4 +1,4 @@
-"""微信客服 (WeCom customer service): sync_msg cursors with their lease, customers' sessions
+"""微信客服 (WeCom customer service): sync_msg cursors with their lease, customers' sessions, the reply outbox
 
 Revision ID: 9a4d7c2e6b13
 Revises: 5c1e2a7d9b01
@@ -42,9 +42,28 @@ def upgrade() -> None:
     )
     op.create_index('ix_kf_sessions_user', 'kf_sessions', ['external_userid', 'last_customer_at'],
                     unique=False)
+    op.create_table('kf_outbox',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('open_kfid', sa.String(length=64), nullable=False),
+    sa.Column('external_userid', sa.String(length=128), nullable=False),
+    sa.Column('conversation_id', sa.String(length=128), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('code', sa.String(length=128), nullable=True),
+    sa.Column('content', sa.Text(), nullable=False),
+    sa.Column('msgid', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('reserved', sa.Integer(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index('ix_kf_outbox_status', 'kf_outbox', ['status', 'id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_kf_outbox_status', table_name='kf_outbox')
+    op.drop_table('kf_outbox')
     op.drop_index('ix_kf_sessions_user', table_name='kf_sessions')
     op.drop_table('kf_sessions')
     op.drop_table('kf_cursors')
