@@ -61,6 +61,12 @@ class HandleFallback(Action):
             hand_off(dispatcher, tracker, "fallback")
         else:
             dispatcher.utter_message(response="utter_please_rephrase")
+        # the dashboard's "not understood" list (bot/support/return_calls.py keeps it masked)
+        confidence = (tracker.latest_message.get("intent") or {}).get("confidence")
+        from bot.support import events
+
+        dispatcher.utter_message(json_message={"kefu": {"event": events.BOT_FALLBACK,
+                                                        "confidence": confidence}})
         return []
 
 

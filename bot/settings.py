@@ -146,6 +146,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_TEST_MODEL", None, Path, "tests: use this model archive instead of training one"),
     Setting("KEFU_SCALED_ORDERING", "gateway", str, "tests: scaled consistency with gateway (Redis) or rasa-lock-store ordering"),
     Setting("KEFU_SCREENSHOT", None, Path, "tests: save the agents' console screenshot here"),
+    Setting("KEFU_WORKSPACE_SCREENSHOTS", None, Path, "tests: save the workspace screenshots (tickets.png, return-calls.png, reports.png) in this directory"),
     Setting("KEFU_ADMIN_SCREENSHOT", None, Path, "tests: save the admin console screenshot here"),
     Setting("KEFU_WIDGET_SCREENSHOT", None, Path, "tests: save the embeddable web widget's screenshot here"),
 )

@@ -25,8 +25,12 @@ from bot.store.transcripts import TranscriptStore
 from bot.support import events
 from bot.support.events import EventBus
 from bot.support.handoffs import HandoffService
+from bot.support.return_calls import AfterCare
+from bot.support.sla_clocks import SlaClocks
+from bot.support.ticket_desk import TicketDesk
 from bot.tasks import Supervisor
-from bot.workspace import admin_api, agents_group, console
+from bot.workspace import (admin_api, agents_group, console, reports_api,
+                           return_calls_api, tickets_api)
 from bot.workspace.alerts import WeComAlerts
 from bot.workspace.live import LiveUpdates
 
@@ -109,7 +113,19 @@ def create_app(settings: Settings | None = None) -> web.Application:
     # the service team's side: consoles (live updates), WeCom alerts, the agents' group
     console.setup(app)
     admin_api.setup(app)
+    # the workspace (issue 15): tickets, 回访 and the bot's satisfaction question, SLA clocks
+    clocks = SlaClocks(bus, engine=handoffs.store.engine)
+    aftercare = AfterCare(bus, tickets=handoffs.tickets, outbox=handoffs.outbox,
+                          senders=router.senders)
+    app.update(ticket_desk=TicketDesk(bus, handoffs.tickets, handoffs.agents),
+               aftercare=aftercare, sla_clocks=clocks)
+    clocks.attach(bus)
+    aftercare.attach(bus)
+    tickets_api.setup(app)
+    return_calls_api.setup(app)
+    reports_api.setup(app)
     bus.subscribe_many(events.HANDOFF_EVENTS + (events.DELIVERY_FAILED,), live.on_event)
+    bus.subscribe_many(events.WORKSPACE_EVENTS, live.on_event)
     alerts = WeComAlerts(handoffs, settings.wecom_webhook) if settings.wecom_webhook else None
     if alerts:
         alerts.attach(bus)
@@ -130,6 +146,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         supervisor.every("sign-in-pruner", 3600, lambda: asyncio.to_thread(throttle.prune))
         supervisor.start("outbox", handoffs.outbox_loop)
         supervisor.every("sla-watcher", settings.sla_interval, handoffs.check_sla_once)
+        supervisor.every("sla-clocks", settings.sla_interval, clocks.check_once)
         if group:
             supervisor.start("telegram-agents-poll", group.poll_loop)
 

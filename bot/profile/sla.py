@@ -37,10 +37,8 @@ FIRST_RESPONSE, RESOLUTION = "first_response", "resolution"
 CLOCKS = (FIRST_RESPONSE, RESOLUTION)
 
 
-def _day_window(day: dt.date, tz) -> tuple[dt.datetime, dt.datetime]:
-    from bot.profile.business import service_window
-
-    opening, closing = service_window()
+def _day_window(day: dt.date, tz, window) -> tuple[dt.datetime, dt.datetime]:
+    opening, closing = window
     start = dt.datetime.combine(day, opening, tzinfo=tz)
     end = dt.datetime.combine(day, closing, tzinfo=tz)
     if end <= start:                    # "00:00"–"00:00" or a window past midnight
@@ -57,13 +55,13 @@ def service_seconds(start: dt.datetime, end: dt.datetime, *, calendar: bool = Fa
         return 0.0
     if calendar:
         return (end - start).total_seconds()
-    from bot.profile.business import shop_tz
+    from bot.profile.business import service_window, shop_tz
 
-    tz = shop_tz()
+    tz, window = shop_tz(), service_window()
     local_start, local_end = start.astimezone(tz), end.astimezone(tz)
     total, day = 0.0, local_start.date() - dt.timedelta(days=1)
     while day <= local_end.date():
-        opening, closing = _day_window(day, tz)
+        opening, closing = _day_window(day, tz, window)
         overlap = (min(closing, local_end) - max(opening, local_start)).total_seconds()
         total += max(0.0, overlap)
         day += dt.timedelta(days=1)
@@ -75,13 +73,13 @@ def add_service_seconds(start: dt.datetime, seconds: float, *,
     """The moment ``seconds`` of service hours after ``start`` have passed (in UTC)."""
     if calendar:
         return (start + dt.timedelta(seconds=seconds)).astimezone(dt.timezone.utc)
-    from bot.profile.business import shop_tz
+    from bot.profile.business import service_window, shop_tz
 
-    tz = shop_tz()
+    tz, window = shop_tz(), service_window()
     left, at = float(seconds), start.astimezone(tz)
     day = at.date() - dt.timedelta(days=1)
     for _ in range(3700):               # ten years of days at most
-        opening, closing = _day_window(day, tz)
+        opening, closing = _day_window(day, tz, window)
         begin = max(opening, at)
         if begin < closing:
             room = (closing - begin).total_seconds()

@@ -32,7 +32,7 @@ from bot.store.engine import get_engine, retrying
 from bot.store.schema import Agent, AgentSession
 from bot.settings import setting
 
-ROLES = ("agent", "admin")
+ROLES = ("agent", "lead", "admin")          # lead: the team lead (报表, assigning)
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{2,32}$")
 MIN_PASSWORD = 8
 # scrypt cost: N=2^14, r=8, p=1 (~16 MiB, tens of ms) — OWASP's minimum recommendation.

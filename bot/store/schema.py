@@ -43,10 +43,22 @@ class Ticket(Base):
     created_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=_utcnow,
                         onupdate=_utcnow)
+    # the agents' workspace (issue 15): search by the phone's last 4 digits (the phone itself
+    # is encrypted), who has the ticket, when it was resolved/closed, the one escalation
+    phone_last4 = Column(String(4))
+    assignee_id = Column(Integer, ForeignKey("agents.id"))
+    resolved_at = Column(DateTime(timezone=True))
+    closed_at = Column(DateTime(timezone=True))
+    escalated_at = Column(DateTime(timezone=True))
 
     events = relationship("TicketEvent", back_populates="ticket", order_by="TicketEvent.id")
 
-    __table_args__ = (Index("ix_tickets_status_due", "status", "sla_due_at"),)
+    __table_args__ = (Index("ix_tickets_status_due", "status", "sla_due_at"),
+                      Index("ix_tickets_created", "created_at"),
+                      Index("ix_tickets_phone_last4", "phone_last4"),
+                      Index("ix_tickets_order", "order_id"),
+                      Index("ix_tickets_assignee", "assignee_id", "status"),
+                      Index("ix_tickets_kind_status", "kind", "status", "id"))
 
 
 class TicketEvent(Base):
@@ -83,7 +95,8 @@ class Message(Base):
     at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
 
     __table_args__ = (Index("ix_messages_conversation", "conversation_id", "id"),
-                      Index("ix_messages_state", "state"))
+                      Index("ix_messages_state", "state"),
+                      Index("ix_messages_author_at", "author", "at"))
 
 
 class ProcessedDelivery(Base):
@@ -111,7 +124,7 @@ class Agent(Base):
     id = Column(Integer, primary_key=True)
     name = Column(String(64), nullable=False, unique=True)
     display_name = Column(String(64), nullable=False, default="")
-    role = Column(String(8), nullable=False, default="agent")   # agent | admin
+    role = Column(String(8), nullable=False, default="agent")   # agent | lead | admin
     password_hash = Column(Text)                  # scrypt; None: cannot sign in to the console
     telegram_user_id = Column(String(32), unique=True)
     active = Column(Integer, nullable=False, default=1)
@@ -152,7 +165,10 @@ class Handoff(Base):
     last_read_message_id = Column(Integer, nullable=False, default=0)
     telegram_card_id = Column(String(32))        # the card's message id in the agents' group
 
-    __table_args__ = (Index("ix_handoffs_status", "status", "id"),)
+    first_reply_at = Column(DateTime(timezone=True))   # the first human reply (reports: FRT)
+
+    __table_args__ = (Index("ix_handoffs_status", "status", "id"),
+                      Index("ix_handoffs_created", "created_at"))
 
 
 class AgentOutbox(Base):
@@ -398,3 +414,7 @@ class Lease(Base):
     owner = Column(String(64))
     until = Column(DateTime(timezone=True))
     cursor = Column(String(64))                          # e.g. the next getUpdates offset
+
+
+# The service team's workspace (issue 15): SLA clocks, return calls, satisfaction, bot misses.
+from bot.store.schema_workspace import BotMiss, ReturnCall, Satisfaction, SlaClock  # noqa: E402,F401

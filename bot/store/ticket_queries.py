@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from bot.profile import business as profile
 from bot.profile import parsing, privacy, sla
+from bot.store import sealing
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import Agent, Handoff, Message, SlaClock, Ticket
 from bot.store.sla_clocks import aware, clock_json, clocks_for
@@ -156,19 +157,21 @@ class TicketQueries:
             lines = list(session.scalars(select(Message).where(
                 Message.conversation_id == t.customer_id).order_by(Message.id.desc())
                 .limit(TRANSCRIPT_LINES)))[::-1]
+            # the columns hold masked copies; the clear text (sealed) only for the assignee
+            text = sealing.clear if own else (lambda masked, _token: masked)
             transcript = [{"id": m.id, "author": m.author, "at": aware(m.at).isoformat(),
-                           "text": m.text if own else privacy.mask_text(m.text)} for m in lines]
+                           "text": text(m.text, m.text_encrypted)} for m in lines]
             events = [{"at": aware(e.at).isoformat(), "kind": e.kind, "actor": e.actor,
                        "from": e.from_status, "to": e.to_status,
-                       "note": e.note if own or e.kind != "note" else privacy.mask_text(e.note or "")}
+                       "note": text(e.note, e.note_encrypted)}
                       for e in t.events]
             item = summary(t, own=own, assignee=self._names(session, {t.assignee_id}).get(t.assignee_id))
-            item.update(description=t.description if own else privacy.mask_text(t.description),
+            item.update(description=text(t.description, t.description_encrypted),
                         address=privacy.decrypt(t.address_encrypted) if own else t.address_masked,
                         product=t.product, details=dict(t.details or {}), events=events,
                         clocks={c["clock"]: c for c in clocks},
                         sla_state=sla_state(clocks, now), handoffs=handoffs,
-                        transcript=transcript, customer_id=t.customer_id)
+                        transcript=transcript, customer_id=t.customer_id, id=t.id)
             return item
         return retrying(work, engine=self.engine, write=False)
 

@@ -54,8 +54,12 @@ def percentile(values: Iterable[float], p: float) -> Optional[float]:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
+_TZ: list = []
+
+
 def local_day(at: dt.datetime) -> dt.date:
-    return at.astimezone(profile.shop_tz()).date()
+    """The shop-local day (the time zone read once per summary, see :func:`summarize`)."""
+    return at.astimezone(_TZ[0] if _TZ else profile.shop_tz()).date()
 
 
 def day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -140,6 +144,7 @@ class _Day:
 
 
 def summarize(data: ReportData, date_from: dt.date, date_to: dt.date) -> Dict[str, Any]:
+    _TZ[:] = [profile.shop_tz()]
     start, end = day_bounds(date_from, date_to)
     days = {date_from + dt.timedelta(days=i): _Day() for i in range((date_to - date_from).days + 1)}
     convs = conversations(data, start, end)

@@ -35,6 +35,12 @@ class WeComAlerts:
                     f"工单 {h['ticket_number'] or '-'}，原因 {h['reason']}")
         elif event["type"] == events.SLA_BREACH:
             text = f"【超时】工单 {event['ticket']}（{event['kind']}，{event['priority']}）已超过承诺时间"
+        elif event["type"] == events.SLA_CLOCK_MISSED:
+            clock = {"first_response": "首次响应", "resolution": "解决"}.get(event["clock"], event["clock"])
+            text = f"【SLA 超时】工单 {event['ticket']}（{event['kind']}）{clock}时限已过"
+        elif event["type"] == events.SLA_ESCALATED:
+            text = (f"【升级·请组长处理】工单 {event['ticket']}（{event['kind']}）首次超时，"
+                    f"优先级已升为 {event['priority']}")
         else:
             return
         await self.service.enqueue(TARGET, {"msgtype": "text", "text": {"content": text}},
@@ -68,6 +74,8 @@ class WeComAlerts:
         """Listen for the events that alert, and deliver the outbox target ``wecom``."""
         bus.subscribe(events.HANDOFF_NEW, self.on_event)
         bus.subscribe(events.SLA_BREACH, self.on_event)
+        bus.subscribe(events.SLA_CLOCK_MISSED, self.on_event)
+        bus.subscribe(events.SLA_ESCALATED, self.on_event)
         self.service.deliverers[TARGET] = self.deliver
 
     async def close(self) -> None:

@@ -51,7 +51,8 @@
   function showLogin() { $('app').style.display = 'none'; $('login').style.display = 'flex'; }
   async function showApp() {
     $('login').style.display = 'none'; $('app').style.display = 'flex';
-    $('whoami').textContent = `${state.me.display_name}（${state.me.role === 'admin' ? '管理员' : '客服'}）`;
+    $('whoami').textContent = `${state.me.display_name}（${{admin: '管理员', lead: '组长'}[state.me.role] || '客服'}）`;
+    document.dispatchEvent(new CustomEvent('kefu:signed-in', {detail: state.me}));   // workspace.js
     state.canned = (await api('/canned')).replies;
     state.agents = (await api('/agents')).agents;
     await refreshList();
