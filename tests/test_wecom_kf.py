@@ -334,11 +334,15 @@ def test_handoff_to_kefu_console_keeps_the_session_with_the_assistant(gateway, w
     gateway.run(service.reply(handoff.id, person, "您好，我是小王，请问有什么可以帮您？"))
     assert eventually(lambda: "您好，我是小王，请问有什么可以帮您？" in wecom.sent_to(user), 10)
     assert wecom.trans_calls and all(c["service_state"] == 1 for c in wecom.trans_calls)
-    before = gateway.rasa.texts(f"wecom_kf:{user}")
+    before, sent = gateway.rasa.texts(f"wecom_kf:{user}"), len(wecom.sent_to(user))
     wecom.customer_message(user, "我的冰箱坏了")
+    wecom.customer_message(user, msgtype="image")        # a photo for the agent, no bot note
     wecom.notify()
+    assert eventually(lambda: [l["text"] for l in lines(user, "customer")][-2:] ==
+                      ["我的冰箱坏了", "[图片]"], 10)
     time.sleep(1.0)
     assert gateway.rasa.texts(f"wecom_kf:{user}") == before          # the person has it
+    assert len(wecom.sent_to(user)) == sent
 
 
 def test_handoff_to_wecom_staff_transfers_after_the_replies(start, wecom):

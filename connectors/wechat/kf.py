@@ -47,6 +47,7 @@ MAX_BODY = 64 * 1024
 MAX_TEXT_BYTES = 2000               # WeCom's text limit is 2048 bytes
 SEND_LEASE = 20.0                   # seconds a replica may take to send one reply
 STATE_KEPT = dt.timedelta(hours=48)   # a tracked state older than a WeCom session is asked again
+MAX_ATTEMPTS = 30                   # sends of one reply while WeCom cannot be reached
 SWEEP_EVERY = 10.0                  # seconds between looks for work a crashed replica left
 STATE_NAMES = {0: "未处理", 1: "智能助手接待中", 2: "待接入池排队中", 3: "人工接待中", 4: "已结束"}
 UNSUPPORTED_TEXT = ("暂时只能看懂文字消息哦～我可以帮您查询退换货、运费、保修等政策，登记投诉、"
@@ -164,6 +165,8 @@ class KfChannel:
 
     async def _answer(self, item: Pulled) -> None:
         if item.kind == "unsupported":
+            if await self._with_people(item):
+                return                 # a person reads the line ([图片] …) in the transcript
             await self.router.record(item.conversation_id, CHANNEL, "system", UNSUPPORTED_TEXT)
             await self.deliver(item.open_kfid, item.external_userid,
                                [OutboundMessage(UNSUPPORTED_TEXT, author="system")])
@@ -177,6 +180,12 @@ class KfChannel:
                                [OutboundMessage(item.text)], welcome_code=item.welcome_code)
         elif item.kind == "turn" and item.line is not None:
             await self._turn(item)
+
+    async def _with_people(self, item: Pulled) -> bool:
+        """Is a person answering this customer (kefu's handoff, or WeCom's staff)?"""
+        if await asyncio.to_thread(self.handoff.handoffs.active, item.conversation_id):
+            return True
+        return await self.current_state(item.open_kfid, item.external_userid) in (2, 3)
 
     async def _turn(self, item: Pulled) -> None:
         transcripts = self.router.transcripts
@@ -265,6 +274,8 @@ class KfChannel:
             await self.api.send_text(row.open_kfid, row.external_userid, row.content, row.msgid)
             return None
         except KfApiError as exc:
+            if exc.errcode == -1 and row.attempts < MAX_ATTEMPTS:
+                raise                  # WeCom unreachable: the row stays, the sweep retries it
             if exc.errcode == SESSION_STATE_INVALID:
                 await asyncio.to_thread(self.store.set_state, row.open_kfid,
                                         row.external_userid, None)      # ask WeCom next time
