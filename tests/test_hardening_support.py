@@ -96,7 +96,8 @@ def test_a_stalled_console_subscriber_cannot_break_a_handed_off_turn(db):
             healthy = live.subscribe()
             resp = await client.post("/api/chat", json={"sender": "stall", "message": "还在吗"})
             assert resp.status == 200, await resp.text()
-            assert (await resp.json())["messages"] == []   # relayed to the agents, no bot
+            replies = (await resp.json())["messages"]     # relayed to the agents, not the bot
+            assert all(m["author"] != "bot" for m in replies)
             assert stalled not in live.subscribers          # the slow one is dropped ...
             got = [healthy.get_nowait() for _ in range(healthy.qsize())]
             assert {"type": events.CUSTOMER_MESSAGE, "handoff": 1} in got   # ... others served
@@ -473,13 +474,13 @@ def test_the_client_address_comes_from_trusted_proxies_only():
 
 @pytest.fixture
 def quick_backoff(monkeypatch):
-    """The throttle's delays scaled down (the same rules, milliseconds instead of seconds)."""
+    """The throttle's rules with fewer free tries and a name back-off of a fraction of a second
+    (the pair's stays long), so the test neither waits nor depends on how fast it runs."""
     from bot.store import throttle
 
-    monkeypatch.setattr(throttle, "FIRST_DELAY", 0.05)
-    monkeypatch.setattr(throttle, "KINDS", {"pair": throttle.Kind(3, 5.0),
-                                            "name": throttle.Kind(5, 0.4),
-                                            "addr": throttle.Kind(30, 5.0)})
+    monkeypatch.setattr(throttle, "KINDS", {"pair": throttle.Kind(3, 10.0, 60.0),
+                                            "name": throttle.Kind(3, 0.2, 0.4),
+                                            "addr": throttle.Kind(30, 10.0, 60.0)})
 
 
 def test_failed_sign_ins_back_off_per_name_never_lock_out_and_replicas_agree(db, quick_backoff):

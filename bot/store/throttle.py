@@ -32,16 +32,17 @@ from bot.store.engine import get_engine, retrying
 from bot.store.schema import SignInThrottle
 
 WINDOW = dt.timedelta(minutes=15)
-FIRST_DELAY = 1.0               # seconds, doubling per attempt over the free ones
 
 
 @dataclass(frozen=True)
 class Kind:
-    free: int
-    cap: float                  # seconds
+    free: int                   # attempts without a wait
+    first: float                # seconds after the first attempt over them, doubling …
+    cap: float                  # … up to this
 
 
-KINDS: Dict[str, Kind] = {"pair": Kind(5, 300.0), "name": Kind(10, 30.0), "addr": Kind(30, 300.0)}
+KINDS: Dict[str, Kind] = {"pair": Kind(5, 1.0, 300.0), "name": Kind(10, 1.0, 30.0),
+                          "addr": Kind(30, 1.0, 300.0)}
 
 
 def _now() -> dt.datetime:
@@ -69,7 +70,7 @@ def delay(kind: str, failures: int) -> float:
     spec = KINDS[kind]
     if failures <= spec.free:
         return 0.0
-    return min(FIRST_DELAY * 2 ** (failures - spec.free - 1), spec.cap)
+    return min(spec.first * 2 ** (failures - spec.free - 1), spec.cap)
 
 
 class SignInThrottleStore:
