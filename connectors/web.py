@@ -1,7 +1,9 @@
 """The web chat: a page served by the gateway, the embeddable widget, and their JSON endpoints.
 
-``POST /api/chat`` takes ``{"sender": "<browser id>", "message": "..."}`` and answers
-``{"messages": [{"text", "author", "buttons": [{"title", "payload"}]}]}``.
+``POST /api/chat`` takes ``{"sender": "<browser id>", "message": "...", "id": "<optional
+message id>"}`` and answers ``{"messages": [{"text", "author", "buttons": [{"title",
+"payload"}]}]}``; a message posted again with the same ``id`` gets the first answer back
+(``"repeat": true``) and is not run again.
 ``GET /api/chat/updates`` polls for agents' replies and notices; ``GET /api/chat/history``
 gives the conversation's earlier lines back after a reload (and the welcome to show, which
 is never sent as a message). The widget for other sites (``/widget.js``, CORS for the origins
@@ -21,6 +23,7 @@ import yaml
 from aiohttp import web
 
 from bot.messages import InboundMessage
+from bot.store.deliveries import DeliveryLedger
 from bot.profile.business import PROJECT_ROOT
 from bot.profile.privacy import mask_customer_text, mask_text
 from bot.web import BadJson, parse_json
@@ -28,6 +31,10 @@ from connectors import widget
 
 PAGE = Path(__file__).with_name("webchat.html")
 SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,32}$")    # the widget's id for one message
+CHANNEL = "web"
+# A claim left unsettled this long belongs to a gateway that died mid-turn: a repeat runs it.
+REPEAT_TAKEOVER_SECONDS = 120.0
 # History is only given for the random id a browser made itself ('w' + at least 96 random
 # bits in hex, as webchat.html and widget.js create it): a guessable name gets nothing back.
 HISTORY_SENDER_RE = re.compile(r"^w[0-9a-f]{24,63}$")
@@ -60,9 +67,34 @@ async def chat_message(request: web.Request) -> web.Response:
         return _bad_request("sender must be 1-64 letters, digits, '-' or '_'")
     if not isinstance(text, str):
         return _bad_request("message must be a string")
+    client_id = body.get("id")
+    if client_id is not None and (not isinstance(client_id, str)
+                                  or not MESSAGE_ID_RE.fullmatch(client_id)):
+        return _bad_request("id must be 8-32 letters, digits, '-' or '_'")
     router = request.app["router"]
-    replies = await router.handle(InboundMessage(channel="web", user_id=sender, text=text))
-    return web.json_response({"messages": [r.as_json() for r in replies]})
+    if client_id is None:
+        replies = await router.handle(InboundMessage(channel=CHANNEL, user_id=sender, text=text))
+        return web.json_response({"messages": [r.as_json() for r in replies]})
+    return await _once(request, router, sender, text, client_id)
+
+
+async def _once(request: web.Request, router, sender: str, text: str, client_id: str) -> web.Response:
+    """A message with the browser's own id is taken once: posted again (the widget does
+    when a page was left while it was on its way), it gets the first answer back, and the
+    bot never sees it twice (the WeChat/Telegram dedup ledger, shared by every replica)."""
+    ledger = DeliveryLedger(router.transcripts.engine)
+    key = f"{sender}:{client_id}"
+    first, reply = await asyncio.to_thread(ledger.claim, CHANNEL, key, REPEAT_TAKEOVER_SECONDS)
+    if not first:
+        if reply is None:           # still being answered: wait for that answer
+            wait = request.app["settings"].reply_timeout + 10
+            reply = await ledger.wait_settled(CHANNEL, key, wait)
+        answer = json.loads(reply) if reply else {"messages": []}
+        return web.json_response({**answer, "repeat": True})
+    replies = await router.handle(InboundMessage(channel=CHANNEL, user_id=sender, text=text))
+    answer = {"messages": [r.as_json() for r in replies]}
+    await asyncio.to_thread(ledger.settle, CHANNEL, key, json.dumps(answer, ensure_ascii=False))
+    return web.json_response(answer)
 
 
 async def chat_updates(request: web.Request) -> web.Response:
@@ -128,11 +160,12 @@ async def chat_history(request: web.Request) -> web.Response:
     if not 0 <= after < 2**63:
         return _bad_request("after must be between 0 and 2^63-1")
     transcripts = request.app["router"].transcripts
-    lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", after,
+    lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", 0,
                                     authors=HISTORY_AUTHORS)
-    return web.json_response({
-        "messages": [_line(line, masked=True) for line in lines[-HISTORY_LIMIT:]],
-        "welcome": welcome(), "answering": _answering(lines)})
+    answering = _answering(lines)             # of the whole conversation, whatever ``after``
+    lines = [line for line in lines if line["id"] > after][-HISTORY_LIMIT:]
+    return web.json_response({"messages": [_line(line, masked=True) for line in lines],
+                              "welcome": welcome(), "answering": answering})
 
 
 def _answering(lines) -> bool:

@@ -173,9 +173,12 @@ def test_history_says_when_an_answer_is_still_coming(transcripts):
     conversation = f"web:{SENDER}"
 
     async def scenario(client):
-        transcripts.append(conversation, "web", "customer", "刚发的")
+        first = transcripts.append(conversation, "web", "customer", "刚发的")
         body = await (await client.get(f"/api/chat/history?sender={SENDER}")).json()
         assert body["answering"] is True
+        # asked again for what came after it: nothing yet, still coming
+        body = await (await client.get(f"/api/chat/history?sender={SENDER}&after={first}")).json()
+        assert body["messages"] == [] and body["answering"] is True
         transcripts.append(conversation, "web", "bot", "答复")
         body = await (await client.get(f"/api/chat/history?sender={SENDER}")).json()
         assert body["answering"] is False
@@ -223,3 +226,43 @@ def test_widget_script_is_served_as_javascript(transcripts):
         # never a message the customer did not write: the only POST body is what send() got
         assert "你好" not in text
     run(transcripts, scenario)
+
+
+def test_a_message_posted_again_with_its_id_is_answered_once(transcripts):
+    """The widget posts a message again when a page was left while it was on its way: the
+    bot sees it once, and the repeat (even one arriving while the first is being answered)
+    gets the first answer back."""
+    conversation = f"web:{SENDER}"
+
+    async def scenario(client):
+        client.server.app["router"].gates.insert(0, slow_gate)
+        body = json.dumps({"sender": SENDER, "message": "保修多久", "id": "m-0001-abcd"})
+        first, repeat = await asyncio.gather(client.post("/api/chat", data=body),
+                                             delayed(client.post("/api/chat", data=body)))
+        answers = [await first.json(), await repeat.json()]
+        assert [a.get("repeat", False) for a in answers] == [False, True]
+        assert answers[0]["messages"] == answers[1]["messages"] == [
+            {"text": "收到：保修多久", "author": "bot", "buttons": []}]
+        later = await (await client.post("/api/chat", data=body)).json()
+        assert later["repeat"] is True and later["messages"] == answers[0]["messages"]
+        # another id is another message; no id at all is the web chat page's way (no ledger)
+        await client.post("/api/chat", data=json.dumps({"sender": SENDER, "message": "保修多久", "id": "m-0002-abcd"}))
+        await client.post("/api/chat", data=json.dumps({"sender": SENDER, "message": "保修多久"}))
+        for bad in ("short", "x" * 33, "有中文的编号123", 7):
+            resp = await client.post("/api/chat", data=json.dumps({"sender": SENDER, "message": "hi", "id": bad}))
+            assert resp.status == 400, bad
+    calls = []
+
+    async def slow_gate(message):
+        calls.append(message.text)
+        await asyncio.sleep(0.5)
+        return None                                 # on to the answering gate
+
+    async def delayed(coro):
+        await asyncio.sleep(0.1)
+        return await coro
+
+    run(transcripts, scenario)
+    assert calls == ["保修多久"] * 3
+    customer = [l["text"] for l in transcripts.transcript(conversation) if l["author"] == "customer"]
+    assert customer == ["保修多久"] * 3

@@ -15,6 +15,8 @@
   const SUBTITLE = (script.dataset.kefuSubtitle || '').slice(0, 60);
   const COLOR = /^#[0-9a-fA-F]{3,8}$/.test(script.dataset.kefuColor || '') ? script.dataset.kefuColor : '#1677ff';
   const SENDER_KEY = 'kefu-widget-sender', OPEN_KEY = 'kefu-widget-open', OUTBOX_KEY = 'kefu-widget-outbox';
+  const ACTIVE_KEY = 'kefu-widget-active';             // when this conversation last moved (ms)
+  const RECENT_MS = 15 * 60 * 1000;
 
   // Storage may be refused (privacy modes, sandboxed frames): then the conversation lasts a page.
   const memory = {};
@@ -116,10 +118,14 @@
   if (SUBTITLE) { $('.sub').textContent = SUBTITLE; $('.sub').hidden = false; }
   document.body.appendChild(host);
 
-  let sender = local.get(SENDER_KEY);
-  const onScreen = new Set();          // transcript ids already shown (history, catch-up and polls overlap)
-  let pollAfter = 0, unread = 0, busy = 0, started = false, pollTimer = null, catchingUp = false;
-  let chain = Promise.resolve();
+  // The id is kept (localStorage) from the first message on: a visitor who only looked
+  // leaves nothing behind and costs no request on the next page.
+  let sender = local.get(SENDER_KEY), kept = !!sender;
+  const onScreen = new Set();          // transcript ids already shown (history and polls overlap)
+  let pollAfter = 0, unread = 0, busy = 0, started = false, pollTimer = null;
+  let restoring = {};
+  restoring.done = new Promise(resolve => { restoring.resolve = resolve; });
+  let chain = restoring.done;        // nothing is posted before the history is on screen
   const welcomeRow = document.createElement('div');      // always first, whenever it arrives
   log.appendChild(welcomeRow);
 
@@ -161,14 +167,16 @@
     }
     return box;
   }
-  function add(author, text, buttons, id) {
+  function add(author, text, buttons, id, before = null) {
     if (id != null) {
-      if (onScreen.has(id)) return;
+      if (onScreen.has(id)) return null;
       onScreen.add(id);
     }
-    log.appendChild(bubble(author, text));
-    if (buttons && buttons.length) log.appendChild(choices(buttons));
+    const row = bubble(author, text);
+    log.insertBefore(row, before);
+    if (buttons && buttons.length) log.insertBefore(choices(buttons), before);
     log.scrollTop = log.scrollHeight;
+    return row;
   }
   function showWelcome(welcome) {
     if (!welcome || !welcome.text || welcomeRow.childNodes.length) return;
@@ -186,84 +194,82 @@
   }
   const history = after => getJSON(`/history?sender=${sender}&after=${after}`);
 
-  // The conversation so far (after a reload or on another page of the site), then the
-  // messages typed on the previous page that had not been sent yet.
+  // The conversation so far (after a reload or on another page of the site). A message the
+  // previous page had on its way is posted again first, with its id: the gateway takes it
+  // once and answers a repeat with the first answer, so afterwards the history holds it and
+  // its answer, whichever request arrived first. Messages typed there but not posted yet are
+  // shown again and posted, in order.
   async function restore() {
-    let data;
+    const outbox = readOutbox().filter(item => item && typeof item.message === 'string' && item.id);
+    saveOutbox(outbox);
+    for (const item of outbox) if (!item.posting) send(item.message, item.shown, item.id);
+    let data = null;
+    setBusy(+1);
     try {
+      for (const item of outbox.filter(item => item.posting)) {
+        try { await postJSON({sender, message: item.message, id: item.id}); } catch (e) { /* lost: nothing to show */ }
+        saveOutbox(readOutbox().filter(other => other.id !== item.id));
+      }
       data = await history(0);
     } catch (e) {
       add('system', '客服暂时连接不上，请稍后再试。');
-      return;
-    }
-    showWelcome(data.welcome);
-    const lines = data.messages;
-    lines.forEach((m, i) => add(m.author, m.text, i === lines.length - 1 ? m.buttons : [], m.id));
-    for (const m of lines) pollAfter = Math.max(pollAfter, m.id);
-    if (lines.length) startPolling();
-    if (data.answering) catchUp(pollAfter);
-    let outbox = [];
-    try { outbox = JSON.parse(perTab.get(OUTBOX_KEY) || '[]'); } catch (e) { /* unreadable: none */ }
-    perTab.remove(OUTBOX_KEY);
-    for (const item of outbox) if (item && typeof item.message === 'string') send(item.message, item.shown);
-  }
-
-  // The previous page left while a message was being answered: fetch that answer once it
-  // is there. Lines after the next customer line belong to later turns (they come back
-  // from POST /api/chat), so they are not shown from here.
-  async function catchUp(after) {
-    catchingUp = true;
-    setBusy(+1);
-    try {
-      for (let tries = 0; tries < 20 && catchingUp; tries++) {
-        await new Promise(resolve => setTimeout(resolve, 1500));
-        let data;
-        try { data = await history(after); } catch (e) { continue; }
-        let answered = false;
-        for (const m of data.messages) {
-          if (m.author === 'customer') break;
-          add(m.author, m.text, m.buttons, m.id);
-          answered = answered || m.author === 'bot';
-        }
-        if (answered || !data.answering) break;
-      }
     } finally {
-      catchingUp = false;
       setBusy(-1);
     }
+    if (data) {
+      showWelcome(data.welcome);
+      const lines = data.messages;
+      const first = log.querySelector('.msg.customer');     // not posted yet: after the history
+      lines.forEach((m, i) => add(m.author, m.text, i === lines.length - 1 ? m.buttons : [], m.id, first));
+      for (const m of lines) pollAfter = Math.max(pollAfter, m.id);
+      if (lines.length) startPolling();
+    }
+    restoring.resolve();
   }
 
   // One message at a time, in the order typed: shown at once, posted when the previous one
-  // has its answer. Messages not posted yet wait in this tab's sessionStorage, so a click to
-  // another page of the site does not lose them.
+  // has its answer (and the history is on screen). Each has a random id; it waits in this
+  // tab's sessionStorage until its answer is here, so a click to another page of the site
+  // loses nothing and sends nothing twice.
   function saveOutbox(list) {
     if (list.length) perTab.set(OUTBOX_KEY, JSON.stringify(list)); else perTab.remove(OUTBOX_KEY);
   }
   function readOutbox() {
     try { return JSON.parse(perTab.get(OUTBOX_KEY) || '[]'); } catch (e) { return []; }
   }
-  function send(message, shown) {
-    ensureSender();
-    add('customer', shown || message);
-    saveOutbox([...readOutbox(), {message, shown: shown || null}]);
-    setBusy(+1);
-    chain = chain.then(() => post(message));
-    return chain;
+  function messageId() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(12)), b => b.toString(16).padStart(2, '0')).join('');
   }
-  async function post(message) {
-    saveOutbox(readOutbox().slice(1));             // this one is on its way
+  function send(message, shown, id = null) {
+    ensureSender(true);
+    touch();
+    add('customer', shown || message);
+    if (!id) {
+      id = messageId();
+      saveOutbox([...readOutbox(), {id, message, shown: shown || null}]);
+    }
+    setBusy(+1);
+    chain = chain.then(() => post(message, id));
+  }
+  async function postJSON(body) {
+    // text/plain keeps it a CORS "simple" request: no preflight, and keepalive lets it
+    // finish when the customer follows a link right after sending.
+    const resp = await fetch(API, {method: 'POST', credentials: 'omit', keepalive: true,
+                                   headers: {'Content-Type': 'text/plain;charset=UTF-8'},
+                                   body: JSON.stringify(body)});
+    const data = await resp.json();
+    if (!resp.ok) throw Object.assign(new Error(data.error || resp.status), {status: resp.status});
+    return data;
+  }
+  async function post(message, id) {
+    saveOutbox(readOutbox().map(item => (item.id === id ? {...item, posting: true} : item)));
     try {
-      // text/plain keeps it a CORS "simple" request: no preflight, and keepalive lets it
-      // finish when the customer follows a link right after sending.
-      const resp = await fetch(API, {method: 'POST', credentials: 'omit', keepalive: true,
-                                     headers: {'Content-Type': 'text/plain;charset=UTF-8'},
-                                     body: JSON.stringify({sender, message})});
-      const data = await resp.json();
-      if (!resp.ok) throw new Error(data.error || resp.status);
+      const data = await postJSON({sender, message, id});
       for (const m of data.messages) add(m.author, m.text, m.buttons);
     } catch (e) {
-      add('system', '网络开小差了，请稍后再试。');
+      add('system', e.status === 429 ? '您发送得有点快，请稍等片刻再发～' : '网络开小差了，请稍后再试。');
     } finally {
+      saveOutbox(readOutbox().filter(item => item.id !== id));
       setBusy(-1);
       startPolling();
     }
@@ -278,26 +284,33 @@
         pollAfter = Math.max(pollAfter, m.id);
         if (onScreen.has(m.id)) continue;
         add(m.author, m.text, m.buttons, m.id);
+        touch();
         if (panel.hidden) unread += 1;
       }
       label();
     } catch (e) { /* offline: next time */ }
     schedule();
   }
+  // Every 2 s while the panel is open; closed, every 6 s while the conversation is recent
+  // (a person may be answering), else every minute; a background tab every 30 s at most.
+  function touch() { local.set(ACTIVE_KEY, String(Date.now())); }
   function schedule() {
     clearTimeout(pollTimer);
-    const quick = !panel.hidden && document.visibilityState === 'visible';
-    pollTimer = setTimeout(poll, quick ? 2000 : 6000);
+    const recent = Date.now() - Number(local.get(ACTIVE_KEY) || 0) < RECENT_MS;
+    let wait = !panel.hidden ? 2000 : recent ? 6000 : 60000;
+    if (document.visibilityState !== 'visible') wait = Math.max(wait, 30000);
+    pollTimer = setTimeout(poll, wait);
   }
   function startPolling() {
     if (started) return;
     started = true;
     schedule();
   }
-  function ensureSender() {
-    if (!sender) {
-      sender = newSender();
+  function ensureSender(keep) {
+    if (!sender) sender = newSender();
+    if (keep && !kept) {
       local.set(SENDER_KEY, sender);
+      kept = true;
     }
   }
 
@@ -309,7 +322,7 @@
     local.set(OPEN_KEY, '1');
     unread = 0;
     label();
-    if (!restored) { ensureSender(); restored = restore(); }
+    if (!restored) { ensureSender(false); restored = restore(); }
     if (started) schedule();
     log.scrollTop = log.scrollHeight;
     if (focus) input.focus();
@@ -332,16 +345,13 @@
     const text = input.value.trim();
     if (!text) return;
     input.value = '';
-    catchingUp = false;                  // from here on, answers come with the new turns
     send(text);
   });
   document.addEventListener('visibilitychange', () => { if (started) schedule(); });
   label();
 
   // A returning customer: the conversation comes back (and reopens if it was open).
-  if (sender) {
-    restored = restore();
-    if (local.get(OPEN_KEY) === '1') open(false);
-  }
+  if (sender) restored = restore();
+  if (local.get(OPEN_KEY) === '1') open(false);
   window.kefuWidget = {open: () => open(), close};
 })();
