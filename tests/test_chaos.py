@@ -13,5 +13,6 @@ def test_no_message_lost_and_no_ticket_duplicated_under_faults(trained_model, st
         assert outcome.sent > 0, outcome
         assert outcome.lost == 0, outcome
         assert outcome.duplicated_tickets == 0, outcome
+        assert outcome.duplicated == 0 and outcome.out_of_order == 0, outcome
         assert not [n for n in outcome.notes if "tickets" in n], outcome   # no ticket missing
         assert outcome.answered >= outcome.sent, outcome

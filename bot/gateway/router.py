@@ -12,14 +12,16 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from bot.brain.rasa_client import RasaClient, RasaUnavailable
 from bot.gateway.admission import Admission, TurnLocks
 from bot.store.outbox import OutboxStore
+from bot.store.deliveries import last_buttons
 from bot.store.transcripts import TranscriptStore
 from bot.support.outbox import Outbox
-from bot.messages import Button, InboundMessage, OutboundMessage
+from bot.messages import Button, ConversationId, InboundMessage, OutboundMessage, clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,11 @@ QUEUED_TEXT = "消息已收到，会按顺序回复您，请稍候～"
 TOO_LONG_TEXT = "消息有点长（最多{limit}字），请分几条发送或简要描述一下～"
 EMPTY_TEXT = "您好像发了一条空消息，请问有什么可以帮您？"
 TOO_FAST_TEXT = "您发送得有点快，请稍等几秒再发～"
+# Rasa reads a message starting with "/" as an intent with entities (``/inform{"phone": …}``);
+# the normaliser makes a full-width "／" one too. Only a button the bot offered may do that:
+# in any other text the slash becomes a look-alike Rasa reads as text (DIVISION SLASH).
+INTENT_PREFIXES = ("/", "\uff0f")
+TEXT_SLASH = "\u2215"
 
 KefuEventHandler = Callable[[InboundMessage, Dict[str, Any]], Awaitable[None]]
 # A gate sees each message first; returning a list means "answered, don't ask the bot"
@@ -121,6 +128,7 @@ class Router:
         """One turn. ``line``: the customer line is in the transcript already (state
         ``processing``), written by a connector that records before it acknowledges its
         platform (微信客服 moves its cursor only after the lines are stored)."""
+        message = replace(message, text=storable_text(message.text))
         text = clean_text(message.text)
         conversation = message.conversation_id
         async with self.locks[conversation]:
@@ -132,24 +140,50 @@ class Router:
             else:
                 row, waiting = line, await asyncio.to_thread(self.transcripts.waiting,
                                                              conversation, line)
-            state = "done"
-            if not text:
-                replies = [OutboundMessage(EMPTY_TEXT, author="system")]
-            elif len(text) > self.max_chars:
-                replies = [OutboundMessage(TOO_LONG_TEXT.format(limit=self.max_chars), author="system")]
-            elif not self.limiter.allow(conversation):
-                replies = [OutboundMessage(TOO_FAST_TEXT, author="system")]
-            else:
-                replies = await self._gated(message)
-                if replies is None:
-                    if waiting:     # earlier lines first: this one joins the queue, in order
-                        replies, state = [OutboundMessage(QUEUED_TEXT, author="system")], "pending"
-                    else:
-                        replies, state = await self._turn(message, text)
+            try:
+                replies, state = await self._answer(message, text, row, waiting)
+            except Exception:
+                # Whatever failed (Rasa, the action server, a timeout of either), the line
+                # goes back to the queue at once: the replayer answers it before any later
+                # message of this conversation, which queues behind it.
+                logger.exception("%s turn failed; message queued", message.channel)
+                replies, state = [OutboundMessage(BUSY_TEXT, author="system")], "pending"
             # The line's new state and the replies together, in one transaction.
             await asyncio.to_thread(self.transcripts.close_turn, row, state, conversation,
-                                    message.channel, _lines(replies))
+                                    message.channel,
+                                    _lines(replies, row if state == "done" else None))
             return replies
+
+    async def _answer(self, message: InboundMessage, text: str, row: int,
+                      waiting: bool) -> tuple[List[OutboundMessage], str]:
+        """The replies to one customer line and the line's new state: ``done``, ``pending``
+        (queued for the replayer) or ``processing`` (Rasa is slow: its answer follows)."""
+        if not text:
+            return [OutboundMessage(EMPTY_TEXT, author="system")], "done"
+        if len(text) > self.max_chars:
+            return [OutboundMessage(TOO_LONG_TEXT.format(limit=self.max_chars), author="system")], "done"
+        if not self.limiter.allow(message.conversation_id):
+            return [OutboundMessage(TOO_FAST_TEXT, author="system")], "done"
+        replies = await self._gated(message)
+        if replies is not None:
+            return replies, "done"
+        if waiting:     # earlier lines first: this one joins the queue, in order
+            return [OutboundMessage(QUEUED_TEXT, author="system")], "pending"
+        return await self._turn(message, text, row)
+
+    async def rasa_text(self, conversation: str, text: str, line: int) -> str:
+        """What Rasa is sent for a customer's (cleaned) text.
+
+        A leading "/" is Rasa's intent syntax; it passes only when the text is exactly the
+        payload of a button the bot offered before this line (a tap on it, or its number
+        typed on WeChat), on every channel. Any other "/…" is text: the slash is replaced.
+        """
+        if not text.startswith(INTENT_PREFIXES):
+            return text
+        offered = await asyncio.to_thread(last_buttons, conversation, None, line)
+        if any(button.payload == text for button in offered):
+            return text
+        return TEXT_SLASH + text[1:]
 
     async def _gated(self, message: InboundMessage) -> Optional[List[OutboundMessage]]:
         for gate in self.gates:
@@ -158,30 +192,29 @@ class Router:
                 return replies
         return None
 
-    async def _turn(self, message: InboundMessage, text: str) -> tuple[List[OutboundMessage], str]:
+    async def _turn(self, message: InboundMessage, text: str,
+                    row: int) -> tuple[List[OutboundMessage], str]:
         """One bot turn; returns the replies and the customer line's new state."""
         if not await self.actions_up():
             # A form step without its actions would lose the answer: keep it for later.
             logger.warning("action server down, %s message queued", message.channel)
             return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
-        task = asyncio.ensure_future(self.send_admitted(message.conversation_id, text))
+        bot_text = await self.rasa_text(message.conversation_id, text, row)
+        task = asyncio.ensure_future(self.send_admitted(message.conversation_id, bot_text))
         try:
             bot_messages = await asyncio.wait_for(asyncio.shield(task), self.reply_timeout)
         except RasaUnavailable as exc:
             logger.warning("rasa unavailable, %s message queued: %s", message.channel, exc)
             return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
         except asyncio.TimeoutError:
-            # Rasa has the message; don't send it twice. Its answer follows as a notice.
-            late = asyncio.ensure_future(self._deliver_late(message, task))
+            # Rasa has the message; don't send it twice. The line stays "processing" (later
+            # messages queue behind it) until its answer comes, pushed as notices, or the
+            # call fails after all and the line goes back to the queue.
+            late = asyncio.ensure_future(self._deliver_late(message, row, task))
             self._late.add(late)
             late.add_done_callback(self._late.discard)
-            return [OutboundMessage(SLOW_TEXT, author="system")], "done"
-        if not bot_messages and not await self.rasa.actions_ready():
-            # The action server died during this very turn: Rasa dropped the action's
-            # events, so the message is run again (the form re-asks, nothing is filed twice).
-            self._actions_ok_until = 0.0
-            return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
-        return await self._bot_replies(message, bot_messages), "done"
+            return [OutboundMessage(SLOW_TEXT, author="system")], "processing"
+        return await self._outcome(message, bot_messages)
 
     async def send_admitted(self, conversation: str, text: str) -> List[Dict[str, Any]]:
         """``rasa.send`` within the admission limit; over it RasaUnavailable at once, so the
@@ -193,13 +226,43 @@ class Router:
         finally:
             self.admission.leave()
 
-    async def _deliver_late(self, message: InboundMessage, task: asyncio.Future) -> None:
+    async def _outcome(self, message: InboundMessage,
+                       bot_messages: List[Dict[str, Any]]) -> tuple[List[OutboundMessage], str]:
+        """Rasa's answer as replies, and the line's state."""
+        if not bot_messages and not await self.rasa.actions_ready():
+            # The action server died during this very turn: Rasa dropped the action's
+            # events, so the message is run again (the form re-asks, nothing is filed twice).
+            self._actions_ok_until = 0.0
+            return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
+        return await self._bot_replies(message, bot_messages), "done"
+
+    async def _deliver_late(self, message: InboundMessage, row: int, task: asyncio.Future) -> None:
+        """A slow turn's answer, pushed; if the turn fails after all, its line queued again."""
         try:
-            bot_messages = await task
-        except RasaUnavailable as exc:
-            logger.warning("late rasa answer lost for a %s message: %s", message.channel, exc)
-            return
-        await self.push(message, await self._bot_replies(message, bot_messages))
+            replies, state = await self._outcome(message, await task)
+            if state == "done":
+                await self._finish(message, row, replies, expect="processing")
+                return
+        except Exception as exc:
+            logger.warning("slow %s turn failed; message queued: %s", message.channel,
+                           str(exc) or type(exc).__name__)
+        try:
+            await asyncio.to_thread(self.transcripts.set_state, row, "pending", expect="processing")
+        except Exception:   # the line stays "processing": the replayer requeues it when stale
+            logger.exception("could not queue a failed %s turn", message.channel)
+
+    async def _finish(self, message: InboundMessage, row: int, replies: List[OutboundMessage],
+                      *, expect: str) -> bool:
+        """A line answered outside its turn: ``done`` (only from ``expect``: a line requeued
+        meanwhile is answered by its replay instead), then its answer pushed as notices
+        that name the line they answer."""
+        if not await asyncio.to_thread(self.transcripts.set_state, row, "done", expect=expect):
+            return False
+        notices = [OutboundMessage(r.text, r.buttons, author="notice") for r in replies]
+        if notices:
+            await self.outbox.push(message.conversation_id, message.channel, message.user_id,
+                                   notices, data={"reply_to": row})
+        return True
 
     async def push(self, message: InboundMessage, replies: List[OutboundMessage]) -> None:
         """Deliver replies outside a turn: written as notices and, on a channel that pushes,
@@ -234,7 +297,9 @@ class Replayer:
     def __init__(self, router: Router, *, interval: float = 2.0, stale_after: float = 60.0) -> None:
         self.router = router
         self.interval = interval
-        self.stale_after = stale_after
+        # A slow turn's line stays "processing" while its answer may still come (at most
+        # Rasa's timeout): only a line older than that belongs to a gateway that died.
+        self.stale_after = max(stale_after, getattr(router.rasa, "timeout", 0) + 10)
 
     async def run_once(self) -> int:
         router = self.router
@@ -252,36 +317,44 @@ class Replayer:
                 if not await asyncio.to_thread(router.transcripts.set_state, row["id"],
                                                "replaying", expect="pending"):
                     continue          # another replica took it
-                channel, _, user_id = conversation.partition(":")
+                channel, user_id = ConversationId(conversation).parts()
                 message = InboundMessage(channel=channel, user_id=user_id, text=row["text"])
                 try:
-                    bot_messages = await router.send_admitted(conversation, clean_text(row["text"]))
-                except RasaUnavailable:
+                    text = await router.rasa_text(conversation, clean_text(row["text"]), row["id"])
+                    replies, state = await router._outcome(
+                        message, await router.send_admitted(conversation, text))
+                except Exception as exc:     # RasaUnavailable, or anything: try again later
+                    logger.warning("replay of a %s message failed: %s", channel,
+                                   str(exc) or type(exc).__name__)
+                    state = "pending"
+                if state != "done":
                     await asyncio.to_thread(router.transcripts.set_state, row["id"], "pending")
                     blocked.add(conversation)     # keep this conversation's order
                     continue
-                await asyncio.to_thread(router.transcripts.set_state, row["id"], "done")
-                await router.push(message, await router._bot_replies(message, bot_messages))
+                await router._finish(message, row["id"], replies, expect="replaying")
                 done += 1
         return done
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                logger.exception("replayer round failed")
-            await asyncio.sleep(self.interval)
 
 
-def _lines(replies: List[OutboundMessage]) -> List[tuple]:
-    """Replies as transcript lines: (author, text, data with the buttons)."""
-    return [(reply.author, reply.text,
-             {"buttons": [b.__dict__ for b in reply.buttons]} if reply.buttons else None)
-            for reply in replies]
+def _lines(replies: List[OutboundMessage], reply_to: int | None = None) -> List[tuple]:
+    """Replies as transcript lines: (author, text, data with the buttons and, for an answer,
+    ``reply_to``: the customer line it answers)."""
+    lines = []
+    for reply in replies:
+        data: Dict[str, Any] = {"buttons": [b.__dict__ for b in reply.buttons]} if reply.buttons else {}
+        if reply_to is not None:
+            data["reply_to"] = reply_to
+        lines.append((reply.author, reply.text, data or None))
+    return lines
 
 
-def clean_text(text: str) -> str:
-    """Strip control characters and surrounding whitespace; keep emoji and CJK as is."""
-    kept = "".join(ch for ch in (text or "") if ch in "\n\t" or ch.isprintable())
-    return kept.strip()
+def storable_text(text: str) -> str:
+    """``text`` without what no database or encoder takes: lone surrogates (``"\\ud800"``, which
+    a JSON body may carry) and NUL. Applied to every inbound message before it is stored."""
+    text = text or ""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join(ch for ch in text if not "\ud800" <= ch <= "\udfff")
+    return text.replace("\x00", "")
