@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from functools import lru_cache
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -13,6 +14,7 @@ from actions.common import (customer_channel, form_run_key, latest_entity, local
 from bot.profile import parsing
 from bot.profile import business as profile
 from bot.profile import sla
+from bot.store import lookups
 from bot.store import lookups
 from bot.store.tickets import TicketView
 
@@ -161,6 +163,6 @@ def lookup_answer(number: str, result: lookups.LookupResult) -> str:
         return "查询次数有点多，请稍后再试；着急的话回复“转人工”，客服核实身份后帮您查询。"
     if result.outcome == lookups.CHECK_NEEDED:
         return (f"为保护客户隐私，查询工单 {number} 需要核验：请把工单号和提交时留的手机号后4位一起发给我，"
-                f"例如“{number} 1234”。在提交工单的这个对话里查询则不用核验。")
+                f"例如“查工单 {number} 尾号1234”。在提交工单的这个对话里查询则不用核验。")
     return (f"没有找到与这个手机号匹配的工单 {number}。请核对工单号（KF开头加14位数字，早期工单为10位）"
             f"和手机号后4位；没留手机号的工单请在提交它的对话里查询，或回复“转人工”。")

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
-from bot.gateway.launch import BIN, redacted_copy, rasa_command, stop_processes, supervise
+from bot.gateway.launch import (BIN, action_server_command, redacted_copy, rasa_command,
+                                stop_processes, supervise)
 from bot.profile.business import PROJECT_ROOT
 from bot.brain.rasa_server import rasa_env
 from bot.settings import setting
@@ -95,15 +96,15 @@ class ScaledStack:
         action_url = f"http://127.0.0.1:{action_port}"
         endpoints = self.log_dir / "endpoints.yml"
         endpoints.write_text(endpoints_yaml(action_url, self.database, self.redis_db, self.redis_prefix))
-        self._spawn("actions", [str(BIN / "python"), "-m", "rasa_sdk", "--actions", "actions",
-                                "--port", str(action_port)], base_env)
+        self._spawn("actions", action_server_command(action_port), base_env)
         rasa_ports = [free_port() for _ in range(self.replicas)]
         self.rasa_urls = [f"http://127.0.0.1:{p}" for p in rasa_ports]
-        for i, port in enumerate(rasa_ports):
+        for i, port in enumerate(rasa_ports):       # the token in the environment, not argv
             self._spawn(f"rasa{i + 1}", [
                 *rasa_command(), "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(port),
-                "--auth-token", self.token, "--model", str(self.model), "--endpoints", str(endpoints),
-                "--credentials", str(PROJECT_ROOT / "credentials.yml")], base_env)
+                "--model", str(self.model), "--endpoints", str(endpoints),
+                "--credentials", str(PROJECT_ROOT / "credentials.yml")],
+                dict(base_env, KEFU_RASA_TOKEN=self.token))
         self.gateway_urls = []
         for i in range(self.replicas):
             port = free_port()
