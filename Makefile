@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 # private deployment, talk to no one.
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: install browser run train lint test test-fast fuzz deploy-tools deploy-check evaluate validate responses clean nlu-bench nlu-generate chaos bench
+.PHONY: install browser run train lint test test-fast fuzz deploy-tools deploy-check evaluate validate responses clean nlu-bench nlu-generate chaos bench dialogues
 
 install: $(STAMP)
 
@@ -69,6 +69,11 @@ nlu-generate: install
 
 chaos: install
 	$(PY) -m bench.chaos
+
+# multi-turn conversations through the real stack (tests/dialogues_blind/README.md):
+# prints every failure and "N/M conversations fully correct"; SET=… ONLY=d001,d002 optional
+dialogues: install
+	$(PY) -m bench.dialogues $(if $(SET),--set $(SET)) $(if $(ONLY),--only $(ONLY))
 
 # load benchmark: project vs direct Rasa vs stock `rasa init` config (minutes; prints a JSON line)
 # SCALE=2: two gateways + two Rasa replicas on PostgreSQL + Redis (deploy/scaled.py)

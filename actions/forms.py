@@ -1,165 +1,334 @@
-"""Validation for the complaint, repair and return forms: a clear re-ask, nothing wrong stored."""
+"""The complaint, repair and return forms: what each field accepts, read back before filing.
+
+Each ``judge_<field>`` gets the latest turn and returns ``(value, None)`` when the message
+answers that question, else ``(None, why)``; ``mine`` takes what a message carries for any
+field, whatever was asked (actions/listening.py runs both every turn).
+"""
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, Optional, Text, Tuple
 
-from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 
-from bot.profile import parsing
-
+from actions.listening import (NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, load_facts,
+                               mine_order, mine_phone, substance)
+from bot.profile import details, parsing
+from bot.profile import business as profile
 from bot.profile import privacy
 
-from bot.profile import business as profile
-
-NO_ORDER = ("没有", "没", "无", "不知道", "忘了", "记不得", "没订单", "不记得", "没有订单号")
-ADDRESS_CUES = re.compile(r"[省市区县镇乡村路街道巷号栋幢楼层室单元小区弄苑园里]")
-FILLER = re.compile(r"(我要|我想|想要|帮我|麻烦|请|你们|给我|一下|投诉|报修|维修|修理|上门|派人|师傅|来修|"
-                    r"安装|申请|处理|的|了|吧|啊|呀|呢|！|!|。|，|,|\s)")
-
-
-def _substance(text: str) -> str:
-    """What is left of a message after the request words: is there a description in it?"""
-    return FILLER.sub("", text or "")
+NOT_AN_ANSWER = ("affirm", "deny", "greet", "thank", "goodbye", "bot_challenge", "out_of_scope",
+                 "nlu_fallback", "check_ticket", "rate_service")
+CATEGORY_OPTIONS = {"1": "商品质量", "2": "物流配送", "3": "服务态度", "4": "退款售后", "5": parsing.OTHER_CATEGORY,
+                    "其它": parsing.OTHER_CATEGORY}
+FAULT_CUES = re.compile(r"坏|不|没|漏|响|异|冒|烧|停|卡|断|裂|慢|热|冷|跳闸|报错|故障|问题|失灵|掉|松|堵|臭|味|闪")
+REASON_CUES = re.compile(r"质量|尺寸|不合适|不想要|颜色|色差|坏|破|与描述不符|不符|买错|拍错|大了|小了|太大|太小|不喜欢|"
+                         r"多买|少件|瑕疵|划痕|故障|不制冷|不好用|有问题|发错|用不了|不能用|异味")
+TIME_CUES = re.compile(r"天|号|日|月|周|星期|礼拜|昨|前|刚|今")
 
 
-def _is_form_start(tracker: Tracker) -> bool:
-    return tracker.get_slot("requested_slot") is None
+def phone_value(turn: Turn) -> Tuple[Optional[str], Optional[str]]:
+    found = details.find_phone(turn.text)
+    if found:
+        return found[1], None
+    if details.digits_only(turn.text):
+        return None, "这个号码好像不对：手机号是1开头的11位数字（如 138 0000 0000），座机请带区号（如 021-66668888）。"
+    return None, "请留一个联系电话（手机或带区号的座机），方便我们联系您。"
 
 
-def valid_order_id(value: Any) -> Optional[str]:
-    return parsing.find_order_id(str(value or ""))
+def category_of(text: str) -> Optional[str]:
+    """The category a text names; after a correction (``不对，是服务态度``) the later one."""
+    folded = details.fold(text).strip()
+    if folded in CATEGORY_OPTIONS:
+        return CATEGORY_OPTIONS[folded]
+    if details.is_correction(folded):
+        tail = re.split(r"不对|不是|应该是|改成|改为|其实是", folded)[-1]
+        later = parsing.complaint_category(tail)
+        if later:
+            return later
+    return parsing.complaint_category(folded)
 
 
-def validate_phone_value(value: Any, dispatcher: CollectingDispatcher) -> Dict[Text, Any]:
-    phone = privacy.normalise_phone(str(value or ""))
-    if phone:
-        return {"phone": phone}
-    dispatcher.utter_message(text="这个手机号好像不对哦，请输入11位大陆手机号（1开头，例如 138 0000 0000）。")
-    return {"phone": None}
+def explicit_category(text: str) -> Optional[str]:
+    """A category named as such (``服务态度``, ``类型改成物流配送``), not just a cue word."""
+    folded = details.fold(text)
+    names = [c for c in list(parsing.COMPLAINT_CATEGORIES) if c in folded]
+    if not names:
+        return None
+    return max(names, key=folded.rfind)
 
 
-class ValidateComplaintForm(FormValidationAction):
-    def name(self) -> Text:
-        return "validate_complaint_form"
+class ValidateComplaintForm(ListeningForm):
+    form = "complaint_form"
+    fields = ("complaint_category", "complaint_description", "order_id", "phone")
+    optional = ("complaint_category", "order_id")
+    hints = {"order_id": "订单号格式不太对：应为12-20位数字，或DD开头加数字。没有订单号请回复“没有”。"}
 
-    async def extract_complaint_category(self, dispatcher, tracker: Tracker, domain) -> Dict:
-        if _is_form_start(tracker) and not tracker.get_slot("complaint_category"):
-            category = parsing.complaint_category(tracker.latest_message.get("text", ""))
+    def skip_value(self, field: str) -> Any:
+        return parsing.OTHER_CATEGORY if field == "complaint_category" else NO_VALUE
+
+    def way_out(self, field: str) -> str:
+        if field == "phone":
+            return "座机请带区号；不方便留电话可以回复“跳过”，客服会在这个对话里联系您。"
+        return super().way_out(field)
+
+    def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
+        phone, order = mine_phone(turn), mine_order(turn)
+        if phone:
+            found["phone"] = phone
+        if order:
+            found["order_id"] = order
+        named = explicit_category(turn.text)
+        if turn.starting:
+            category = category_of(turn.text)
             if category:
-                return {"complaint_category": category}
-        return {}
+                found["complaint_category"] = category
+            rest = details.strip_phone(turn.text)
+            if len(substance(rest)) >= 6:
+                found["complaint_description"] = rest[:1000]
+        elif named and (turn.requested != "complaint_description" or len(substance(turn.text)) <= 6):
+            found["complaint_category"] = named
 
-    async def extract_complaint_description(self, dispatcher, tracker: Tracker, domain) -> Dict:
-        text = tracker.latest_message.get("text", "")
-        if _is_form_start(tracker) and len(_substance(text)) >= 6:
-            return {"complaint_description": text}
-        return {}
+    def judge_complaint_category(self, turn: Turn):
+        category = category_of(turn.text)
+        if category:
+            return category, None
+        if turn.intent not in NOT_AN_ANSWER and len(substance(turn.text)) >= 6:
+            return parsing.OTHER_CATEGORY, None
+        return None, "请选择一个类型：商品质量、物流配送、服务态度、退款售后，或“其他”。"
 
-    def validate_complaint_category(self, value, dispatcher, tracker, domain) -> Dict:
-        category = parsing.complaint_category(str(value))
-        if category is None and str(value).strip() in ("5", "其它"):
-            category = parsing.OTHER_CATEGORY
-        if category is None:
-            options = {"1": "商品质量", "2": "物流配送", "3": "服务态度", "4": "退款售后"}
-            category = options.get(str(value).strip())
-        return {"complaint_category": category or parsing.OTHER_CATEGORY}
+    def judge_complaint_description(self, turn: Turn):
+        rest = details.strip_phone(turn.text)
+        if parsing.find_order_id(rest):
+            rest = rest.replace(parsing.find_order_id(rest), "")
+        if turn.intent in NOT_AN_ANSWER and len(substance(rest)) < 8:
+            return None, "请您具体说说发生了什么，"
+        if len(substance(rest)) < 4:
+            return None, "请再多说几句具体情况，方便我们尽快处理。"
+        return turn.text if rest == turn.text else rest, None
 
-    def validate_complaint_description(self, value, dispatcher, tracker, domain) -> Dict:
-        if len(str(value or "").strip()) < 2:
-            dispatcher.utter_message(text="请再多说几句具体情况，方便我们尽快处理。")
-            return {"complaint_description": None}
-        return {"complaint_description": str(value).strip()[:1000]}
+    def judge_order_id(self, turn: Turn):
+        order = mine_order(turn)
+        if order:
+            return order, None
+        if NO_ORDER.search(turn.folded) or turn.intent == "deny":
+            return NO_VALUE, None
+        if mine_phone(turn):
+            return None, "手机号已记下。"
+        return None, self.hints["order_id"]
 
-    def validate_order_id(self, value, dispatcher, tracker, domain) -> Dict:
-        order_id = valid_order_id(value)
-        if order_id:
-            return {"order_id": order_id}
-        if any(word in str(value) for word in NO_ORDER):
-            return {"order_id": "无"}
-        dispatcher.utter_message(text="订单号格式不太对：应为12-20位数字，或DD开头加数字。没有订单号请回复“没有”。")
-        return {"order_id": None}
-
-    def validate_phone(self, value, dispatcher, tracker, domain) -> Dict:
-        return validate_phone_value(value, dispatcher)
-
-
-class ValidateRepairForm(FormValidationAction):
-    def name(self) -> Text:
-        return "validate_repair_form"
-
-    async def extract_fault_description(self, dispatcher, tracker: Tracker, domain) -> Dict:
-        text = tracker.latest_message.get("text", "")
-        product = tracker.get_slot("product") or ""
-        if _is_form_start(tracker) and len(_substance(text).replace(product, "")) >= 3:
-            return {"fault_description": text}
-        return {}
-
-    def validate_product(self, value, dispatcher, tracker, domain) -> Dict:
-        text = str(value or "").strip()
-        if not 1 <= len(text) <= 30:
-            dispatcher.utter_message(text="请告诉我是哪件商品，比如“冰箱”“空调”“沙发”。")
-            return {"product": None}
-        return {"product": text}
-
-    def validate_fault_description(self, value, dispatcher, tracker, domain) -> Dict:
-        text = str(value or "").strip()
-        if len(text) < 2:
-            dispatcher.utter_message(text="请简单描述一下故障现象，比如“不制冷”“漏水”“开不了机”。")
-            return {"fault_description": None}
-        urgent = any(str(word) in text for word in profile.load_profile()["urgent_repair_keywords"])
-        return {"fault_description": text[:1000], "urgency": "urgent" if urgent else "normal"}
-
-    def validate_address(self, value, dispatcher, tracker, domain) -> Dict:
-        text = str(value or "").strip()
-        if len(text) < 6 or not ADDRESS_CUES.search(text):
-            dispatcher.utter_message(text="地址好像不完整，请写到街道门牌，例如“上海市浦东新区世纪大道100号3栋502”。")
-            return {"address": None}
-        return {"address": text[:200]}
-
-    def validate_phone(self, value, dispatcher, tracker, domain) -> Dict:
-        return validate_phone_value(value, dispatcher)
+    def judge_phone(self, turn: Turn):
+        if SKIP.search(turn.folded) and tries_of(turn, "phone") >= 1:
+            return NO_VALUE, None
+        return phone_value(turn)
 
 
-class ValidateReturnForm(FormValidationAction):
-    def name(self) -> Text:
-        return "validate_return_form"
+def tries_of(turn: Turn, field: str) -> int:
+    return int((turn.slot("form_tries") or {}).get(field, 0))
 
-    async def extract_return_type(self, dispatcher, tracker: Tracker, domain) -> Dict:
-        if _is_form_start(tracker) and not tracker.get_slot("return_type"):
-            kind = parsing.return_type(tracker.latest_message.get("text", ""))
-            if kind:
-                return {"return_type": kind}
-        return {}
 
-    def validate_order_id(self, value, dispatcher, tracker, domain) -> Dict:
-        order_id = valid_order_id(value)
-        if order_id:
-            return {"order_id": order_id}
-        dispatcher.utter_message(text="退换货需要订单号：12-20位数字，或DD开头加数字，可在“我的订单”里找到。")
-        return {"order_id": None}
+class ValidateRepairForm(ListeningForm):
+    form = "repair_form"
+    fields = ("product", "fault_description", "address", "phone")
+    hints = {"address": "地址好像不完整，请写到街道门牌，例如“上海市浦东新区世纪大道100号3栋502”。"}
 
-    def validate_return_type(self, value, dispatcher, tracker, domain) -> Dict:
-        kind = value if value in ("return", "exchange") else parsing.return_type(str(value))
-        if kind is None:
-            dispatcher.utter_message(text="请回复“退货”或“换货”。")
-        return {"return_type": kind}
+    def way_out(self, field: str) -> str:
+        if field == "address":
+            return "写到小区或街道、楼栋门牌即可；也可以回复“转人工”由客服电话确认。"
+        if field == "phone":
+            return "座机请带区号（如 021-66668888）；也可以回复“转人工”。"
+        return super().way_out(field)
 
-    def validate_return_reason(self, value, dispatcher, tracker, domain) -> Dict:
-        text = str(value or "").strip()
-        if len(text) < 2:
-            dispatcher.utter_message(text="请简单说一下原因，例如“质量问题”或“尺寸不合适”。")
-            return {"return_reason": None}
-        return {"return_reason": text[:500]}
+    def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
+        phone = mine_phone(turn)
+        if phone:
+            found["phone"] = phone
+        address = details.find_address(turn.text)
+        if address:
+            found["address"] = address[:200]
+        product = turn.entities.get("product")
+        if product and (turn.starting or not turn.slot("product") or turn.requested == "product"
+                        or details.is_correction(turn.text)):
+            found["product"] = product
+        product = found.get("product") or turn.slot("product") or ""
+        rest = details.strip_phone(turn.text)
+        if address:
+            rest = rest.replace(address, "")
+        if (turn.starting or turn.requested == "product") and not turn.slot("fault_description"):
+            if len(substance(rest).replace(product, "")) >= 3 and FAULT_CUES.search(rest):
+                found["fault_description"] = rest[:1000]
+        self.rate(turn, found)
 
-    def validate_days_since_receipt(self, value, dispatcher, tracker, domain) -> Dict:
-        if isinstance(value, (int, float)):
-            return {"days_since_receipt": float(value)}
-        today = profile.now().astimezone(profile.shop_tz()).date()
-        days = parsing.days_since(str(value), today)
+    def rate(self, turn: Turn, found: Dict[str, Any]) -> None:
+        fault = found.get("fault_description")
+        if fault is None:
+            return
+        facts = load_facts()
+        contained = facts.get("urgent_repair_not_urgent_when_leaking_from", ())
+        urgent, _ = details.urgency(fault, facts["urgent_repair_keywords"], contained,
+                                    found.get("product") or turn.slot("product"))
+        found["urgency"] = "urgent" if urgent else "normal"
+
+    def judge_product(self, turn: Turn):
+        product = turn.entities.get("product")
+        if product:
+            return product, None
+        text = substance(details.fold(turn.text))
+        if turn.intent in NOT_AN_ANSWER or not 1 <= len(text) <= 10 or details.digits_only(text):
+            return None, "请告诉我是哪件商品，比如“冰箱”“空调”“沙发”。"
+        return text, None
+
+    def judge_fault_description(self, turn: Turn):
+        rest = details.strip_phone(turn.text)
+        if turn.intent in NOT_AN_ANSWER and not FAULT_CUES.search(rest):
+            return None, "请简单描述一下故障现象，比如“不制冷”“漏水”“开不了机”。"
+        if len(substance(rest)) < 2:
+            return None, "请简单描述一下故障现象，比如“不制冷”“漏水”“开不了机”。"
+        found = {"fault_description": rest[:1000]}
+        self.rate(turn, found)
+        return found["fault_description"], None
+
+    def judge_address(self, turn: Turn):
+        address = details.find_address(turn.text)
+        if address:
+            return address[:200], None
+        return None, self.hints["address"]
+
+    def judge_phone(self, turn: Turn):
+        return phone_value(turn)
+
+    def after(self, turn: Turn, found: Dict[str, Any], dispatcher) -> None:
+        if "fault_description" in found and "urgency" not in found:
+            self.rate(turn, found)
+
+
+class ValidateReturnForm(ListeningForm):
+    form = "return_form"
+    fields = ("order_id", "return_type", "return_reason", "days_since_receipt", "phone")
+    optional = ("order_id",)
+
+    def skip_value(self, field: str) -> Any:
+        return NO_VALUE
+
+    def refuse(self, turn, field, why, count, found, dispatcher) -> None:
+        if field == "order_id" and count >= 2:
+            found["order_id"] = NO_VALUE
+            dispatcher.utter_message(text="没有订单号也可以先登记，客服审核时会根据您的账号和手机号核实购买记录。")
+            return
+        super().refuse(turn, field, why, count, found, dispatcher)
+
+    def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
+        order, phone = mine_order(turn), mine_phone(turn)
+        if order:
+            found["order_id"] = order
+        if phone:
+            found["phone"] = phone
+        kind = details.return_type(turn.text)
+        if kind and (turn.starting or turn.requested in ("return_type", "form_confirmed")
+                     or details.is_correction(turn.text) or "不" in turn.folded):
+            found["return_type"] = kind
+        if not turn.starting and turn.requested not in ("return_reason",):
+            pass
+        if REASON_CUES.search(turn.folded) and (turn.starting or turn.requested != "return_reason"):
+            if not turn.slot("return_reason") or details.is_correction(turn.text):
+                found["return_reason"] = turn.text[:500]
+        if TIME_CUES.search(turn.folded) and turn.requested != "days_since_receipt":
+            days = details.days_since(re.sub(r"(?i)dd\d+|\d{12,20}", "", turn.folded), today())
+            if days is not None and not (turn.requested == "order_id" and not TIME_CUES.search(turn.folded)):
+                found["days_since_receipt"] = float(days)
+
+    def judge_order_id(self, turn: Turn):
+        order = mine_order(turn)
+        if order:
+            return order, None
+        if NO_ORDER.search(turn.folded) or turn.intent == "deny":
+            return NO_VALUE, None
+        return None, "退换货需要订单号：12-20位数字，或DD开头加数字，可在“我的订单”里找到；没有的话回复“没有”。"
+
+    def judge_return_type(self, turn: Turn):
+        kind = details.return_type(turn.text)
+        if kind:
+            return kind, None
+        return None, "请回复“退货”或“换货”。"
+
+    def judge_return_reason(self, turn: Turn):
+        if turn.intent in NOT_AN_ANSWER and not REASON_CUES.search(turn.folded):
+            return None, "请简单说一下原因，例如“质量问题”或“尺寸不合适”。"
+        if len(substance(turn.text)) < 2:
+            return None, "请简单说一下原因，例如“质量问题”或“尺寸不合适”。"
+        return turn.text[:500], None
+
+    def judge_phone(self, turn: Turn):
+        return phone_value(turn)
+
+    def judge_days_since_receipt(self, turn: Turn):
+        days = details.days_since(turn.text, today())
         if days is None:
-            dispatcher.utter_message(text="没看懂收货时间，可以回复“3天前”“昨天”或“11月20日”。")
-            return {"days_since_receipt": None}
-        return {"days_since_receipt": float(days)}
+            return None, "没看懂收货时间，可以回复“3天前”“昨天”或“11月20日”。"
+        return float(days), None
+
+    def after(self, turn: Turn, found: Dict[str, Any], dispatcher) -> None:
+        """The window and the exclusion, checked as soon as the facts are known."""
+        def known(name):
+            return found[name] if name in found else turn.slot(name)
+        rules = load_facts()["returns"]
+        reason, kind, days = known("return_reason") or "", known("return_type"), known("days_since_receipt")
+        if details.is_custom_made(f"{turn.text} {reason}", rules.get("excluded", "")):
+            found.update(return_refused="custom", requested_slot=None)
+            return
+        if days is None:
+            return
+        quality = parsing.is_quality_problem(reason)
+        if days > rules["quality_exchange_days"]:
+            found.update(return_refused="window", requested_slot=None)
+        elif days > rules["no_reason_days"] and not known("return_reason") and kind != "exchange" \
+                and "days_since_receipt" in found:
+            dispatcher.utter_message(text=(
+                f"提醒一下：签收约 {days:g} 天，已超过 {rules['no_reason_days']} 天无理由退货期；如果是质量问题，"
+                f"{rules['quality_exchange_days']} 天内可以换货。"))
+        elif days > rules["no_reason_days"] and known("return_reason"):
+            if kind == "exchange" and quality:
+                return
+            if quality and kind == "return":
+                dispatcher.utter_message(text=(
+                    f"已超过 {rules['no_reason_days']} 天无理由退货期；质量问题在 {rules['quality_exchange_days']} 天内"
+                    f"可以换同款商品（运费由我们承担）。"))
+                found["return_type"] = None
+            elif kind:
+                found.update(return_refused="window", requested_slot=None)
+
+
+def today():
+    return profile.now().astimezone(profile.shop_tz()).date()
+
+
+LABELS = {"complaint_category": "类型", "complaint_description": "问题", "order_id": "订单号",
+          "phone": "电话", "product": "商品", "fault_description": "故障", "address": "地址",
+          "return_type": "方式", "return_reason": "原因", "days_since_receipt": "签收"}
+
+
+def shown(field: str, value: Any) -> str:
+    if value in (None, NO_VALUE):
+        return "未提供（客服后续核实）" if field == "order_id" else "未提供"
+    if field == "phone":
+        return privacy.mask_phone(str(value)) or ""
+    if field == "address":
+        return str(value)
+    if field == "return_type":
+        return "换货" if value == "exchange" else "退货"
+    if field == "days_since_receipt":
+        return f"约 {float(value):g} 天前"
+    text = str(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def summary(tracker: Tracker, fields) -> str:
+    """The details read back with the ticket number (a correction is one message away)."""
+    return "；".join(f"{LABELS[f]}：{shown(f, tracker.get_slot(f))}" for f in fields
+                    if tracker.get_slot(f) not in (None, ""))
+
+
+def slot_events(names, value=None):
+    return [SlotSet(name, value) for name in names]

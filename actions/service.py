@@ -7,8 +7,18 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, latest_turn_key, local_time, store, ticket_payload
-from bot.profile import parsing
+from actions.dialogue import reset
+from bot.profile import details, parsing
 from bot.profile import business as profile
+
+
+def _phone(tracker: Tracker):
+    """The phone the customer gave in the form, or in this very message (``转人工，电话…``)."""
+    phone = tracker.get_slot("phone")
+    if phone in (None, "无"):
+        found = details.find_phone(tracker.latest_message.get("text", ""))
+        phone = found[1] if found else None
+    return str(phone).split("转")[0] if phone else None
 
 
 def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> None:
@@ -19,7 +29,8 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) ->
     ticket, _ = store().open_ticket(
         kind="callback", category="人工服务", customer_id=tracker.sender_id,
         channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "handoff"),
-        description=tracker.latest_message.get("text", ""), phone=tracker.get_slot("phone"),
+        description=tracker.latest_message.get("text", ""),
+        phone=_phone(tracker),
         details={"reason": reason, "in_hours": in_hours})
     if in_hours:
         text = (f"好的，正在为您转接人工客服，请稍候～客服会在这里直接回复您，"
@@ -39,7 +50,9 @@ class RequestHuman(Action):
 
     def run(self, dispatcher, tracker, domain):
         hand_off(dispatcher, tracker, "request_human")
-        return []
+        # a person takes over: the form and what it collected are gone (a later complaint
+        # starts afresh, not with this one's category)
+        return reset()
 
 
 class HandleFallback(Action):
@@ -59,6 +72,7 @@ class HandleFallback(Action):
         if misses >= 2:
             dispatcher.utter_message(text="抱歉，我连续两次没理解您的意思，我请人工客服来帮您。")
             hand_off(dispatcher, tracker, "fallback")
+            return reset()
         else:
             dispatcher.utter_message(response="utter_please_rephrase")
         # the dashboard's "not understood" list (bot/support/return_calls.py keeps it masked)
@@ -85,32 +99,13 @@ class RateService(Action):
         from bot.store.handoffs import HandoffStore
 
         handoffs = HandoffStore(store().engine)
+        # Only the ticket a rating was asked for takes it: a stray "差评" rates nothing.
         number = handoffs.rating_ticket(tracker.sender_id)
-        tickets = store().for_customer(tracker.sender_id, open_only=False)
-        if number is None and tickets:
-            number = tickets[0].number
         if number:
             store().record_rating(number, score, actor="customer")
             handoffs.rated(tracker.sender_id)
             dispatcher.utter_message(text=f"已记录您对工单 {number} 的评价：{score}分。谢谢！")
         else:
-            dispatcher.utter_message(response="utter_rating_thanks")
+            dispatcher.utter_message(text=(
+                "收到您的反馈，谢谢！如果对某次服务不满意，可以回复“投诉”登记，我们会认真处理。"))
         return []
-
-
-FORM_SLOTS = ("complaint_category", "complaint_description", "order_id", "product",
-              "fault_description", "urgency", "address", "return_type", "return_reason",
-              "days_since_receipt")
-
-
-class StopForm(Action):
-    """The customer abandoned a form: forget what it collected, say so, offer help."""
-
-    def name(self) -> Text:
-        return "action_stop_form"
-
-    def run(self, dispatcher, tracker: Tracker, domain):
-        from rasa_sdk.events import SlotSet
-
-        dispatcher.utter_message(response="utter_stopped")
-        return [SlotSet(name, None) for name in FORM_SLOTS]

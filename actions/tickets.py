@@ -1,8 +1,6 @@
 """Turning finished forms into tickets, and answering "where is my ticket?"."""
 from __future__ import annotations
 
-from functools import lru_cache
-from functools import lru_cache
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -11,11 +9,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (customer_channel, form_run_key, latest_entity, local_time, store,
                             ticket_payload)
-from bot.profile import parsing
+from actions.dialogue import reset, switch
+from actions.forms import summary
+from bot.profile import details, parsing
 from bot.profile import business as profile
 from bot.profile import sla
-from bot.store import lookups
-from bot.store import lookups
 from bot.store.tickets import TicketView
 
 COMPLAINT_SLOTS = ("complaint_category", "complaint_description", "order_id")
@@ -24,7 +22,20 @@ RETURN_SLOTS = ("order_id", "return_type", "return_reason", "days_since_receipt"
 
 
 def _reset(slots) -> List[Dict[Text, Any]]:
-    return [SlotSet(name, None) for name in slots]
+    """After a form is finished: every form slot forgotten (the phone too: a later form asks
+    again rather than reuse a number silently)."""
+    return reset()
+
+
+def _switched(dispatcher, tracker: Tracker, form: str):
+    """The form ended because the customer changed course (actions/listening.py)."""
+    target = tracker.get_slot("switch_to")
+    return switch(dispatcher, tracker, form, target) if target else None
+
+
+def _clean(text: str) -> str:
+    """A description keeps no phone number in clear (the ticket has it, encrypted)."""
+    return details.strip_phone(text or "")
 
 
 class SubmitComplaint(Action):
@@ -34,7 +45,10 @@ class SubmitComplaint(Action):
         return "action_submit_complaint"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
-        description = tracker.get_slot("complaint_description") or ""
+        switched = _switched(dispatcher, tracker, "complaint_form")
+        if switched is not None:
+            return switched
+        description = _clean(tracker.get_slot("complaint_description"))
         triggers = profile.load_profile()["high_priority_complaint_keywords"]
         earlier = [t for t in store().for_customer(tracker.sender_id) if t.kind == "complaint"]
         reasons = [str(w) for w in triggers if str(w) in description]
@@ -45,12 +59,13 @@ class SubmitComplaint(Action):
             description=description, customer_id=tracker.sender_id,
             channel=customer_channel(tracker), priority=priority,
             idempotency_key=form_run_key(tracker, "complaint_form"),
-            phone=tracker.get_slot("phone"), order_id=None if order_id == "无" else order_id,
+            phone=_phone(tracker), order_id=None if order_id == "无" else order_id,
             details={"trigger_words": reasons, "repeat": bool(earlier)})
         dispatcher.utter_message(text=(
             f"您的投诉已登记，工单号 {ticket.number}（类型：{ticket.category}）。"
             f"我们会在 {sla.promised_hours('complaint', priority)} 小时内（{local_time(ticket.sla_due_at)} 前）"
-            f"给您首次答复，处理完成后还会回访。随时发送工单号即可查询进度。"))
+            f"给您首次答复，处理完成后还会回访。随时发送工单号即可查询进度。"
+            f"\n登记信息：{summary(tracker, ('complaint_category', 'order_id', 'phone'))}。"))
         dispatcher.utter_message(json_message=ticket_payload(
             ticket, "ticket_created", handoff=priority == "high"))
         return _reset(COMPLAINT_SLOTS)
@@ -63,15 +78,18 @@ class SubmitRepair(Action):
         return "action_submit_repair"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        switched = _switched(dispatcher, tracker, "repair_form")
+        if switched is not None:
+            return switched
         urgent = tracker.get_slot("urgency") == "urgent"
         priority = "urgent" if urgent else "normal"
         product = tracker.get_slot("product")
         ticket, _ = store().open_ticket(
             kind="repair", category=product or "其他", product=product,
-            description=tracker.get_slot("fault_description") or "",
+            description=_clean(tracker.get_slot("fault_description")),
             customer_id=tracker.sender_id, channel=customer_channel(tracker), priority=priority,
             idempotency_key=form_run_key(tracker, "repair_form"),
-            phone=tracker.get_slot("phone"), address=tracker.get_slot("address"))
+            phone=_phone(tracker), address=tracker.get_slot("address"))
         hours = sla.promised_hours("repair", priority)
         if urgent:
             text = (f"⚠️ 已按紧急故障为您派单，工单号 {ticket.number}。工程师将在 {hours} 小时内"
@@ -79,7 +97,7 @@ class SubmitRepair(Action):
         else:
             text = (f"报修已登记，工单号 {ticket.number}。售后工程师会在 {hours} 小时内"
                     f"（{local_time(ticket.sla_due_at)} 前）联系您（{ticket.phone}）预约上门时间。")
-        dispatcher.utter_message(text=text)
+        dispatcher.utter_message(text=text + f"\n登记信息：{summary(tracker, ('product', 'address', 'phone'))}。")
         dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
         return _reset(REPAIR_SLOTS)
 
@@ -91,6 +109,9 @@ class SubmitReturn(Action):
         return "action_submit_return"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        switched = _switched(dispatcher, tracker, "return_form")
+        if switched is not None:
+            return switched
         rules = profile.load_profile()["returns"]
         kind = tracker.get_slot("return_type") or "return"
         reason = tracker.get_slot("return_reason") or ""
@@ -98,23 +119,44 @@ class SubmitReturn(Action):
         quality = parsing.is_quality_problem(reason)
         window = rules["quality_exchange_days"] if (kind == "exchange" and quality) else rules["no_reason_days"]
         label = "换货" if kind == "exchange" else "退货"
-        if days > window:
+        refused = tracker.get_slot("return_refused")
+        order_id = tracker.get_slot("order_id")
+        order_id = None if order_id in (None, "无") else order_id
+        if refused == "custom":
+            dispatcher.utter_message(text=(
+                f"抱歉，{rules.get('excluded', '定制类商品')}不支持无理由退换货。如果商品有质量问题，可以申请保修维修"
+                f"（回复“报修”）；对结果有异议请回复“申请复核”，我会记录下来交给售后专员核实。"),
+                buttons=[{"title": "申请复核", "payload": "申请复核"}, {"title": "转人工", "payload": "转人工"}])
+            return _reset(RETURN_SLOTS) + [SlotSet("return_dispute", {
+                "why": "custom", "order_id": order_id, "reason": reason, "return_type": kind})]
+        if refused or days > window:
             dispatcher.utter_message(text=(
                 f"抱歉，您的商品已签收约 {days:g} 天，超过了{label}期限"
                 f"（无理由退货 {rules['no_reason_days']} 天，质量问题换货 {rules['quality_exchange_days']} 天），"
-                f"这次没法直接办理{label}。如果商品有质量问题，可以申请保修维修（回复“报修”），或回复“转人工”让客服帮您看看。"))
-            return _reset(RETURN_SLOTS)
+                f"这次没法直接办理{label}。如果商品有质量问题，可以申请保修维修（回复“报修”）；"
+                f"对结果有异议请回复“申请复核”，我会记录下来交给售后专员核实。"),
+                buttons=[{"title": "申请复核", "payload": "申请复核"}, {"title": "报修", "payload": "我要报修"}])
+            return _reset(RETURN_SLOTS) + [SlotSet("return_dispute", {
+                "why": "window", "days": days, "order_id": order_id, "reason": reason,
+                "return_type": kind})]
         ticket, _ = store().open_ticket(
-            kind="return", category=label, order_id=tracker.get_slot("order_id"),
+            kind="return", category=label, order_id=order_id,
             description=reason, customer_id=tracker.sender_id, channel=customer_channel(tracker),
-            idempotency_key=form_run_key(tracker, "return_form"),
-            details={"return_type": kind, "days_since_receipt": days, "quality_problem": quality})
+            idempotency_key=form_run_key(tracker, "return_form"), phone=_phone(tracker),
+            details={"return_type": kind, "days_since_receipt": days, "quality_problem": quality,
+                     "order_unverified": order_id is None})
         dispatcher.utter_message(text=(
-            f"{label}申请已提交，工单号 {ticket.number}（订单 {ticket.order_id}）。"
+            f"{label}申请已提交，工单号 {ticket.number}（订单 {ticket.order_id or '待客服核实'}）。"
             f"售后会在 {sla.promised_hours('return', 'normal')} 小时内（{local_time(ticket.sla_due_at)} 前）"
-            f"审核并告诉您寄回方式{'，质量问题运费由我们承担' if quality else ''}。"))
+            f"审核并告诉您寄回方式{'，质量问题运费由我们承担' if quality else ''}。"
+            f"\n登记信息：{summary(tracker, ('order_id', 'return_reason', 'days_since_receipt', 'phone'))}。"))
         dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
         return _reset(RETURN_SLOTS)
+
+
+def _phone(tracker: Tracker):
+    phone = tracker.get_slot("phone")
+    return None if phone in (None, "无") else str(phone).split("转")[0]
 
 
 def describe(ticket: TicketView) -> str:

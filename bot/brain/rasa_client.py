@@ -159,3 +159,20 @@ class RasaClient:
                 return (await resp.json()).get("events", [])
         except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ValueError) as exc:
             raise RasaUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def reset_dialogue(self, sender: str, timeout: float = 10) -> None:
+        """End any active form and forget its slots (Rasa's tracker events API): a person has
+        taken the conversation over, so nothing the customer writes later answers the form.
+
+        Raises RasaUnavailable when Rasa does not answer or answers with an error.
+        """
+        base = self.ranked(sender)[0]
+        body = [{"event": "active_loop", "name": None}, {"event": "reset_slots"}]
+        try:
+            async with self.session.post(f"{base}/conversations/{sender}/tracker/events",
+                                         params={**self._params(), "include_events": "NONE"},
+                                         json=body, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"rasa answered {resp.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ValueError) as exc:
+            raise RasaUnavailable(str(exc) or type(exc).__name__) from exc

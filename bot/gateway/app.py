@@ -102,6 +102,17 @@ def create_app(settings: Settings | None = None) -> web.Application:
     router.event_handlers.append(announce)
     bus.subscribe_many(events.ACTION_EVENTS, handoffs.on_action_event)
 
+    async def clear_forms(event) -> None:
+        """A person takes the conversation: Rasa's form and its slots are cleared (issue 14)."""
+        conversation = (event.get("handoff") or {}).get("conversation_id")
+        if conversation:
+            try:
+                await rasa.reset_dialogue(conversation)
+            except Exception:      # RasaUnavailable: the form stays; the gate keeps the bot out
+                logger.warning("could not clear the form of a handed-off conversation")
+
+    bus.subscribe_many((events.HANDOFF_NEW, events.CLAIMED), clear_forms)
+
     for name in CHANNELS:
         importlib.import_module(name).setup(app)
     if "wecom_kf" in app:       # KEFU_WECOM_KF_HANDOFF=wecom: a new handoff goes to WeCom's staff

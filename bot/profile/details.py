@@ -34,6 +34,8 @@ _VAGUE = [
     (re.compile(r"前天|前儿"), 2),
     (re.compile(r"昨天|昨儿|昨晚|昨日|昨个"), 1),
     (re.compile(r"今天|今儿|今早|今晚|今日|刚刚|刚收到|刚到|刚签收|刚拿到|早上到|上午到|下午到"), 0),
+    (re.compile(r"二十多天|二十几天"), 23),
+    (re.compile(r"三十多天|三十几天"), 33),
     (re.compile(r"十几天|十多天|半个多月"), 15),
     (re.compile(r"十来天"), 10),
     (re.compile(r"(?:前|这)?几天|前些天|没几天|才几天|两三天|三四天"), 3),
@@ -244,11 +246,14 @@ def find_address(text: str) -> Optional[str]:
     """An address inside a longer message (``地址是…，电话…``), or the whole text if it is one."""
     folded = fold(text)
     marked = re.search(r"(?:地址|住在|住址|家在|地点)(?:是|在|:|：|改成|改为|换成)?\s*([^，,。；;！!？?\n]+)", folded)
-    if marked and looks_like_address(marked.group(1)):
-        return marked.group(1).strip()
+    if marked:
+        value = re.split(r"(?i)电话|手机|联系|phone|tel|\s(?=[^\d\s]*\d{7,})", marked.group(1))[0]
+        value = PHONE_ANY.sub("", value).strip()
+        if looks_like_address(value):
+            return value
     for chunk in re.split(r"[，,。；;！!？?\n]| (?=\D)", folded):
         chunk = re.sub(r"^(在|是|就是|我家在|我住|送到|寄到|上门到|来)", "", chunk.strip())
-        chunk = PHONE_ANY.sub("", chunk).strip()
+        chunk = re.split(r"(?i)电话|手机|联系|phone|tel", PHONE_ANY.sub("", chunk))[0].strip()
         if looks_like_address(chunk):
             return chunk
     return None
@@ -257,10 +262,10 @@ def find_address(text: str) -> Optional[str]:
 # --- which phone: mobile (+86, spaces, dashes, full-width) or a landline ----------------------
 
 PHONE_ANY = re.compile(r"(?:\+?\s*86[\s-]*|0086[\s-]*)?1[3-9]\d(?:[\s-]*\d){8}(?!\d)|"
-                       r"(?<!\d)0\d{2,3}[\s-]*\d{7,8}(?:\s*(?:转|-|ext)\s*\d{1,5})?(?!\d)")
+                       r"(?<![\dA-Za-z])0[1-9]\d{1,2}[\s-]*\d{7,8}(?:\s*(?:转|-|ext)\s*\d{1,5})?(?!\d)")
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86|0086)?(1[3-9]\d{9})(?!\d)")
-_LANDLINE_SPACED = re.compile(r"(?<!\d)(0\d{2,3})[\s-]+(\d{3,4}[\s-]?\d{4})(?:\s*(?:转|-|ext)\s*(\d{1,5}))?(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})(\d{7,8})(?:(?:转|-|ext)(\d{1,5}))?(?!\d)")
+_LANDLINE_SPACED = re.compile(r"(?<![\dA-Za-z])(0[1-9]\d{1,2})[\s-]+(\d{3,4}[\s-]?\d{4})(?:\s*(?:转|-|ext)\s*(\d{1,5}))?(?!\d)")
+_LANDLINE = re.compile(r"(?<![\dA-Za-z])(0[1-9]\d{1,2})(\d{7,8})(?:(?:转|-|ext)(\d{1,5}))?(?!\d)")
 
 
 def find_phone(text: str, *, landline: bool = True) -> Optional[Tuple[str, str]]:
@@ -353,10 +358,15 @@ _NEG_KIND = re.compile(r"(不|别|不用|不要|不想|不打算)(再)?(投诉|�
 _STILL = re.compile(r"(还是|改成|改为|换成|直接|那就|那|我要|我想|帮我)")
 
 
+def without_negated_kinds(text: str) -> str:
+    """The text with every negated kind (``不投诉了``, ``不换``) blanked out, same length."""
+    return _NEG_KIND.sub(lambda m: "□" * len(m.group(0)), fold(text))
+
+
 def switch_target(text: str, current: str | None) -> Optional[str]:
     """The other form a customer switches to (``不投诉了，我要退货`` → ``return_form``,
     ``算了，还是报修吧`` → ``repair_form``), or None. Negated kinds never count."""
-    folded = _NEG_KIND.sub(lambda m: "□" * len(m.group(0)), fold(text))
+    folded = without_negated_kinds(text)
     best: Optional[Tuple[int, str]] = None
     for form, words in KINDS.items():
         for word in words:

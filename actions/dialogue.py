@@ -1,0 +1,169 @@
+"""Changes of course: stopping a form, switching to another, disputing a refusal, going off topic.
+
+``action_stop_form`` runs after a form is deactivated (stop, or another form's intent) and
+outside forms on ``stop``: ``算了，还是退货吧`` is a switch, not a stop, and a switch carries
+over what applies (the order number to a return, the phone to a repair).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import customer_channel, latest_turn_key, store
+from bot.profile import details
+
+FORMS = ("complaint_form", "repair_form", "return_form")
+FORM_FIELDS = {
+    "complaint_form": ("complaint_category", "complaint_description", "order_id", "phone"),
+    "repair_form": ("product", "fault_description", "address", "phone"),
+    "return_form": ("order_id", "return_type", "return_reason", "days_since_receipt"),
+}
+BOOKKEEPING = ("form_tries", "form_confirmed", "switch_to", "return_refused", "urgency")
+ALL_SLOTS = tuple(dict.fromkeys(f for fields in FORM_FIELDS.values() for f in fields)) + BOOKKEEPING
+LABEL = {"complaint_form": "投诉", "repair_form": "报修", "return_form": "退换货"}
+INTENT_FORM = {"complain": "complaint_form", "request_repair": "repair_form",
+               "request_return": "return_form"}
+
+
+def reset(keep: tuple = ()) -> List[Dict[Text, Any]]:
+    """Every form slot forgotten (but ``keep``), and no question pending."""
+    return [SlotSet(name, None) for name in ALL_SLOTS if name not in keep] + [
+        SlotSet("requested_slot", None)]
+
+
+def stopped_form(tracker: Tracker) -> Optional[str]:
+    """The form deactivated during this turn (since the latest customer message), if any."""
+    last_named = None
+    closed = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "active_loop":
+            if event.get("name") is None:
+                closed = True
+            elif closed and last_named is None:
+                last_named = event.get("name")
+    if closed and last_named is None:
+        for event in reversed(tracker.events):
+            if event.get("event") == "active_loop" and event.get("name") in FORMS:
+                return event.get("name")
+    return last_named
+
+
+def switch(dispatcher: CollectingDispatcher, tracker: Tracker, source: Optional[str],
+           target: str) -> List[Dict[Text, Any]]:
+    """Leave ``source`` for ``target``: say so, keep the details both need, start ``target``."""
+    keep = tuple(f for f in FORM_FIELDS[target] if source and f in FORM_FIELDS[source]
+                 and tracker.get_slot(f) not in (None, ""))
+    if source:
+        carried = "，已填的" + "、".join({"order_id": "订单号", "phone": "电话"}.get(f, f) for f in keep) + "会沿用" \
+            if keep else ""
+        dispatcher.utter_message(text=f"好的，不办{LABEL[source]}了，改为帮您办理{LABEL[target]}{carried}。")
+    return reset(keep) + [FollowupAction(target)]
+
+
+class StopForm(Action):
+    """Stop, or switch: the customer's own words decide (``不投诉了，我要退货`` is a switch)."""
+
+    def name(self) -> Text:
+        return "action_stop_form"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        source = stopped_form(tracker)
+        text = (tracker.latest_message or {}).get("text", "")
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        target = tracker.get_slot("switch_to") or details.switch_target(text, source)
+        if target is None and INTENT_FORM.get(intent) not in (None, source):
+            target = INTENT_FORM[intent]
+        if target in FORMS and target != source:
+            return switch(dispatcher, tracker, source, target)
+        if source is None:
+            dispatcher.utter_message(response="utter_nothing_to_stop")
+            return reset()
+        dispatcher.utter_message(response="utter_stopped")
+        return reset()
+
+
+def consecutive(tracker: Tracker, intents: tuple) -> int:
+    """How many of the latest customer messages in a row had one of ``intents``."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") not in intents:
+            break
+        count += 1
+    return count
+
+
+class OutOfScope(Action):
+    """Off-topic once: say what the assistant does. Again and again: offer a person or a call."""
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        if consecutive(tracker, ("out_of_scope", "nlu_fallback")) >= 2:
+            dispatcher.utter_message(
+                text="看来我没能帮上忙 😅 需要的话我可以为您转人工客服，或登记回电由客服打给您。",
+                buttons=[{"title": "转人工", "payload": "转人工"},
+                         {"title": "投诉", "payload": "我要投诉"},
+                         {"title": "报修", "payload": "我要报修"}])
+        else:
+            dispatcher.utter_message(response="utter_out_of_scope")
+        return []
+
+
+class RecordDispute(Action):
+    """A refused return the customer disputes: a follow-up ticket for an agent to review."""
+
+    def name(self) -> Text:
+        return "action_record_dispute"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        refused = tracker.get_slot("return_dispute")
+        if not refused:
+            dispatcher.utter_message(text="请问是对哪件事有异议？可以说说具体情况，或回复“投诉”登记、“转人工”找客服。")
+            return []
+        ticket, _ = store().open_ticket(
+            kind="return", category="退货复核", customer_id=tracker.sender_id,
+            channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "dispute"),
+            description=f"客户对退换货结果有异议：{(tracker.latest_message or {}).get('text', '')}",
+            order_id=refused.get("order_id"), priority="normal",
+            details={"refused": refused, "disputed": True})
+        dispatcher.utter_message(text=(
+            f"已为您记录复核申请，工单号 {ticket.number}。售后专员会核实您的情况后联系您，"
+            f"随时发送工单号即可查询进度。"))
+        return [SlotSet("return_dispute", None)]
+
+
+FAULT_WORDS = ("修", "坏", "故障", "不制冷", "不转", "黑屏", "漏", "响", "不开机", "开不了机", "没反应",
+               "不工作", "塌", "不脱水", "不甩干", "不出", "冒烟", "火花")
+
+
+class RouteDetail(Action):
+    """Details given outside any form (``报修 电视 黑屏 …地址… 电话``): the form they belong to
+    starts and takes them all; anything else gets the usual "how can I help"."""
+
+    def name(self) -> Text:
+        return "action_route_detail"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        from bot.profile import business as profile
+
+        message = tracker.latest_message or {}
+        text = message.get("text", "")
+        target = details.switch_target(text, None)
+        products = [e for e in message.get("entities", []) if e.get("entity") == "product"]
+        if target is None and products and any(w in text for w in FAULT_WORDS):
+            target = "repair_form"
+        triggers = profile.load_profile().get("high_priority_complaint_keywords", [])
+        if target is None and any(str(w) in text for w in triggers):
+            target = "complaint_form"
+        if target:
+            return reset() + [FollowupAction(target)]
+        dispatcher.utter_message(response="utter_how_can_help")
+        return []

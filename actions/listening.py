@@ -1,0 +1,228 @@
+"""Forms that listen: what one customer message says, judged against the question asked.
+
+:class:`ListeningForm` is the validation action of each form (``validate_<form>``). Every
+turn it
+
+- mines every detail the message carries, whatever was asked (a phone inside a description,
+  an address and a day count in the first message, an order number given early);
+- judges the answer to the question asked: accepted only when it is one; otherwise the
+  customer hears why and the question again (the form re-asks);
+- applies corrections at any point (``电话改成…``, ``地址不对``: by entity or by naming a field);
+- after two failed tries at a field, offers a way on (skip it, a landline, no order number,
+  or a person);
+- hands a change of mind (``不投诉了，我要退货``) to the finishing action through ``switch_to``.
+
+Slots are all ``custom``-mapped (domain.yml): nothing is taken from a message unless a
+validator here says it is the answer.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.profile import details, parsing
+from bot.profile import business as profile
+
+NO_VALUE = "无"
+SOCIAL = {"greet": "您好～", "thank": "不客气～", "goodbye": "先别走～",
+          "bot_challenge": "我是智能客服助手。"}
+YES = re.compile(r"^(对|对的|是|是的|确认|确定|没问题|没错|正确|提交|可以|好的?|行|嗯+|ok|OK|yes|就这样|没有问题|都对|确认提交|提交吧)[吧啊呀的了！!。～~\s]*$")
+NO = re.compile(r"^(不对|不是|错了|有错|不正确|不行|要改|修改|改一下)")
+NO_ORDER = re.compile(r"没有|没订单|找不到|不知道|忘了|记不得|不记得|没留|没存|查不到|无订单|^无$|没$")
+SKIP = re.compile(r"跳过|不方便|不想留|不留|不给|先不")
+INTERRUPTIONS = ("faq", "request_human", "bot_challenge", "check_ticket", "dispute")
+INTENT_FORM = {"complain": "complaint_form", "request_repair": "repair_form",
+               "request_return": "return_form"}
+CHANGE_OF_MIND = re.compile(r"不.{0,3}了|算了|还是|改成|改为|换成|不想|不要|不用")
+FILLER = re.compile(r"(我要|我想|想要|帮我|麻烦|请|你们|给我|一下|投诉|报修|维修|修理|上门|派人|师傅|来修|"
+                    r"安装|申请|处理|的|了|吧|啊|呀|呢|哦|嗯|！|!|。|，|,|～|~|\s)")
+
+
+def substance(text: str) -> str:
+    """What is left of a message after the request words: is there a description in it?"""
+    return FILLER.sub("", text or "")
+
+
+class Turn:
+    """The latest customer message as the validators see it."""
+
+    def __init__(self, tracker: Tracker, form: str) -> None:
+        message = tracker.latest_message or {}
+        self.tracker = tracker
+        self.text = (message.get("text") or "").strip()
+        self.folded = details.fold(self.text)
+        self.intent = (message.get("intent") or {}).get("name") or ""
+        self.entities = {e.get("entity"): str(e.get("value")) for e in message.get("entities", [])
+                         if e.get("value")}
+        self.requested = tracker.get_slot("requested_slot")
+        # the form's first turn (activation, or just switched to): no question asked yet
+        self.starting = self.requested is None
+        self.resumed = not self.starting and _interrupted(tracker, form)
+
+    def slot(self, name: str) -> Any:
+        return self.tracker.get_slot(name)
+
+    @property
+    def empty(self) -> bool:
+        return not substance(self.text)
+
+
+def _interrupted(tracker: Tracker, form: str) -> bool:
+    """Back in the form after another action answered this same message (a FAQ, a ticket
+    lookup): the message was not for the form."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "action" and event.get("name") not in (
+                form, "action_listen", "action_extract_slots", f"validate_{form}", None):
+            return True
+    return False
+
+
+def mine_phone(turn: Turn) -> Optional[str]:
+    found = details.find_phone(turn.text)
+    return found[1] if found else None
+
+
+def mine_order(turn: Turn) -> Optional[str]:
+    return parsing.find_order_id(turn.entities.get("order_id") or "") or parsing.find_order_id(turn.text)
+
+
+def tries(turn: Turn) -> Dict[str, int]:
+    return dict(turn.slot("form_tries") or {})
+
+
+class ListeningForm(Action):
+    """One form's validation: subclasses give ``form``, ``fields`` and ``judge_<field>``."""
+
+    form: str = ""
+    fields: Tuple[str, ...] = ()
+    optional: Tuple[str, ...] = ()
+    hints: Dict[str, str] = {}
+
+    def name(self) -> Text:
+        return f"validate_{self.form}"
+
+    # --- per-form hooks --------------------------------------------------------------------
+    def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
+        """Details a message can carry whatever was asked (override per form)."""
+
+    def after(self, turn: Turn, found: Dict[str, Any], dispatcher: CollectingDispatcher) -> None:
+        """Checks once details are known (the return window); may set ``requested_slot``."""
+
+    def way_out(self, field: str) -> str:
+        return "也可以回复“转人工”，让客服帮您办理。"
+
+    def own_kind(self, turn: Turn) -> bool:
+        """A "stop"-sounding message that is about this very form (``不换了，退货``)."""
+        words = details.KINDS.get(self.form, ())
+        folded = details.without_negated_kinds(turn.text)
+        return any(w in folded for w in words) or (self.form == "return_form" and details.return_type(turn.text) is not None
+                                                   and "不" in turn.folded and any(w in folded for w in ("退", "换")))
+
+    # --- the turn ----------------------------------------------------------------------------
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain) -> List[Dict]:
+        turn = Turn(tracker, self.form)
+        if turn.resumed:
+            return []
+        found: Dict[str, Any] = {}
+        counts = tries(turn)
+        target = details.switch_target(turn.text, self.form)
+        if not turn.starting:
+            # Returning nothing rejects the form for this message: the rules answer it (a FAQ,
+            # a person, a ticket lookup, a stop or another form) and the form resumes or ends.
+            if turn.intent in INTERRUPTIONS:
+                return []
+            if turn.intent == "stop" and (target or not self.own_kind(turn)):
+                return []
+            if INTENT_FORM.get(turn.intent) not in (None, self.form) and target:
+                return []
+            if target and CHANGE_OF_MIND.search(turn.folded):
+                return [SlotSet("switch_to", target), SlotSet("requested_slot", None)]
+        self.mine(turn, found)
+        requested = turn.requested if not turn.starting else None
+        if requested == "form_confirmed":
+            self.confirm(turn, found, dispatcher)
+        elif requested in self.fields and requested not in found:
+            value, why = getattr(self, f"judge_{requested}")(turn)
+            if value is not None:
+                found[requested] = value
+            else:
+                counts[requested] = counts.get(requested, 0) + 1
+                self.refuse(turn, requested, why, counts[requested], found, dispatcher)
+        self.corrections(turn, found, requested)
+        if requested in found:
+            counts.pop(requested, None)
+        self.after(turn, found, dispatcher)
+        return [SlotSet(name, value) for name, value in found.items()] + [SlotSet("form_tries", counts)]
+
+    def refuse(self, turn: Turn, field: str, why: str, count: int, found: Dict[str, Any],
+               dispatcher: CollectingDispatcher) -> None:
+        """Not an answer: say what was understood, why it is not one; a way on after two."""
+        lead = SOCIAL.get(turn.intent, "")
+        if count >= 2 and field in self.optional:
+            found[field] = self.skip_value(field)
+            dispatcher.utter_message(text=f"{lead}这一项先跳过，客服跟进时再和您确认。")
+            return
+        text = lead + (why or self.hints.get(field, "没太明白，"))
+        if count >= 2:
+            text += self.way_out(field)
+        dispatcher.utter_message(text=text)
+
+    def skip_value(self, field: str) -> Any:
+        return NO_VALUE
+
+    def corrections(self, turn: Turn, found: Dict[str, Any], requested: Optional[str]) -> None:
+        """``原因改成…`` / ``地址不对`` names a field: its new value, or ask it again."""
+        if not details.is_correction(turn.text) or turn.starting:
+            return
+        for field in details.named_fields(turn.text, self.fields):
+            if field in found and field != requested:
+                continue
+            new = details.after_correction(turn.text)
+            judged = None
+            if new:
+                fake = _Reworded(turn, new)
+                judged, _ = getattr(self, f"judge_{field}")(fake)
+            if judged is not None:
+                found[field] = judged
+            elif field not in found or field == requested and found.get(field) is None:
+                found[field] = None          # the form asks it again
+            found["form_confirmed"] = None
+
+    def confirm(self, turn: Turn, found: Dict[str, Any], dispatcher: CollectingDispatcher) -> None:
+        changed = [f for f in self.fields if f in found]
+        if changed:
+            found["form_confirmed"] = None          # corrected: read back again
+            return
+        if turn.intent == "affirm" and not NO.match(turn.folded) or YES.match(turn.folded):
+            found["form_confirmed"] = True
+            return
+        named = details.named_fields(turn.text, self.fields)
+        if named:
+            for field in named:
+                found[field] = None
+            dispatcher.utter_message(text="好的，我们重新确认这一项。")
+            return
+        if turn.intent == "deny" or NO.match(turn.folded) or details.is_correction(turn.text):
+            dispatcher.utter_message(text="请告诉我哪一项需要修改，可以直接说“电话改成…”或“地址改成…”。")
+        else:
+            dispatcher.utter_message(text="请回复“确认”提交，或直接告诉我要修改的内容。")
+        found["form_confirmed"] = None
+
+
+class _Reworded(Turn):
+    """A turn whose text is the new value in a correction (``…改成 <value>``)."""
+
+    def __init__(self, turn: Turn, text: str) -> None:  # noqa: D401 - a copy with new text
+        self.__dict__.update(turn.__dict__)
+        self.text, self.folded, self.intent = text, details.fold(text), "inform"
+        self.entities = {}
+
+
+def load_facts() -> Dict[str, Any]:
+    return profile.load_profile()
