@@ -11,7 +11,7 @@ from aiohttp import web
 from bot.gateway.router import RateLimiter, Router
 from bot.store.transcripts import TranscriptStore
 from tests.conftest import free_port
-from tests.fake_platforms import ThreadedServer
+from tests.fakes import ThreadedServer
 
 GREETING = {"text": "您好，我是智能客服～请问有什么可以帮您？",
             "buttons": [{"title": "我要投诉", "payload": "我要投诉"},

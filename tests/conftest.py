@@ -58,22 +58,28 @@ def trained_model() -> Path:
 
 @pytest.fixture(scope="session")
 def telegram_agents_api():
-    """A local fake Bot API for the agents' Telegram group (tests/fake_telegram_agents.py)."""
-    from tests.fake_telegram_agents import FakeBotApi
+    """A local fake Bot API for the agents' Telegram group (tests/fakes/telegram.py)."""
+    from tests.fakes.telegram import agents_bot_api
 
-    api = FakeBotApi(port=free_port()).start()
+    api = agents_bot_api().start()
     yield api
     api.stop()
 
 
 @pytest.fixture(scope="session")
 def channel_fakes():
-    """Local fake WeChat API and Telegram Bot API for the customer channels (issue 4)."""
-    from tests.fake_platforms import start_channel_fakes
+    """Local fakes of the WeChat API and the customers' Telegram Bot API (issue 4):
+    ``.wechat``, ``.telegram`` and ``.env``, the gateway's settings for them."""
+    from types import SimpleNamespace
 
-    fakes = start_channel_fakes(free_port(), free_port())
-    yield fakes
-    fakes.stop()
+    from tests.fakes.telegram import FakeBotAPI
+    from tests.fakes.wechat import FakeWeChatAPI
+
+    wechat, telegram = FakeWeChatAPI().start(), FakeBotAPI().start()
+    yield SimpleNamespace(wechat=wechat, telegram=telegram,
+                          env={**wechat.env(), **telegram.customer_bot_env()})
+    wechat.stop()
+    telegram.stop()
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +89,7 @@ def stack_env(tmp_path_factory, telegram_agents_api, channel_fakes) -> dict:
            "KEFU_DATA_KEY": Fernet.generate_key().decode(),
            "KEFU_FAKE_NOW": FAKE_NOW,
            # the agents' Telegram group against the local fake Bot API
-           "KEFU_TELEGRAM_AGENT_TOKEN": "123456:agents-test-token",
-           "KEFU_TELEGRAM_AGENT_GROUP": telegram_agents_api.group,
-           "KEFU_TELEGRAM_AGENT_API_BASE": telegram_agents_api.base,
+           **telegram_agents_api.agents_bot_env(),
            "KEFU_TELEGRAM_AGENT_POLL_TIMEOUT": "1",
            # every test customer talks from 127.0.0.1: no per-address limit in the shared stack
            # (tests/test_hardening_support.py covers it on an app of its own)

@@ -17,8 +17,9 @@ from bot.profile import business as profile
 from bot.store.tickets import TicketStore
 from bot.store.transcripts import TranscriptStore
 from tests.channel_harness import eventually
-from tests.fake_platforms import (TELEGRAM_SECRET, TELEGRAM_TOKEN, WECHAT_AES_KEY, WECHAT_APPID,
-                                  WECHAT_SECRET, WECHAT_TOKEN, TelegramCustomer, WeChatPusher)
+from tests.fakes.telegram import TELEGRAM_SECRET, TELEGRAM_TOKEN, TelegramCustomer
+from tests.fakes.wechat import (WECHAT_AES_KEY, WECHAT_APPID, WECHAT_SECRET, WECHAT_TOKEN,
+                                WeChatPusher)
 
 pytestmark = pytest.mark.e2e
 

@@ -114,8 +114,8 @@ def test_telegram_agents_group(assistant, customer, telegram_agents_api):
     api = telegram_agents_api
     ask_for_human(customer)
     handoff = HandoffStore().active(customer.conversation_id)
-    card = api.wait_for(lambda m: f"#{handoff.id}" in m["text"] and m["markup"])
-    assert "claim" in str(card["markup"])
+    card = api.wait_for(lambda m: f"#{handoff.id}" in m["text"] and m.get("reply_markup"))
+    assert "claim" in str(card["reply_markup"])
 
     # only a Telegram user an admin linked to an active agent may claim (issue 18, item 8)
     stranger = api.user(7002, "路人")

@@ -236,7 +236,7 @@ def test_a_push_to_an_unreachable_channel_waits_uncharged_and_arrives_in_order(d
 
 def test_agent_replies_to_a_telegram_customer_survive_a_telegram_outage_in_order(db, monkeypatch):
     """The real Telegram connector against a fake Bot API that goes down (502) for a while."""
-    from tests.fake_platforms import TELEGRAM_SECRET, TELEGRAM_TOKEN, FakeBotAPI
+    from tests.fakes.telegram import TELEGRAM_SECRET, TELEGRAM_TOKEN, FakeBotAPI
 
     api, down = FakeBotAPI(TELEGRAM_TOKEN), [False]
 
@@ -339,18 +339,17 @@ def test_dead_letters_in_the_console_and_their_retry(db):
 def _group(service: HandoffService, api, poll_timeout: int = 1):
     from bot.workspace.agents_group import AgentsGroup
 
-    group = AgentsGroup(service, token="123456:agents-test-token", group=api.group,
-                        api_base=api.base, poll_timeout=poll_timeout)
+    group = AgentsGroup(service, token=api.token, group=api.group,
+                        api_base=api.url, poll_timeout=poll_timeout)
     group.attach(service.bus)
     return group
 
 
 @pytest.fixture
 def agents_api():
-    from tests.conftest import free_port
-    from tests.fake_telegram_agents import FakeBotApi
+    from tests.fakes.telegram import agents_bot_api
 
-    api = FakeBotApi(port=free_port()).start()
+    api = agents_bot_api().start()
     yield api
     api.stop()
 
@@ -369,8 +368,9 @@ def test_only_linked_active_agents_claim_and_only_from_the_groups_own_message(db
         try:
             handoff = await service.open("web:tg-claim", "web", "tg-claim", ticket_number=None,
                                          reason="request_human")
-            await _rounds(service, lambda: any(m["markup"] for m in api.sent), "the card")
-            card = next(m for m in api.sent if m["markup"])
+            await _rounds(service, lambda: any(m.get("reply_markup") for m in api.sent()),
+                          "the card")
+            card = next(m for m in api.sent() if m.get("reply_markup"))
 
             def answered(n):
                 return lambda: len(api.answers) >= n
@@ -383,7 +383,7 @@ def test_only_linked_active_agents_claim_and_only_from_the_groups_own_message(db
             await until(answered(3), what="the answer to a press elsewhere")
             assert HandoffStore().get(handoff.id).status == "queued"
             api.reply(api.user(7002, "路人"), card, "我来回复客户")           # no reply either
-            await until(lambda: any("未关联" in m["text"] for m in api.sent), what="a warning")
+            await until(lambda: any("未关联" in m["text"] for m in api.sent()), what="a warning")
             api.press(api.user(7001, "王客服"), card, f"claim:{handoff.id}")
             await until(lambda: HandoffStore().get(handoff.id).status == "claimed", what="claim")
             return handoff
@@ -411,8 +411,9 @@ def test_one_poller_across_replicas_and_the_next_goes_on_from_the_offset(db, age
         try:
             handoff = await replicas[0].open("web:tg-lease", "web", "tg-lease", ticket_number=None,
                                              reason="request_human")
-            await _rounds(replicas[0], lambda: any(m["markup"] for m in api.sent), "the card")
-            card = next(m for m in api.sent if m["markup"])
+            await _rounds(replicas[0], lambda: any(m.get("reply_markup") for m in api.sent()),
+                          "the card")
+            card = next(m for m in api.sent() if m.get("reply_markup"))
             api.press(api.user(7001, "王"), card, f"claim:{handoff.id}")
             await until(lambda: HandoffStore().get(handoff.id).status == "claimed", what="claim")
             polls = api.polls

@@ -1,6 +1,6 @@
 """The Telegram connector without a model: webhook refusals, updates, buttons, flood limits.
 
-python-telegram-bot talks to :class:`tests.fake_platforms.FakeBotAPI` (its ``base_url``
+python-telegram-bot talks to :class:`tests.fakes.telegram.FakeBotAPI` (its ``base_url``
 points there); the gateway is the real router and connector with a scripted Rasa.
 """
 from __future__ import annotations
@@ -15,23 +15,20 @@ from connectors import telegram
 from connectors.telegram import FloodGate, parse_update
 from tests.channel_harness import Gateway, eventually
 from tests.conftest import free_port
-from tests.fake_platforms import (TELEGRAM_SECRET, TELEGRAM_TOKEN, FakeBotAPI, TelegramCustomer,
-                                  ThreadedServer)
+from tests.fakes import ThreadedServer
+from tests.fakes.telegram import TELEGRAM_SECRET, TELEGRAM_TOKEN, FakeBotAPI, TelegramCustomer
 
 
 @pytest.fixture
 def bot_api():
-    api = FakeBotAPI(TELEGRAM_TOKEN)
-    server = ThreadedServer(api.app, free_port()).start()
-    api.url = server.url
+    api = FakeBotAPI(TELEGRAM_TOKEN).start()
     yield api
-    server.stop()
+    api.stop()
 
 
 def _gateway(tmp_path, monkeypatch, bot_api, mode="webhook"):
     monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/kefu.db")
-    for key, value in {"KEFU_TELEGRAM_TOKEN": TELEGRAM_TOKEN, "KEFU_TELEGRAM_SECRET": TELEGRAM_SECRET,
-                       "KEFU_TELEGRAM_API_BASE": bot_api.url, "KEFU_TELEGRAM_MODE": mode}.items():
+    for key, value in {**bot_api.customer_bot_env(), "KEFU_TELEGRAM_MODE": mode}.items():
         monkeypatch.setenv(key, value)
     return Gateway(telegram.setup)
 
@@ -141,8 +138,7 @@ def test_polling_mode_needs_no_public_url(tmp_path, monkeypatch, bot_api):
     try:
         customer = TelegramCustomer(f"{gw.url}/webhooks/telegram", TELEGRAM_SECRET, bot_api, 930001)
         assert customer.post(customer.message_update("webhook?")) == 404   # no webhook to spoof
-        with bot_api.lock:
-            bot_api.updates.append(customer.message_update("轮询你好"))
+        bot_api.push(customer.message_update("轮询你好"))
         sent = eventually(lambda: bot_api.sent(930001))
         assert sent[0]["text"] == "收到：轮询你好"
         assert "deleteWebhook" in bot_api.methods()

@@ -1,8 +1,8 @@
 """The WeChat connector without a model: protocol, refusals, dedup, the access token.
 
 The gateway here is the real router and connector with a scripted Rasa; the WeChat side
-is :class:`tests.fake_platforms.WeChatPusher` (signed, encrypted XML like WeChat's
-servers send) and :class:`tests.fake_platforms.FakeWeChatAPI`.
+is :class:`tests.fakes.wechat.WeChatPusher` (signed, encrypted XML like WeChat's
+servers send) and :class:`tests.fakes.wechat.FakeWeChatAPI`.
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from connectors.wechat.crypto import WeChatCrypto, WeChatError, signature
 from connectors.wechat.wire import parse_xml, split_text, text_reply
 from tests.channel_harness import Gateway, eventually
 from tests.conftest import free_port
-from tests.fake_platforms import (WECHAT_AES_KEY, WECHAT_APPID, WECHAT_SECRET, WECHAT_TOKEN,
-                                  FakeWeChatAPI, ThreadedServer, WeChatPusher)
+from tests.fakes import ThreadedServer
+from tests.fakes.wechat import (WECHAT_AES_KEY, WECHAT_APPID, WECHAT_SECRET, WECHAT_TOKEN,
+                                FakeWeChatAPI, WeChatPusher)
 
 # --- the scheme against WeChat's own published sample values ---------------------------------
 
@@ -103,20 +104,15 @@ def test_parser_refuses_entities_and_dtds(body):
 
 @pytest.fixture
 def wechat_api():
-    api = FakeWeChatAPI(WECHAT_APPID, WECHAT_SECRET)
-    server = ThreadedServer(api.app, free_port()).start()
-    api.url = server.url
+    api = FakeWeChatAPI(WECHAT_APPID, WECHAT_SECRET).start()
     yield api
-    server.stop()
+    api.stop()
 
 
 @pytest.fixture
 def gateway(tmp_path, monkeypatch, wechat_api):
     monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/kefu.db")
-    for key, value in {"KEFU_WECHAT_TOKEN": WECHAT_TOKEN, "KEFU_WECHAT_APPID": WECHAT_APPID,
-                       "KEFU_WECHAT_SECRET": WECHAT_SECRET, "KEFU_WECHAT_AES_KEY": WECHAT_AES_KEY,
-                       "KEFU_WECHAT_API_BASE": wechat_api.url,
-                       "KEFU_WECHAT_PASSIVE_SECONDS": "1"}.items():
+    for key, value in {**wechat_api.env(), "KEFU_WECHAT_PASSIVE_SECONDS": "1"}.items():
         monkeypatch.setenv(key, value)
     gw = Gateway(wechat.setup)
     gw.pusher = WeChatPusher(f"{gw.url}/webhooks/wechat", WECHAT_TOKEN, WECHAT_APPID, WECHAT_AES_KEY)

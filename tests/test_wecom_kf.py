@@ -1,7 +1,7 @@
 """The 微信客服 channel without a model: protocol, the pull, WeCom's rules, handoffs, restarts.
 
 The gateway is the real one (``create_app``: router, handoff service, event bus, the
-connector) with a scripted Rasa; WeCom is :class:`tests.fake_wecom.FakeWeCom` (its API and
+connector) with a scripted Rasa; WeCom is :class:`tests.fakes.wecom.FakeWeCom` (its API and
 its encrypted callbacks, written from WeCom's documentation).
 """
 from __future__ import annotations
@@ -21,8 +21,8 @@ from connectors.wechat import kf, kf_pull
 from connectors.wechat.crypto import WeChatCrypto, signature
 from tests.channel_harness import ScriptedRasa, eventually
 from tests.conftest import free_port
-from tests.fake_platforms import ThreadedServer
-from tests.fake_wecom import AES_KEY, CORPID, OPEN_KFID, TOKEN, Callbacks, FakeWeCom
+from tests.fakes import ThreadedServer
+from tests.fakes.wecom import OPEN_KFID, Callbacks, FakeWeCom
 
 HANDOFF_REPLY = [{"text": "好的，正在为您转接人工客服～"},
                  {"custom": {"kefu": {"event": "handoff", "in_hours": True,

@@ -1,7 +1,7 @@
 """Whole 微信客服 conversations through a running stack and a really trained model.
 
 The stack (action server, Rasa, gateway) runs as real processes with its own database; WeCom
-is :class:`tests.fake_wecom.FakeWeCom` in this process, speaking WeCom's wire format both
+is :class:`tests.fakes.wecom.FakeWeCom` in this process, speaking WeCom's wire format both
 ways (encrypted callbacks to the gateway, the ``/cgi-bin/kf`` API the gateway calls).
 Assertions read the fake's record of what was sent, the ticket rows and the transcript.
 """
@@ -22,7 +22,7 @@ from bot.store.tickets import TicketStore
 from bot.store.transcripts import TranscriptStore
 from tests.channel_harness import eventually
 from tests.conftest import FAKE_NOW, free_port
-from tests.fake_wecom import FakeWeCom
+from tests.fakes.wecom import FakeWeCom
 from tests.handoff_helpers import AgentClient
 
 pytestmark = pytest.mark.e2e

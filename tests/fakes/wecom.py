@@ -8,29 +8,24 @@ at most 2048 bytes, access tokens that expire (42001); ``send_msg_on_event`` tak
 ``enter_session``'s ``welcome_code`` once; ``service_state/get`` and ``trans`` follow
 WeCom's state table. Customers and reception staff are simulated by adding messages
 and POSTing the encrypted ``kf_msg_or_event`` callback the way WeCom's servers do
-(AES-256-CBC, receive id = CorpID, ``msg_signature``) — implemented here independently of
-``connectors.wechat``. Everything the gateway sent is recorded for assertions.
+(AES-256-CBC, receive id = CorpID, ``msg_signature``: the scheme of
+:mod:`tests.fakes.wechat`, written independently of ``connectors.wechat``). Everything
+the gateway sent is recorded for assertions.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import secrets
-import struct
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
 from aiohttp import web
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from tests.conftest import free_port
-from tests.fake_platforms import ThreadedServer
+from tests.fakes import http
+from tests.fakes.wechat import TokenPlatform, aes_key, encrypt, signature
 
 CORPID = "ww5f3c8e1a7b2d4c60"
 SECRET = "kf-secret-for-tests-only"
@@ -42,26 +37,16 @@ TRANSITIONS = {0: {1, 2, 3, 4}, 1: {2, 3, 4}, 2: {3, 4}, 3: {3, 4}, 4: set()}
 WINDOW = 48 * 3600
 
 
-def sha1_signature(*parts: str) -> str:
-    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
-
-
 class Callbacks:
     """What WeCom's servers do to the callback URL: encrypt, sign, GET or POST."""
 
-    def __init__(self, url: str, token: str = TOKEN, aes_key: str = AES_KEY,
+    def __init__(self, url: str, token: str = TOKEN, aes_key_text: str = AES_KEY,
                  receive_id: str = CORPID) -> None:
         self.url, self.token, self.receive_id = url, token, receive_id
-        self.key = base64.b64decode(aes_key + "=")
+        self.key = aes_key(aes_key_text)
 
     def encrypt(self, text: str, receive_id: str | None = None) -> str:
-        body = text.encode()
-        plain = secrets.token_bytes(16) + struct.pack(">I", len(body)) + body \
-            + (receive_id or self.receive_id).encode()
-        pad = 32 - len(plain) % 32
-        plain += bytes([pad]) * pad
-        enc = Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16])).encryptor()
-        return base64.b64encode(enc.update(plain) + enc.finalize()).decode()
+        return encrypt(self.key, text, receive_id or self.receive_id)
 
     def event_xml(self, open_kfid: Optional[str], sync_token: str) -> str:
         kf = f"<OpenKfId><![CDATA[{open_kfid}]]></OpenKfId>" if open_kfid else ""
@@ -75,17 +60,12 @@ class Callbacks:
                 f"{encrypted}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>").encode()
 
     def post_raw(self, body: bytes, query: Dict[str, str], timeout: float = 10) -> Tuple[int, str]:
-        request = urllib.request.Request(f"{self.url}?{urllib.parse.urlencode(query)}",
-                                         data=body, headers={"Content-Type": "text/xml"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode(errors="replace")
+        return http(f"{self.url}?{urllib.parse.urlencode(query)}", body,
+                    {"Content-Type": "text/xml"}, timeout)
 
     def signed_query(self, encrypted: str, forge: bool = False) -> Dict[str, str]:
         timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
-        sig = "0" * 40 if forge else sha1_signature(self.token, timestamp, nonce, encrypted)
+        sig = "0" * 40 if forge else signature(self.token, timestamp, nonce, encrypted)
         return {"msg_signature": sig, "timestamp": timestamp, "nonce": nonce}
 
     def post_event(self, open_kfid: Optional[str], sync_token: str, *, forge: bool = False,
@@ -97,21 +77,15 @@ class Callbacks:
                receive_id: str | None = None) -> Tuple[int, str]:
         echostr = self.encrypt(plain, receive_id)
         query = {**self.signed_query(echostr, forge), "echostr": echostr}
-        try:
-            with urllib.request.urlopen(f"{self.url}?{urllib.parse.urlencode(query)}",
-                                        timeout=10) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode(errors="replace")
+        return http(f"{self.url}?{urllib.parse.urlencode(query)}", timeout=10)
 
 
-class FakeWeCom:
+class FakeWeCom(TokenPlatform):
+    token_prefix, token_delay = "KF_ACCESS", 0.02
+
     def __init__(self, corpid: str = CORPID, secret: str = SECRET, page_size: int = 1000) -> None:
+        super().__init__()
         self.corpid, self.secret, self.page_size = corpid, secret, page_size
-        self.lock = threading.RLock()
-        self.token_fetches = 0
-        self.valid_tokens: set[str] = set()
-        self.expired_tokens: set[str] = set()
         self.messages: Dict[str, List[Dict[str, Any]]] = {}      # open_kfid -> msg_list, in order
         self.sync_tokens: set[str] = set()
         self.sync_calls: List[Dict[str, Any]] = []
@@ -124,32 +98,20 @@ class FakeWeCom:
         self.hold: Dict[str, asyncio.Event] = {}                 # external_userid -> held sends
         self.held = 0
         self._ids = int(time.time() * 1000)
-        self.app = web.Application()
-        self.app.router.add_get("/cgi-bin/gettoken", self.gettoken)
-        for path in ("sync_msg", "send_msg", "send_msg_on_event", "service_state/get",
-                     "service_state/trans"):
-            self.app.router.add_post(f"/cgi-bin/kf/{path}", self.call)
-        self.server: Optional[ThreadedServer] = None
         self.callbacks: Optional[Callbacks] = None
 
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/cgi-bin/gettoken", self.gettoken)
+        for path in ("sync_msg", "send_msg", "send_msg_on_event", "service_state/get",
+                     "service_state/trans"):
+            app.router.add_post(f"/cgi-bin/kf/{path}", self.call)
+
     # --- running ---------------------------------------------------------------------------
-
-    def start(self) -> "FakeWeCom":
-        self.server = ThreadedServer(self.app, free_port()).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.stop()
-
-    @property
-    def base(self) -> str:
-        return self.server.url
 
     def env(self, handoff: str = "kefu") -> Dict[str, str]:
         return {"KEFU_WECOM_KF_CORPID": self.corpid, "KEFU_WECOM_KF_SECRET": self.secret,
                 "KEFU_WECOM_KF_TOKEN": TOKEN, "KEFU_WECOM_KF_AES_KEY": AES_KEY,
-                "KEFU_WECOM_KF_API_BASE": self.base, "KEFU_WECOM_KF_HANDOFF": handoff}
+                "KEFU_WECOM_KF_API_BASE": self.url, "KEFU_WECOM_KF_HANDOFF": handoff}
 
     def connect(self, gateway_url: str) -> Callbacks:
         self.callbacks = Callbacks(f"{gateway_url}/webhooks/wecom-kf", receive_id=self.corpid)
@@ -161,18 +123,8 @@ class FakeWeCom:
         q = request.query
         if q.get("corpid") != self.corpid or q.get("corpsecret") != self.secret:
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
-        await asyncio.sleep(0.02)
-        with self.lock:
-            self.token_fetches += 1
-            token = f"KF_ACCESS_{self.token_fetches}_{secrets.token_hex(6)}"
-            self.valid_tokens.add(token)
-        return web.json_response({"errcode": 0, "errmsg": "ok", "access_token": token,
-                                  "expires_in": 7200})
-
-    def expire_all(self) -> None:
-        with self.lock:
-            self.expired_tokens |= self.valid_tokens
-            self.valid_tokens.clear()
+        return web.json_response({"errcode": 0, "errmsg": "ok",
+                                  "access_token": await self.issue_token(), "expires_in": 7200})
 
     # --- the customers' side -------------------------------------------------------------------
 
@@ -271,11 +223,10 @@ class FakeWeCom:
 
     async def call(self, request: web.Request) -> web.Response:
         path = request.path.removeprefix("/cgi-bin/")
-        token = request.query.get("access_token", "")
-        if token in self.expired_tokens:
-            return self._error(path, 42001, "access_token expired")
-        if token not in self.valid_tokens:
-            return self._error(path, 40014, "invalid access_token")
+        refused = self.token_refused(request.query.get("access_token", ""),
+                                     (40014, "invalid access_token"))
+        if refused:
+            return self._error(path, *refused)
         try:
             body = json.loads(await request.read())
         except ValueError:
