@@ -29,7 +29,8 @@ from bot.store.handoffs import HandoffStore
 from bot.store.transcripts import TranscriptStore
 from bot.support import events
 from bot.support.handoffs import HandoffService
-from bot.support.outbox import Rejected, Unreachable
+from bot.support.outbox import Rejected, TryLater, Unreachable
+from tests.fakes import served
 
 NOWHERE = "http://127.0.0.1:9"          # nothing listens: Rasa and the action server are "down"
 
@@ -199,6 +200,31 @@ def test_transient_failures_back_off_per_row_then_dead_letter_keeping_order(db, 
     assert [d["attempts"] for d in service.store.outbox.dead_letters()] == [3, 3]
     assert {d["last_error"] for d in service.store.outbox.dead_letters()} == {
         "3 attempts: try later: WeCom errcode -1"}
+
+
+def test_a_conversation_with_many_rows_waiting_does_not_hide_the_others(db):
+    sent = []
+
+    async def deliver(row):
+        if row["key"] == "stuck":
+            raise TryLater("busy for this one")
+        sent.append(row["payload"]["n"])
+        return True
+
+    async def scenario():
+        service = HandoffService()
+        service.deliverers["wecom"] = deliver
+        for n in range(250):                       # more than a round reads at once
+            await service.outbox.enqueue("wecom", {"n": n}, key="stuck")
+        for n in (1000, 1001):
+            await service.outbox.enqueue("wecom", {"n": n}, key="other")
+        await service.outbox_round({})
+        return service
+
+    service = asyncio.run(scenario())
+    assert sent == [1000, 1001]                    # in order, not behind the stuck conversation
+    waiting = service.store.pending("wecom", limit=1000)
+    assert len(waiting) == 250 and [r["attempts"] for r in waiting[:2]] == [1, 0]
 
 
 def test_a_push_to_an_unreachable_channel_waits_uncharged_and_arrives_in_order(db):

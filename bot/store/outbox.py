@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 from typing import Any, Dict, List, Optional, Sequence
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from bot.store.engine import get_engine, retrying
@@ -83,6 +83,21 @@ class OutboxStore:
             rows = session.scalars(select(AgentOutbox).where(
                 AgentOutbox.target == target, AgentOutbox.delivered_at.is_(None),
                 AgentOutbox.dead_at.is_(None)).order_by(AgentOutbox.id).limit(limit))
+            return [_row(r) for r in rows]
+        return retrying(work, engine=self.engine, write=False)
+
+    def heads(self, target: str, limit: int = 200) -> List[Dict[str, Any]]:
+        """The next row to send of each conversation (``order_key``), and rows without a key,
+        oldest first: what may go now without overtaking an earlier row of its conversation,
+        so a conversation with many rows waiting never hides the others behind a limit."""
+        def work(session):
+            waiting = (AgentOutbox.target == target, AgentOutbox.delivered_at.is_(None),
+                       AgentOutbox.dead_at.is_(None))
+            firsts = select(func.min(AgentOutbox.id)).where(
+                *waiting, AgentOutbox.order_key.is_not(None)).group_by(AgentOutbox.order_key)
+            rows = session.scalars(select(AgentOutbox).where(
+                *waiting, or_(AgentOutbox.order_key.is_(None), AgentOutbox.id.in_(firsts)))
+                .order_by(AgentOutbox.id).limit(limit))
             return [_row(r) for r in rows]
         return retrying(work, engine=self.engine, write=False)
 

@@ -37,6 +37,7 @@ from bot.support.events import EventBus
 logger = logging.getLogger(__name__)
 
 CUSTOMER = "customer:"
+MAX_PASSES = 50                  # passes per round over a target (each: one row per conversation)
 Deliverer = Callable[[Dict[str, Any]], Awaitable[Optional[bool]]]
 Sender = Callable[[str, List[OutboundMessage]], Awaitable[None]]
 
@@ -192,44 +193,48 @@ class Outbox:
         return min(self.first_backoff * 2 ** max(attempts - 1, 0), self.max_backoff)
 
     async def _deliver_target(self, target: str, deliver: Deliverer) -> bool:
-        """Send the target's due rows, in order per key; False when the target is unreachable."""
-        held: set = set()                   # keys with an earlier row still waiting
-        for row in await self._db(self.store.pending, target):
-            key = row["key"]
-            if key is not None and key in held:
-                continue
-            due = row["next_attempt_at"]
-            if due is not None and due > _now():
-                if key is not None:
-                    held.add(key)
-                continue
-            try:
-                ok = await deliver(row)
-                error = "not delivered"
-            except Unreachable as exc:
-                logger.info("outbox target %s unreachable, will retry: %s", target, exc)
-                await self._db(self.store.failed, row["id"], f"unreachable: {exc}", charge=False)
-                return False
-            except Rejected as exc:
-                await self._give_up(target, row, f"rejected: {exc}")
-                continue
-            except TryLater as exc:
-                logger.info("outbox target %s refused a row for now: %s", target, exc)
-                ok, error = False, f"try later: {exc}"
-            except Exception as exc:
-                logger.exception("delivery to %s failed", target)
-                ok, error = False, f"{type(exc).__name__}: {exc}"
-            if ok is False:
-                attempts = await self._db(self.store.failed, row["id"], error,
-                                          retry_at=_now() + dt.timedelta(
-                                              seconds=self._retry_delay(row["attempts"] + 1)))
-                if attempts >= self.max_attempts:
-                    await self._give_up(target, row, f"{attempts} attempts: {error}")
-                elif key is not None:
-                    held.add(key)
-                continue
-            await self._db(self.store.delivered, row["id"],
-                           forget_payload=target.startswith(CUSTOMER))
+        """Send the target's due rows, in order per conversation; False when it is unreachable.
+
+        Each pass tries the first waiting row of every conversation; a row that is delivered
+        or given up lets the next row of its conversation go in the next pass, a row that
+        failed holds its own conversation only.
+        """
+        for _ in range(MAX_PASSES):
+            progress = False
+            for row in await self._db(self.store.heads, target):
+                due = row["next_attempt_at"]
+                if due is not None and due > _now():
+                    continue                         # backing off: its conversation waits
+                try:
+                    ok = await deliver(row)
+                    error = "not delivered"
+                except Unreachable as exc:
+                    logger.info("outbox target %s unreachable, will retry: %s", target, exc)
+                    await self._db(self.store.failed, row["id"], f"unreachable: {exc}", charge=False)
+                    return False
+                except Rejected as exc:
+                    await self._give_up(target, row, f"rejected: {exc}")
+                    progress = True
+                    continue
+                except TryLater as exc:
+                    logger.info("outbox target %s refused a row for now: %s", target, exc)
+                    ok, error = False, f"try later: {exc}"
+                except Exception as exc:
+                    logger.exception("delivery to %s failed", target)
+                    ok, error = False, f"{type(exc).__name__}: {exc}"
+                if ok is False:
+                    attempts = await self._db(self.store.failed, row["id"], error,
+                                              retry_at=_now() + dt.timedelta(
+                                                  seconds=self._retry_delay(row["attempts"] + 1)))
+                    if attempts >= self.max_attempts:
+                        await self._give_up(target, row, f"{attempts} attempts: {error}")
+                        progress = True
+                    continue
+                await self._db(self.store.delivered, row["id"],
+                               forget_payload=target.startswith(CUSTOMER))
+                progress = True
+            if not progress:
+                break
         return True
 
     async def _give_up(self, target: str, row: Dict[str, Any], reason: str) -> None:
