@@ -116,13 +116,6 @@ class Router:
         return await asyncio.to_thread(self.transcripts.append, conversation_id, channel,
                                        author, text, data, state)
 
-    async def _record_replies(self, message: InboundMessage,
-                              replies: List[OutboundMessage]) -> None:
-        """All the replies in one transaction, in order."""
-        if replies:
-            await asyncio.to_thread(self.transcripts.append_many, message.conversation_id,
-                                    message.channel, _lines(replies))
-
     async def handle(self, message: InboundMessage, *,
                      line: int | None = None) -> List[OutboundMessage]:
         """One turn. ``line``: the customer line is in the transcript already (state
