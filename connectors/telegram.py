@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from bot.settings import setting
 from bot.store.deliveries import DeliveryLedger, last_buttons, resolve_choice
 from bot.web import BadJson, parse_json
 from bot.support.outbox import Rejected, Unreachable
+from connectors.welcome import welcome
 
 # An update is settled only after all its sends (flood-limited): give a live turn a minute.
 TELEGRAM_ABANDONED_AFTER = 60.0
@@ -46,7 +46,6 @@ DEFAULT_API = "https://api.telegram.org"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 UNSUPPORTED_TEXT = ("暂时只能看懂文字消息哦～我可以帮您查询退换货、运费、保修等政策，登记投诉、"
                     "报修和退换货，查询工单进度，或者为您转人工。请用文字告诉我您需要什么～")
-GREET = "/greet"
 
 
 @dataclass(frozen=True)
@@ -241,8 +240,11 @@ class TelegramChannel:
             return
         command = text.split()[0].split("@")[0].lower() if text.startswith("/") else ""
         if command in ("/start", "/help"):
-            text = GREET
-        elif not text.startswith("/"):
+            greeting = await router.welcome(InboundMessage(channel=CHANNEL, user_id=chat_id, text=text),
+                                            welcome())
+            await self.send(chat_id, greeting)
+            return
+        if not text.startswith("/"):
             text = await asyncio.to_thread(resolve_choice, ConversationId.of(CHANNEL, chat_id), text)
         await self._turn(chat_id, text, str(message.message_id))
 

@@ -15,16 +15,14 @@ import asyncio
 import datetime as dt
 import json
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict
 
-import yaml
 from aiohttp import web
 
+from connectors.welcome import welcome
 from bot.messages import InboundMessage
 from bot.store.deliveries import DeliveryLedger
-from bot.profile.business import PROJECT_ROOT
 from bot.profile.privacy import mask_customer_text, mask_text
 from bot.web import BadJson, parse_json
 from connectors import widget
@@ -42,7 +40,6 @@ HISTORY_AUTHORS = ("customer", "bot", "agent", "notice")
 HISTORY_LIMIT = 200
 ANSWERING_SECONDS = 30
 MAX_BODY = 16 * 1024
-RESPONSES = PROJECT_ROOT / "data" / "responses" / "rendered.yml"
 
 
 def _bad_request(reason: str) -> web.Response:
@@ -112,7 +109,7 @@ async def chat_updates(request: web.Request) -> web.Response:
     if not 0 <= after < 2**63:
         return _bad_request("after must be between 0 and 2^63-1")
     transcripts = request.app["router"].transcripts
-    lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", after)
+    lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", after, clear=True)
     return web.json_response({"messages": [_line(line) for line in lines]})
 
 
@@ -122,24 +119,6 @@ def _line(line: Dict[str, Any], masked: bool = False) -> Dict[str, Any]:
         text = mask_customer_text(text) if line["author"] == "customer" else mask_text(text)
     return {"id": line["id"], "text": text, "author": line["author"],
             "buttons": (line["data"] or {}).get("buttons", [])}
-
-
-@lru_cache(maxsize=2)
-def _welcome(path: str, mtime: float) -> Dict[str, Any]:
-    """The greeting the business pack renders (``utter_greet``), shown, never sent."""
-    with open(path, encoding="utf-8") as fh:
-        variants = (yaml.safe_load(fh) or {}).get("responses", {}).get("utter_greet") or [{}]
-    first = variants[0]
-    return {"text": first.get("text", ""), "author": "bot",
-            "buttons": [{"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
-                        for b in first.get("buttons") or []]}
-
-
-def welcome() -> Dict[str, Any]:
-    try:
-        return _welcome(str(RESPONSES), RESPONSES.stat().st_mtime)
-    except (OSError, yaml.YAMLError):
-        return {"text": "", "author": "bot", "buttons": []}
 
 
 async def chat_history(request: web.Request) -> web.Response:
@@ -161,11 +140,11 @@ async def chat_history(request: web.Request) -> web.Response:
         return _bad_request("after must be between 0 and 2^63-1")
     transcripts = request.app["router"].transcripts
     lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", 0,
-                                    authors=HISTORY_AUTHORS)
+                                    authors=HISTORY_AUTHORS, clear=True)
     answering = _answering(lines)             # of the whole conversation, whatever ``after``
     lines = [line for line in lines if line["id"] > after][-HISTORY_LIMIT:]
     return web.json_response({"messages": [_line(line, masked=True) for line in lines],
-                              "welcome": welcome(), "answering": answering})
+                              "welcome": welcome().as_json(), "answering": answering})
 
 
 def _answering(lines) -> bool:

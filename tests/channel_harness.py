@@ -19,6 +19,19 @@ GREETING = {"text": "您好，我是智能客服～请问有什么可以帮您�
                         {"title": "长按钮", "payload": "/inform{\"product\": \"燃气热水器\", \"note\": \"一个很长很长的负载\"}"}]}
 
 
+def use_greeting(monkeypatch, tmp_path) -> None:
+    """The channels' welcome (connectors/welcome.py) reads the pack's rendered responses:
+    give it GREETING, whose buttons exercise short, long and over-64-byte payloads."""
+    import yaml
+
+    import connectors.welcome
+
+    rendered = tmp_path / "rendered.yml"
+    rendered.write_text(yaml.safe_dump({"responses": {"utter_greet": [GREETING]}}, allow_unicode=True),
+                        encoding="utf-8")
+    monkeypatch.setattr(connectors.welcome, "RESPONSES", rendered)
+
+
 class ScriptedRasa:
     """Stands in for :class:`bot.brain.rasa_client.RasaClient`: echoes, greets, can be held."""
 

@@ -19,7 +19,7 @@ from connectors.wechat import official_account as wechat
 from connectors.wechat.access_token import AccessTokenHolder
 from connectors.wechat.crypto import WeChatCrypto, WeChatError, signature
 from connectors.wechat.wire import parse_xml, split_text, text_reply
-from tests.channel_harness import Gateway, eventually
+from tests.channel_harness import use_greeting, Gateway, eventually
 from tests.conftest import free_port
 from tests.fakes import ThreadedServer
 from tests.fakes.wechat import (WECHAT_AES_KEY, WECHAT_APPID, WECHAT_SECRET, WECHAT_TOKEN,
@@ -114,6 +114,7 @@ def gateway(tmp_path, monkeypatch, wechat_api):
     monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/kefu.db")
     for key, value in {**wechat_api.env(), "KEFU_WECHAT_PASSIVE_SECONDS": "1"}.items():
         monkeypatch.setenv(key, value)
+    use_greeting(monkeypatch, tmp_path)
     gw = Gateway(wechat.setup)
     gw.pusher = WeChatPusher(f"{gw.url}/webhooks/wechat", WECHAT_TOKEN, WECHAT_APPID, WECHAT_AES_KEY)
     yield gw
@@ -207,7 +208,8 @@ def test_events_are_deduplicated_by_sender_and_time(gateway):
     xml = pusher.message_xml("o-sub", "event", event="subscribe", create_time=1700000001)
     first = pusher.post(xml)[1]
     assert pusher.post(xml)[1] == first
-    assert gateway.rasa.texts("wechat:o-sub") == ["/greet"]
+    assert gateway.rasa.texts("wechat:o-sub") == []          # a follow is the welcome, no bot turn
+    assert "我要投诉" in first
 
 
 def test_retries_while_the_bot_is_slow_never_run_it_twice_and_answer_by_push(gateway, wechat_api):
@@ -237,8 +239,7 @@ def test_subscribe_welcome_with_numbered_options_answered_by_number(gateway):
     pusher.post(pusher.message_xml("o-num", "event", event="subscribe", create_time=1))
     assert pusher.say("o-num", "２") == "收到：我要报修\n\n还有什么可以帮您？"   # full-width digit
     texts = gateway.rasa.texts("wechat:o-num")
-    assert texts[0] == "/greet" and texts[1].startswith("/inform") and texts[2:] == [
-        "2", "/greet", "我要报修"]
+    assert texts[0].startswith("/inform") and texts[1:] == ["2", "我要报修"]
 
 
 def test_non_text_messages_get_a_polite_answer_without_the_bot(gateway):

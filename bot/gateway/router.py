@@ -116,6 +116,15 @@ class Router:
         return await asyncio.to_thread(self.transcripts.append, conversation_id, channel,
                                        author, text, data, state)
 
+    async def welcome(self, message: InboundMessage, greeting: OutboundMessage) -> List[OutboundMessage]:
+        """A platform's "new customer" event (a WeChat follow, Telegram /start): the channel's
+        welcome is the answer, recorded with its buttons (so a number picks one), without a bot
+        turn: no platform event needs an intent of its own (see ``rasa_text``)."""
+        await asyncio.to_thread(self.transcripts.append_many, message.conversation_id,
+                                message.channel, [("customer", message.text, {"event": "welcome"})]
+                                + _lines([greeting]))
+        return [greeting]
+
     async def handle(self, message: InboundMessage, *,
                      line: int | None = None) -> List[OutboundMessage]:
         """One turn. ``line``: the customer line is in the transcript already (state

@@ -27,7 +27,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from aiohttp import web
 

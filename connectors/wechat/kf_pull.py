@@ -23,15 +23,12 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
-import yaml
 
-from bot.messages import Button, OutboundMessage
-from bot.profile.business import PROJECT_ROOT
 from bot.store.deliveries import numbered_text
 from bot.store.wecom_kf import CHANNEL, KfStore, Line
+from connectors.welcome import welcome
 from connectors.wechat.kf_api import KfApi, KfApiError
 
 logger = logging.getLogger(__name__)
@@ -39,8 +36,6 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 30.0
 MAX_PAGES = 200                     # per pass: 200 000 messages, then the next pass goes on
 ALL_ACCOUNTS = "*"                  # a callback without OpenKfId (WeCom's first API version)
-RESPONSES = PROJECT_ROOT / "data" / "responses" / "rendered.yml"    # the business pack's texts
-GREETING_FALLBACK = "您好，请问有什么可以帮您？"
 
 NON_TEXT = {"image": "[图片]", "voice": "[语音]", "video": "[视频]", "file": "[文件]",
             "location": "[位置]", "link": "[链接]", "business_card": "[名片]",
@@ -89,24 +84,6 @@ class Interpreted:
     customer_at: Optional[dt.datetime] = None
     state: Optional[int] = None
     servicer: Optional[str] = None
-
-
-@lru_cache(maxsize=2)
-def _greeting(path: str, mtime: float) -> OutboundMessage:
-    with open(path, encoding="utf-8") as fh:
-        variants = (yaml.safe_load(fh) or {}).get("responses", {}).get("utter_greet") or [{}]
-    first = variants[0] if isinstance(variants[0], dict) else {}
-    return OutboundMessage(str(first.get("text") or GREETING_FALLBACK), [
-        Button(str(b.get("title", "")), str(b.get("payload", "")))
-        for b in first.get("buttons") or [] if isinstance(b, dict)])
-
-
-def welcome() -> OutboundMessage:
-    """The business pack's greeting (``utter_greet``, its buttons as numbered options)."""
-    try:
-        return _greeting(str(RESPONSES), RESPONSES.stat().st_mtime)
-    except (OSError, yaml.YAMLError):
-        return OutboundMessage(GREETING_FALLBACK)
 
 
 def _content(msg: Dict[str, Any]) -> Tuple[str, bool]:

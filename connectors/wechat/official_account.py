@@ -28,6 +28,7 @@ from aiohttp import web
 
 from connectors.wechat.access_token import AccessTokenHolder
 from connectors.wechat.crypto import WeChatCrypto, WeChatError, signature_ok
+from connectors.welcome import welcome
 from connectors.wechat.wire import parse_xml, split_text, text_reply
 from bot.messages import ConversationId, InboundMessage, OutboundMessage
 from bot.settings import setting
@@ -37,6 +38,7 @@ from bot.support.outbox import Rejected, TryLater, Unreachable
 logger = logging.getLogger(__name__)
 
 CHANNEL = "wechat"
+SUBSCRIBED = "[关注公众号]"    # the transcript's customer line for a follow (subscribe event)
 MAX_BODY = 64 * 1024
 DEFAULT_API = "https://api.weixin.qq.com"
 TOKEN_ERRORS = {40001, 40014, 42001}     # invalid / malformed / expired access_token
@@ -203,6 +205,14 @@ class WeChatChannel:
             await router.record(conversation, CHANNEL, "system", UNSUPPORTED_TEXT)
             await asyncio.to_thread(self.ledger.settle, CHANNEL, key, UNSUPPORTED_TEXT)
             return UNSUPPORTED_TEXT
+        if kind == "event" and text == SUBSCRIBED:        # a new follower: the welcome, no turn
+            replies = await router.welcome(
+                InboundMessage(channel=CHANNEL, user_id=openid, text=text, delivery_id=key), welcome())
+            first, *rest = split_text(joined_text(replies)) or [""]
+            await asyncio.to_thread(self.ledger.settle, CHANNEL, key, first)
+            if rest:
+                await self._send_later(openid, [OutboundMessage(piece) for piece in rest])
+            return first
         if not text.startswith("/"):
             text = await asyncio.to_thread(resolve_choice, ConversationId.of(CHANNEL, openid), text)
         message = InboundMessage(channel=CHANNEL, user_id=openid, text=text, delivery_id=key)
@@ -241,7 +251,7 @@ class WeChatChannel:
         if kind == "event":
             event = fields.get("Event", "").lower()
             if event == "subscribe":
-                return "/greet"
+                return SUBSCRIBED
             if event == "click" and fields.get("EventKey"):
                 return fields["EventKey"]
             return None
