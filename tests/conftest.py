@@ -102,16 +102,22 @@ def stack_env(tmp_path_factory, telegram_agents_api, channel_fakes) -> dict:
     return env
 
 
-@pytest.fixture(scope="session")
-def assistant(trained_model, stack_env):
+def start_stack(model: Path, work: Path, env: dict, **ports):
+    """The whole stack (action server, Rasa, gateway) as processes, logs and trackers under
+    ``work``; ``env`` without its ``_`` keys; ``ports``: gateway_port, ... (else free ones)."""
     from bot.gateway.launch import Stack
 
-    work = Path(stack_env["_work"])
-    stack = Stack(model=trained_model, gateway_port=free_port(), rasa_port=free_port(),
-                  action_port=free_port(), log_dir=work / "logs",
-                  tracker_db=str(work / "trackers.db"),
-                  env={k: v for k, v in stack_env.items() if not k.startswith("_")})
+    ports = {name: ports.get(name) or free_port()
+             for name in ("gateway_port", "rasa_port", "action_port")}
+    stack = Stack(model=model, log_dir=work / "logs", tracker_db=str(work / "trackers.db"),
+                  env={k: v for k, v in env.items() if not k.startswith("_")}, **ports)
     stack.start(timeout=240)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def assistant(trained_model, stack_env):
+    stack = start_stack(trained_model, Path(stack_env["_work"]), stack_env)
     yield stack
     stack.stop()
 
@@ -146,20 +152,47 @@ def customer(assistant, request):
 def admin_stack(trained_model, stack_env, tmp_path_factory):
     """A stack of its own for the retraining tests (issue 6): its model is swapped, and it
     retrains in a temporary copy of the project's data (``KEFU_ADMIN_PROJECT``)."""
-    from bot.gateway.launch import Stack
     from bot.training.project import copy_project
 
     work = tmp_path_factory.mktemp("kefu-admin")
     project = copy_project(work / "project")
-    env = {k: v for k, v in stack_env.items() if not k.startswith("_")}
-    env.update(KEFU_ADMIN_PROJECT=str(project), KEFU_FINETUNE_FRACTION="0.2")
-    stack = Stack(model=trained_model, gateway_port=free_port(), rasa_port=free_port(),
-                  action_port=free_port(), log_dir=work / "logs",
-                  tracker_db=str(work / "trackers.db"), env=env)
-    stack.start(timeout=240)
+    stack = start_stack(trained_model, work, {**stack_env, "KEFU_ADMIN_PROJECT": str(project),
+                                              "KEFU_FINETUNE_FRACTION": "0.2"})
     stack.project = project
     yield stack
     stack.stop()
+
+
+@pytest.fixture
+def ticket_store(tmp_path, monkeypatch):
+    """A TicketStore on a fresh SQLite file, with a data key of its own and the frozen clock."""
+    from bot.profile import privacy
+    from bot.store.engine import engine_for
+    from bot.store.tickets import TicketStore
+
+    monkeypatch.setenv("KEFU_DATA_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("KEFU_FAKE_NOW", FAKE_NOW)
+    privacy._fernet.cache_clear()
+    yield TicketStore(engine_for(f"sqlite:///{tmp_path}/t.db"))
+    privacy._fernet.cache_clear()
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium under Playwright, one per test module (the browser tests)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser
+        browser.close()
 
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{}"

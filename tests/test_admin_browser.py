@@ -11,7 +11,6 @@ import pytest
 
 from tests.conftest import Customer
 from tests.handoff_helpers import make_agent, sign_in
-from tests.test_console_browser import browser  # noqa: F401  (the chromium fixture)
 
 pytestmark = pytest.mark.e2e
 

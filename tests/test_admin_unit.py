@@ -223,10 +223,10 @@ def test_a_run_left_running_by_a_dead_process_is_marked_failed(project, tmp_path
 @pytest.fixture
 def fake_rasa():
     """A local stand-in for Rasa's HTTP API (``GET /status``, ``PUT /model``, token in the query)."""
-    import asyncio
-    import threading
-
     from aiohttp import web
+
+    from bot.gateway.ports import free_port
+    from tests.fakes import ThreadedServer
 
     state = {"model_file": None, "puts": [], "put_status": 204}
 
@@ -245,22 +245,13 @@ def fake_rasa():
         state["model_file"] = Path(body["model_file"]).name     # Rasa reports the bare file name
         return web.Response(status=204)
 
-    loop = asyncio.new_event_loop()
     app = web.Application()
     app.router.add_get("/status", status)
     app.router.add_put("/model", put_model)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    state["url"] = f"http://127.0.0.1:{port}"
+    server = ThreadedServer(app, free_port()).start()
+    state["url"] = server.url
     yield state
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    server.stop()
 
 
 def test_cli_activates_and_rolls_back_through_rasa_http_api(project, fake_rasa, monkeypatch, capsys):

@@ -19,7 +19,7 @@ from bot.store.transcripts import TranscriptStore
 from tests.channel_harness import eventually
 from tests.fakes.telegram import TELEGRAM_SECRET, TELEGRAM_TOKEN, TelegramCustomer
 from tests.fakes.wechat import (WECHAT_AES_KEY, WECHAT_APPID, WECHAT_SECRET, WECHAT_TOKEN,
-                                WeChatPusher)
+                                WeChatPusher, option)
 
 pytestmark = pytest.mark.e2e
 
@@ -67,15 +67,6 @@ def telegram_customer(assistant, channel_fakes):
 
 def tickets_of(conversation_id):
     return TicketStore().for_customer(conversation_id, open_only=False)
-
-
-def option(reply: str, title: str) -> str:
-    """The number WeChat shows in front of ``title`` ("2. 物流配送" -> "2")."""
-    for line in reply.splitlines():
-        number, _, rest = line.partition(". ")
-        if rest.strip() == title and number.isdigit():
-            return number
-    raise AssertionError(f"no option {title!r} in {reply!r}")
 
 
 # --- WeChat -----------------------------------------------------------------------------------

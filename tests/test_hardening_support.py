@@ -15,12 +15,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from bot.gateway.app import create_app
 from bot.settings import Settings, networks
@@ -49,16 +48,6 @@ def db(tmp_path, monkeypatch):
 
 def settings(**overrides) -> Settings:
     return Settings(**{"rasa_url": NOWHERE, "action_url": NOWHERE, **overrides})
-
-
-@contextlib.asynccontextmanager
-async def served(app: web.Application):
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def until(probe, timeout: float = 20.0, what: str = "condition"):

@@ -8,19 +8,17 @@ database stores, so the message is kept and answered.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from bot.gateway.app import create_app, openapi_document
 from bot.settings import Settings
 from bot.store.agents import AgentStore
 from bot.store.transcripts import TranscriptStore
 from bot.web import MAX_JSON_DEPTH, BadJson, parse_json
+from tests.fakes import served
 
 NOWHERE = "http://127.0.0.1:9"
 DEEP = b"[" * 5000 + b"]" * 5000
@@ -35,16 +33,6 @@ def db(tmp_path, monkeypatch):
                  "KEFU_WECOM_WEBHOOK", "KEFU_REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
-
-
-@contextlib.asynccontextmanager
-async def served(app: web.Application):
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def json_operations():

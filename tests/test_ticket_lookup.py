@@ -3,26 +3,20 @@ never with personal data; numbers too long to guess; look-ups rate-limited in th
 import datetime as dt
 
 import pytest
-from cryptography.fernet import Fernet
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
-from bot.profile import parsing, privacy
+from bot.profile import parsing
 from bot.store import lookups
-from bot.store.engine import engine_for
 from bot.store.lookups import LookupLimiter, TicketLookup
 from bot.store.schema import LookupCounter, Ticket
-from bot.store.tickets import TicketStore, new_ticket_number
+from bot.store.tickets import new_ticket_number
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("KEFU_DATA_KEY", Fernet.generate_key().decode())
-    monkeypatch.setenv("KEFU_FAKE_NOW", "2026-11-27T10:00:00")
-    privacy._fernet.cache_clear()
-    yield TicketStore(engine_for(f"sqlite:///{tmp_path}/t.db"))
-    privacy._fernet.cache_clear()
+def store(ticket_store):
+    return ticket_store            # tests/conftest.py: a fresh database, key and frozen clock
 
 
 def file_ticket(store, customer="web:owner", phone="13812345678", key="k1"):

@@ -2,22 +2,15 @@
 import datetime as dt
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from bot.profile import privacy
-from bot.store.engine import engine_for
 from bot.store.schema import Ticket
-from bot.store.tickets import TicketError, TicketStore
+from bot.store.tickets import TicketError
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("KEFU_DATA_KEY", Fernet.generate_key().decode())
-    monkeypatch.setenv("KEFU_FAKE_NOW", "2026-11-27T10:00:00")
-    privacy._fernet.cache_clear()
-    yield TicketStore(engine_for(f"sqlite:///{tmp_path}/t.db"))
-    privacy._fernet.cache_clear()
+def store(ticket_store):
+    return ticket_store            # tests/conftest.py: a fresh database, key and frozen clock
 
 
 def open_repair(store, key="k1", priority="normal", phone="13812345678"):

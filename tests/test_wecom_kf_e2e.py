@@ -21,7 +21,8 @@ from bot.store.handoffs import HandoffStore
 from bot.store.tickets import TicketStore
 from bot.store.transcripts import TranscriptStore
 from tests.channel_harness import eventually
-from tests.conftest import FAKE_NOW, free_port
+from tests.conftest import FAKE_NOW, start_stack
+from tests.fakes.wechat import option
 from tests.fakes.wecom import FakeWeCom
 from tests.handoff_helpers import AgentClient
 
@@ -39,16 +40,11 @@ def wecom():
 
 @pytest.fixture(scope="module")
 def kf_stack(trained_model, wecom, tmp_path_factory):
-    from bot.gateway.launch import Stack
-
     work = tmp_path_factory.mktemp("kefu-wecom-kf")
     url = f"sqlite:///{work}/kefu.db"
-    env = {"KEFU_DATABASE_URL": url, "KEFU_DATA_KEY": Fernet.generate_key().decode(),
-           "KEFU_FAKE_NOW": FAKE_NOW, **wecom.env("kefu")}
-    stack = Stack(model=trained_model, gateway_port=free_port(), rasa_port=free_port(),
-                  action_port=free_port(), log_dir=work / "logs",
-                  tracker_db=str(work / "trackers.db"), env=env)
-    stack.start(timeout=240)
+    stack = start_stack(trained_model, work, {
+        "KEFU_DATABASE_URL": url, "KEFU_DATA_KEY": Fernet.generate_key().decode(),
+        "KEFU_FAKE_NOW": FAKE_NOW, **wecom.env("kefu")})
     wecom.connect(stack.url)
     stack.engine = engine_for(url)          # this process reads the stack's database
     yield stack
@@ -102,14 +98,6 @@ class KfCustomer:
 @pytest.fixture
 def customer(kf_stack, wecom, request):
     return KfCustomer(kf_stack, wecom, request.node.name[5:20].replace("_", ""))
-
-
-def option(reply: str, title: str) -> str:
-    for line in reply.splitlines():
-        number, _, rest = line.partition(". ")
-        if rest.strip() == title and number.isdigit():
-            return number
-    raise AssertionError(f"no option {title!r} in {reply!r}")
 
 
 # --- the protocol -------------------------------------------------------------------------------

@@ -30,14 +30,11 @@ from bot.settings import setting
 from bot.store.agents import AgentStore
 from bot.store.tickets import TicketStore
 from bot.store.transcripts import TranscriptStore
-from tests.conftest import free_port
+from tests.conftest import free_port, start_stack
 from tests.handoff_helpers import AgentClient, wait_until
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 TITLE = "示例优选 在线客服"
 WIDGET = "[data-kefu-widget]"           # the host element; Playwright's CSS pierces its open shadow root
 TICKET_RE = re.compile(r"KF\d{10,}")   # KF + date + serial
@@ -101,29 +98,11 @@ def shop(tmp_path_factory):
 @pytest.fixture(scope="module")
 def widget_stack(trained_model, stack_env, shop):
     """The assistant with the shop's origin allowed (same database and fakes as the others)."""
-    from bot.gateway.launch import Stack
-
-    work = Path(stack_env["_work"]) / "widget"
-    env = {k: v for k, v in stack_env.items() if not k.startswith("_")}
-    env["KEFU_WIDGET_ORIGINS"] = shop.origin
-    stack = Stack(model=trained_model, gateway_port=shop.gateway_port, rasa_port=free_port(),
-                  action_port=free_port(), log_dir=work / "logs",
-                  tracker_db=str(work / "trackers.db"), env=env)
-    stack.start(timeout=240)
+    stack = start_stack(trained_model, Path(stack_env["_work"]) / "widget",
+                        {**stack_env, "KEFU_WIDGET_ORIGINS": shop.origin},
+                        gateway_port=shop.gateway_port)
     yield stack
     stack.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def record_posts(page, gateway: str) -> list:

@@ -2,15 +2,14 @@
 ticket lifecycle through its return call, the dashboard's charts and CSV (issue 15)."""
 from __future__ import annotations
 
-import asyncio
-import threading
 import urllib.request
 
 import pytest
-from aiohttp import web
 from cryptography.fernet import Fernet
 
+from bot.gateway.ports import free_port
 from bot.store.tickets import TicketStore
+from tests.fakes import ThreadedServer
 from tests.handoff_helpers import AgentClient, make_agent
 
 NEW_ROUTES = [("GET", "/api/agent/tickets"), ("GET", "/api/agent/tickets/KF2611270001"),
@@ -34,18 +33,9 @@ def gateway(tmp_path, monkeypatch):
     from bot.gateway.app import create_app
     from bot.settings import Settings
 
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_app(Settings()))
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(20)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    server = ThreadedServer(create_app(Settings()), free_port()).start()
+    yield server.url
+    server.stop()
     privacy._fernet.cache_clear()
 
 

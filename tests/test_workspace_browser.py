@@ -20,21 +20,8 @@ from bot.settings import setting
 from bot.store.tickets import TicketStore
 from tests.conftest import Customer
 from tests.handoff_helpers import make_agent, sign_in, wait_until
-from tests.test_console_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def shot(page, name: str) -> None:

@@ -14,12 +14,14 @@ assertions. ``stop()`` then ``start()`` serves again on the same port (a platfor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import urllib.error
 import urllib.request
 from typing import Callable, Dict, Optional, Tuple, Union
 
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.gateway.ports import free_port
 
@@ -128,3 +130,14 @@ def http(url: str, body: bytes | None = None, headers: Dict[str, str] | None = N
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")
+
+
+@contextlib.asynccontextmanager
+async def served(app: web.Application):
+    """``app`` on an aiohttp test server in the running loop; yields its client."""
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()

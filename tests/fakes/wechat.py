@@ -102,6 +102,16 @@ class TokenPlatform(FakePlatform):
             return None if token in self.valid_tokens else invalid
 
 
+def option(reply: str, title: str) -> str:
+    """The number a text reply shows in front of ``title`` ("2. 物流配送" -> "2"): buttons as
+    WeChat and WeCom customers see them."""
+    for line in reply.splitlines():
+        number, _, rest = line.partition(". ")
+        if rest.strip() == title and number.isdigit():
+            return number
+    raise AssertionError(f"no option {title!r} in {reply!r}")
+
+
 # --- the Official Account API ---------------------------------------------------------------
 
 
