@@ -13,7 +13,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, latest_turn_key, store
-from bot.profile import details
+from bot.profile import details, parsing
 
 FORMS = ("complaint_form", "repair_form", "return_form")
 FORM_FIELDS = {
@@ -156,6 +156,9 @@ class RouteDetail(Action):
 
         message = tracker.latest_message or {}
         text = message.get("text", "")
+        if parsing.find_ticket_number(text):          # a bare ticket number: its progress
+            from actions.tickets import CheckTicket
+            return CheckTicket().run(dispatcher, tracker, domain)
         target = details.switch_target(text, None)
         products = [e for e in message.get("entities", []) if e.get("entity") == "product"]
         if target is None and products and any(w in text for w in FAULT_WORDS):

@@ -7,11 +7,10 @@ field, whatever was asked (actions/listening.py runs both every turn).
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Optional, Text, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
 from actions.listening import (NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, load_facts,
                                mine_order, mine_phone, substance)
@@ -88,6 +87,8 @@ class ValidateComplaintForm(ListeningForm):
             rest = details.strip_phone(turn.text)
             if len(substance(rest)) >= 6:
                 found["complaint_description"] = rest[:1000]
+                # the problem is told already: no category cue means "其他" (an agent may re-file)
+                found.setdefault("complaint_category", parsing.OTHER_CATEGORY)
         elif named and (turn.requested != "complaint_description" or len(substance(turn.text)) <= 6):
             found["complaint_category"] = named
 
@@ -148,7 +149,7 @@ class ValidateRepairForm(ListeningForm):
         address = details.find_address(turn.text)
         if address:
             found["address"] = address[:200]
-        product = turn.entities.get("product")
+        product = turn.product
         if product and (turn.starting or not turn.slot("product") or turn.requested == "product"
                         or details.is_correction(turn.text)):
             found["product"] = product

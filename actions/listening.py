@@ -59,6 +59,10 @@ class Turn:
         self.entities = {e.get("entity"): str(e.get("value")) for e in message.get("entities", [])
                          if e.get("value")}
         self.requested = tracker.get_slot("requested_slot")
+        # the product named last, but never one the customer says it is not (不是沙发)
+        products = [e for e in message.get("entities", []) if e.get("entity") == "product" and e.get("value")]
+        kept = [e for e in products if not self.text[max(0, (e.get("start") or 0) - 2):(e.get("start") or 0)].endswith(("不是", "是不"))]
+        self.product = str((kept or products)[-1]["value"]) if products else None
         # the form's first turn (activation, or just switched to): no question asked yet
         self.starting = self.requested is None
         self.resumed = not self.starting and _interrupted(tracker, form)

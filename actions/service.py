@@ -10,6 +10,7 @@ from actions.common import customer_channel, latest_turn_key, local_time, store,
 from actions.dialogue import reset
 from bot.profile import details, parsing
 from bot.profile import business as profile
+from bot.profile import pack
 
 
 def _phone(tracker: Tracker):
@@ -23,22 +24,16 @@ def _phone(tracker: Tracker):
 
 def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> None:
     """Never a dead end: a callback ticket always, and a live handoff in service hours."""
-    facts = profile.load_profile()
-    hours = facts["service_hours"]
     in_hours = profile.within_service_hours()
     ticket, _ = store().open_ticket(
-        kind="callback", category="人工服务", customer_id=tracker.sender_id,
+        kind="callback", category=pack.say("handoff_category"), customer_id=tracker.sender_id,
         channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "handoff"),
         description=tracker.latest_message.get("text", ""),
         phone=_phone(tracker),
         details={"reason": reason, "in_hours": in_hours})
-    if in_hours:
-        text = (f"好的，正在为您转接人工客服，请稍候～客服会在这里直接回复您，"
-                f"最迟 {local_time(ticket.sla_due_at)} 前。记录编号 {ticket.number}。")
-    else:
-        text = (f"现在是非人工服务时间（人工客服 {hours['open']}–{hours['close']}）。已为您登记回电工单 "
-                f"{ticket.number}，客服上班后会在 {local_time(ticket.sla_due_at)} 前联系您。"
-                f"紧急报修请直接说明故障，我会马上为您派单。")
+    # the business's wording (its pack's messages.yml): the shop's 人工客服, the property desk …
+    text = pack.say("handoff_in_hours" if in_hours else "handoff_out_of_hours",
+                    due=local_time(ticket.sla_due_at), number=ticket.number)
     dispatcher.utter_message(text=text)
     dispatcher.utter_message(json_message=ticket_payload(
         ticket, "handoff", reason=reason, in_hours=in_hours))
@@ -62,6 +57,9 @@ class HandleFallback(Action):
         return "action_handle_fallback"
 
     def run(self, dispatcher, tracker: Tracker, domain):
+        if parsing.find_ticket_number(tracker.latest_message.get("text", "")):
+            from actions.tickets import CheckTicket     # a bare ticket number: its progress
+            return CheckTicket().run(dispatcher, tracker, domain)
         misses = 0
         for event in reversed(tracker.events):
             if event.get("event") != "user":
@@ -70,7 +68,7 @@ class HandleFallback(Action):
                 break
             misses += 1
         if misses >= 2:
-            dispatcher.utter_message(text="抱歉，我连续两次没理解您的意思，我请人工客服来帮您。")
+            dispatcher.utter_message(text=pack.say("handoff_after_misses"))
             hand_off(dispatcher, tracker, "fallback")
             return reset()
         else:

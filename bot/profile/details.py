@@ -263,6 +263,7 @@ def find_address(text: str) -> Optional[str]:
 
 PHONE_ANY = re.compile(r"(?:\+?\s*86[\s-]*|0086[\s-]*)?1[3-9]\d(?:[\s-]*\d){8}(?!\d)|"
                        r"(?<![\dA-Za-z])0[1-9]\d{1,2}[\s-]*\d{7,8}(?:\s*(?:转|-|ext)\s*\d{1,5})?(?!\d)")
+_MOBILE_SPACED = re.compile(r"(?<![\dA-Za-z])(?:\+?86[\s-]?|0086[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86|0086)?(1[3-9]\d{9})(?!\d)")
 _LANDLINE_SPACED = re.compile(r"(?<![\dA-Za-z])(0[1-9]\d{1,2})[\s-]+(\d{3,4}[\s-]?\d{4})(?:\s*(?:转|-|ext)\s*(\d{1,5}))?(?!\d)")
 _LANDLINE = re.compile(r"(?<![\dA-Za-z])(0[1-9]\d{1,2})(\d{7,8})(?:(?:转|-|ext)(\d{1,5}))?(?!\d)")
@@ -274,15 +275,11 @@ def find_phone(text: str, *, landline: bool = True) -> Optional[Tuple[str, str]]
     Spaces, dashes, dots and brackets between digits are ignored; ``+86`` / ``0086`` and
     full-width digits are fine; an order number (12-20 digits) is not a phone.
     """
-    folded = fold(text)
+    folded = re.sub(r"\+\s*86", "+86", fold(text))
+    mobiles = [m for m in _MOBILE_SPACED.finditer(folded)]
+    if mobiles:                  # the last one: "138…0, sorry typo, 是138…1" is a correction
+        return "mobile", "".join(mobiles[-1].group(1, 2, 3))
     folded = re.sub(r"(?<=\d)[\s\-.()（）]+(?=\d)", "", folded)
-    folded = re.sub(r"\+\s*86", "+86", folded)
-    for match in _MOBILE.finditer(folded):
-        run = re.match(r"\+?\d+", folded[match.start():])
-        prefix = len(match.group(0)) - 11
-        if run and len(run.group(0).lstrip("+")) - prefix > 11:
-            continue             # part of a longer number: an order id
-        return "mobile", match.group(1)
     if landline:
         spaced = fold(text)
         match = _LANDLINE_SPACED.search(spaced)
@@ -350,9 +347,10 @@ def after_correction(text: str) -> str:
 
 
 KINDS = {
-    "return_form": ("退货", "退款", "退掉", "退了吧", "退钱", "换货", "换一个", "换个新", "退换", "换新"),
-    "repair_form": ("报修", "维修", "修一下", "修理", "上门修", "来修", "修好", "安装"),
-    "complaint_form": ("投诉", "举报", "差评"),
+    "return_form": ("退货", "退款", "退掉", "退了吧", "退钱", "换货", "换一个", "换个新", "退换", "换新",
+                    "refund", "return"),
+    "repair_form": ("报修", "维修", "修一下", "修理", "上门修", "来修", "修好", "安装", "repair", "fix"),
+    "complaint_form": ("投诉", "举报", "差评", "complain"),
 }
 _NEG_KIND = re.compile(r"(不|别|不用|不要|不想|不打算)(再)?(投诉|报修|修|维修|退|换|退货|换货|退换)了?")
 _STILL = re.compile(r"(还是|改成|改为|换成|直接|那就|那|我要|我想|帮我)")
