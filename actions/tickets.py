@@ -13,6 +13,7 @@ from actions.dialogue import reset, switch
 from actions.forms import summary
 from bot.profile import details, parsing
 from bot.profile import business as profile
+from bot.profile import pack
 from bot.profile import sla
 from bot.store.tickets import TicketView
 
@@ -90,13 +91,10 @@ class SubmitRepair(Action):
             customer_id=tracker.sender_id, channel=customer_channel(tracker), priority=priority,
             idempotency_key=form_run_key(tracker, "repair_form"),
             phone=_phone(tracker), address=tracker.get_slot("address"))
-        hours = sla.promised_hours("repair", priority)
-        if urgent:
-            text = (f"⚠️ 已按紧急故障为您派单，工单号 {ticket.number}。工程师将在 {hours} 小时内"
-                    f"（{local_time(ticket.sla_due_at)} 前）上门。如有燃气泄漏、冒烟，请先关闭总阀/电源并开窗，远离现场。")
-        else:
-            text = (f"报修已登记，工单号 {ticket.number}。售后工程师会在 {hours} 小时内"
-                    f"（{local_time(ticket.sla_due_at)} 前）联系您（{ticket.phone}）预约上门时间。")
+        # the business's wording (its pack's messages.yml), the promise from its profile
+        text = pack.say("repair_urgent" if urgent else "repair_normal", number=ticket.number,
+                        promise=f"{sla.promised_hours('repair', priority):g} 小时",
+                        due=local_time(ticket.sla_due_at), phone=ticket.phone)
         dispatcher.utter_message(text=text + f"\n登记信息：{summary(tracker, ('product', 'address', 'phone'))}。")
         dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
         return _reset(REPAIR_SLOTS)

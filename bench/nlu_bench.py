@@ -46,16 +46,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from bot.profile import pack as packs
 from bot.profile.business import PROJECT_ROOT
+from bot.training import assemble
 from bot.brain.rasa_server import rasa_env
 
+# The business pack (KEFU_BUSINESS) says what its NLU trains on and where its own split and
+# blind sets are; its config is config.yml with the pack's jieba words (bot/training/assemble.py).
+PACK = packs.load()
 STOCK_CONFIG = PROJECT_ROOT / "bench" / "nlu_bench_stock.yml"
-PROJECT_CONFIG = PROJECT_ROOT / "config.yml"
-DEFAULT_TRAIN = PROJECT_ROOT / "data" / "nlu"
-DEFAULT_TEST = PROJECT_ROOT / "tests" / "nlu"
-BLIND = PROJECT_ROOT / "tests" / "nlu_blind"
+PROJECT_CONFIG = PROJECT_ROOT / assemble.assemble(PACK).config
+DEFAULT_TRAIN = PACK.evaluation_path("train") or PROJECT_ROOT / "data" / "nlu"
+DEFAULT_TEST = PACK.evaluation_path("own_split") or PROJECT_ROOT / "tests" / "nlu"
+BLIND = PACK.evaluation_path("blind") or PROJECT_ROOT / "tests" / "nlu_blind"
 DEFAULT_TESTS = {"own split": DEFAULT_TEST, "blind dev": BLIND / "dev", "blind report": BLIND / "report"}
-RESPONSES = PROJECT_ROOT / "data" / "responses" / "rendered.yml"
+RESPONSES = PACK.path("rendered")
 SYSTEMS = ("stock", "tfidf", "project")
 
 
@@ -427,7 +432,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     train = load_examples(train_path)
     synonyms = load_synonyms(train_path)
     sets = {n: load_examples(p) for n, p in test_paths.items()}
-    print(f"train: {train_path} ({len(train)} examples), tests: "
+    print(f"business: {PACK.name} ({PACK.title}); train: {train_path} ({len(train)} examples), tests: "
           + ", ".join(f"{n} {p} ({len(sets[n])})" for n, p in test_paths.items()), flush=True)
     scores: Dict[str, List[Score]] = {n: [] for n in sets}
     folders = {n: (out if len(sets) == 1 else out / slug(n)) for n in sets}

@@ -79,18 +79,21 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_RASA_TIMEOUT", 30.0, float, "seconds the gateway waits for one Rasa turn"),
     Setting("KEFU_ACTION_URL", "http://127.0.0.1:5055", url, "the rasa-sdk action server (its health is part of /health)"),
     Setting("KEFU_ACTION_ENDPOINT", None, str, "action webhook URL in deploy/endpoints.yml (read by Rasa, set by deploy/compose.yml)"),
-    Setting("KEFU_MODEL", None, str, "model a deploy/rasa_replica.py replica starts with before any activation; unset: the newest kefu-*.tar.gz in KEFU_ADMIN_PROJECT/models"),
+    Setting("KEFU_MODEL", None, str, "model a deploy/rasa_replica.py replica starts with before any activation; unset: the newest <business>-*.tar.gz in KEFU_ADMIN_PROJECT/models"),
+
+    # the business served (businesses/<name>/, bot/profile/pack.py)
+    Setting("KEFU_BUSINESS", "shop", word, "the business pack every command serves (businesses/<name>/: shop or property); its model is models/<name>-<hash>.tar.gz"),
 
     # store and privacy (bot/store, bot/profile)
     Setting("KEFU_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'kefu.db'}", str, "SQLAlchemy URL of tickets, transcripts, handoffs, agents (PostgreSQL when scaled out)"),
     Setting("KEFU_DATA_KEY", None, str, "Fernet key encrypting phones and addresses at rest (secret); unset: var/data.key, created once"),
-    Setting("KEFU_PROFILE", ROOT / "bot" / "business_profile.yml", Path, "the business profile (facts, service hours); re-read when the file changes"),
+    Setting("KEFU_PROFILE", None, Path, "another business profile file instead of the pack's (facts, service hours); re-read when the file changes"),
     Setting("KEFU_FAKE_NOW", None, str, "ISO time the bot takes as now (tests, demos); no zone: the shop's"),
 
     # agents' console and the handoff service (bot/workspace, bot/support)
     Setting("KEFU_SESSION_HOURS", 12.0, float, "agents' console sign-in lifetime (cookie and stored expiry)"),
     Setting("KEFU_ADMIN_PASSWORD", None, str, "password for create-admin / the admin CLI instead of a prompt (secret)"),
-    Setting("KEFU_CANNED_REPLIES", ROOT / "bot" / "canned_replies.yml", Path, "agents' canned replies file"),
+    Setting("KEFU_CANNED_REPLIES", None, Path, "agents' canned replies file; unset: the business pack's"),
     Setting("KEFU_SLA_INTERVAL", 30.0, float, "seconds between SLA watcher passes (breaches marked and alerted)"),
     Setting("KEFU_WECOM_WEBHOOK", None, str, "WeCom group-robot URL notified of new handoffs and SLA breaches (secret)"),
     Setting("KEFU_OUTBOX_MAX_ATTEMPTS", 8, int, "failed deliveries of one outbox row (pushes, alerts, group) before it is dead-lettered for agents"),

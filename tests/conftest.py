@@ -45,15 +45,28 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def trained_model() -> Path:
-    """The model for the current data, trained once and cached by the data's hash.
+def business_models():
+    """``business_models("property")``: that business's model, trained at most once per
+    session and cached under models/ by a key over every input (bot/training/model_cache.py)."""
+    from bot.training.model_cache import ensure_model
+
+    cache: dict = {}
+
+    def model(business: str) -> Path:
+        if business not in cache:
+            cache[business] = ensure_model(business=business)
+        return cache[business]
+    return model
+
+
+@pytest.fixture(scope="session")
+def trained_model(business_models) -> Path:
+    """The shop's model for the current data, trained once and cached by the data's hash.
 
     ``KEFU_TEST_MODEL`` points at an existing archive instead (for quick local reruns).
     """
-    from bot.training.model_cache import ensure_model
-
     override = os.environ.get("KEFU_TEST_MODEL")
-    return Path(override) if override else ensure_model()
+    return Path(override) if override else business_models("shop")
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """The business profile: the one place every configurable service fact lives.
 
 Actions, the gateway and the FAQ renderer all read facts from here, so changing a
-fact in ``bot/business_profile.yml`` (or the file named by ``KEFU_PROFILE``) changes
-every answer and every promise that states it.
+fact in the business pack's profile (``files.profile`` of ``businesses/<KEFU_BUSINESS>/pack.yml``,
+or the file named by ``KEFU_PROFILE``) changes every answer and every promise that states it.
 """
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from bot.profile import pack
 from bot.settings import setting
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_PROFILE = PROJECT_ROOT / "bot" / "business_profile.yml"
+DEFAULT_PROFILE = pack.load("shop").path("profile")     # the default business's profile
 
 
 def profile_path() -> Path:
-    return setting("KEFU_PROFILE")
+    return setting("KEFU_PROFILE") or pack.current().path("profile")
 
 
 @lru_cache(maxsize=4)
@@ -37,7 +38,9 @@ def load_profile() -> Dict[str, Any]:
 
 
 def shop_tz() -> ZoneInfo:
-    return ZoneInfo(load_profile()["shop"].get("timezone", "Asia/Shanghai"))
+    facts = load_profile()
+    identity = facts.get("business") or facts.get("shop") or {}     # who we are: name, zone
+    return ZoneInfo(identity.get("timezone", "Asia/Shanghai"))
 
 
 def now() -> dt.datetime:

@@ -42,6 +42,7 @@ from bot.messages import ConversationId
 from bot.profile import privacy
 
 from bot.profile import business as profile
+from bot.profile import pack
 from bot.store.agents import AgentView
 from bot.store.handoffs import HandoffError, HandoffView
 from bot.workspace import accounts, dead_letters
@@ -59,7 +60,7 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent / "static"
 PAGE = HERE / "console.html"
 SCRIPT = HERE / "console.js"
-CANNED = setting("KEFU_CANNED_REPLIES")
+CANNED = setting("KEFU_CANNED_REPLIES") or pack.current().path("canned_replies")   # the business's
 MAX_REPLY = 2000
 
 

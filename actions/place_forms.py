@@ -1,0 +1,305 @@
+"""Forms about a place: a repair or a complaint located by building/unit/room or a shared place.
+
+The forms a business pack picks when its customers are residents rather than buyers (the
+property pack's ``place_repair_form`` and ``place_complaint_form``): no product, no order,
+no street address, but a ``location``. Their questions are the pack's ``utter_ask_*``
+responses; everything they say is the pack's ``messages.yml``; categories, urgent words and
+shared places are the pack's profile. The fields are the domain's required slots.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import customer_channel, form_run_key, local_time, store, ticket_payload
+from actions.listening import SKIP, Turn, substance
+from bot.profile import business as profile
+from bot.profile import details, pack, places, privacy, sla
+
+NOT_AN_ANSWER = ("affirm", "deny", "greet", "thank", "goodbye", "bot_challenge", "out_of_scope",
+                 "nlu_fallback", "check_ticket", "rate_service")
+INTERRUPTIONS = ("faq", "request_human", "bot_challenge", "check_ticket", "request_return", "stop")
+BOOKKEEPING = ("form_tries", "form_confirmed", "switch_to", "urgency", "location")
+NO_VALUE = "无"
+
+
+def facts() -> Dict[str, Any]:
+    return profile.load_profile()
+
+
+def shared_places() -> List[str]:
+    return [str(p) for p in facts().get("shared_places") or []]
+
+
+def location_in(turn: Turn) -> Optional[places.Location]:
+    """The location a message names: the parser's reading, else the NLU's entity."""
+    found = places.find_location(turn.text, shared_places())
+    if found is None and turn.entities.get("location"):
+        value = turn.entities["location"]
+        found = places.find_location(value, shared_places()) or places.Location(value, "shared", {"place": value})
+    return found
+
+
+def category_of(text: str) -> Optional[str]:
+    """The complaint category a text names or points at (the pack's ``complaint_categories``)."""
+    folded = details.fold(text or "").strip()
+    cues: Dict[str, List[str]] = facts().get("complaint_categories") or {}
+    other = facts().get("other_category", "其他")
+    names = list(cues) + [other]
+    options = {str(n + 1): name for n, name in enumerate(names)}
+    if folded in options:
+        return options[folded]
+    named = [c for c in names if c in folded]
+    if named:
+        return max(named, key=folded.rfind)            # after a correction, the later one
+    for category, words in cues.items():
+        if any(str(w) in folded for w in words):
+            return category
+    return None
+
+
+def promise(kind: str, priority: str) -> str:
+    hours = float(sla.promised_hours(kind, priority))
+    if hours < 1:
+        return pack.say("promise_minutes", minutes=int(round(hours * 60)))
+    return pack.say("promise_hours", hours=f"{hours:g}")
+
+
+def phone_of(turn: Turn) -> Optional[str]:
+    found = details.find_phone(turn.text)
+    return found[1] if found else None
+
+
+def form_slots(domain: Dict[str, Any]) -> Tuple[str, ...]:
+    forms = (domain or {}).get("forms") or {}
+    names = [s for f in forms.values() for s in (f or {}).get("required_slots") or []]
+    return tuple(dict.fromkeys(names + list(BOOKKEEPING)))
+
+
+def reset(domain: Dict[str, Any]) -> List[Dict[Text, Any]]:
+    """Every slot of the domain's forms forgotten, and no question pending."""
+    known = set(((domain or {}).get("slots") or {}).keys())
+    return [SlotSet(n, None) for n in form_slots(domain) if not known or n in known] + [
+        SlotSet("requested_slot", None)]
+
+
+class PlaceForm(Action):
+    """One form's validation (``validate_<form>``): mine every detail a message carries, judge
+    the answer to the question asked, say why when it is not one."""
+
+    form = ""
+
+    def name(self) -> Text:
+        return f"validate_{self.form}"
+
+    def fields(self, domain: Dict[str, Any]) -> Tuple[str, ...]:
+        return tuple(((domain or {}).get("forms") or {}).get(self.form, {}).get("required_slots") or ())
+
+    def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
+        phone = phone_of(turn)
+        if phone:
+            found["phone"] = phone
+        location = location_in(turn)
+        if location and (turn.starting or not turn.slot("location") or details.is_correction(turn.text)
+                         or turn.requested == "location"):
+            found["location"] = location.text
+
+    def judge_phone(self, turn: Turn):
+        phone = phone_of(turn)
+        if phone:
+            return phone, None
+        if SKIP.search(turn.folded) and int((turn.slot("form_tries") or {}).get("phone", 0)) >= 1:
+            return NO_VALUE, None
+        return None, pack.say("hint_phone")
+
+    def judge_location(self, turn: Turn):
+        location = location_in(turn)
+        if location:
+            return location.text, None
+        return None, pack.say("hint_location")
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain) -> List[Dict]:
+        turn = Turn(tracker, self.form)
+        if turn.resumed:
+            return []
+        if not turn.starting and turn.intent in INTERRUPTIONS:
+            return []                  # the rules answer it; the form resumes or ends
+        found: Dict[str, Any] = {}
+        counts = dict(turn.slot("form_tries") or {})
+        self.mine(turn, found)
+        fields = self.fields(domain)
+        requested = turn.requested if not turn.starting else None
+        if requested in fields and found.get(requested) is None:
+            value, why = getattr(self, f"judge_{requested}")(turn)
+            if value is not None:
+                found[requested] = value
+                counts.pop(requested, None)
+            else:
+                counts[requested] = counts.get(requested, 0) + 1
+                text = why + (pack.say("way_out") if counts[requested] >= 2 else "")
+                dispatcher.utter_message(text=text)
+        self.after(turn, found)
+        return [SlotSet(k, v) for k, v in found.items() if k in fields or k in BOOKKEEPING] + [
+            SlotSet("form_tries", counts)]
+
+    def after(self, turn: Turn, found: Dict[str, Any]) -> None:
+        """Checks once details are known (overridden per form)."""
+
+
+class ValidatePlaceRepairForm(PlaceForm):
+    form = "place_repair_form"
+
+    def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
+        super().mine(turn, found)
+        if turn.starting or (turn.requested in ("location", "phone") and not turn.slot("fault_description")):
+            rest = self.fault_text(turn.text, found.get("location"))
+            if len(substance(rest)) >= 3 and turn.intent not in NOT_AN_ANSWER:
+                found["fault_description"] = rest[:1000]
+
+    @staticmethod
+    def fault_text(text: str, location: Optional[str]) -> str:
+        rest = details.strip_phone(text or "")
+        if location:
+            rest = details.fold(rest).replace(location, " ")
+        return re.sub(r"\s+", " ", rest).strip(" ，,。")
+
+    def judge_fault_description(self, turn: Turn):
+        rest = self.fault_text(turn.text, turn.slot("location"))
+        if len(substance(rest)) < 2 or (turn.intent in NOT_AN_ANSWER and len(substance(rest)) < 6):
+            return None, pack.say("hint_fault_description")
+        return rest[:1000], None
+
+    def after(self, turn: Turn, found: Dict[str, Any]) -> None:
+        fault = found.get("fault_description") or turn.slot("fault_description")
+        if fault is None:
+            return
+        rules = facts()
+        urgent, _ = details.urgency(f"{turn.text if turn.starting else ''} {fault}",
+                                    rules.get("urgent_repair_keywords") or (),
+                                    rules.get("urgent_repair_not_urgent_when_leaking_from") or ())
+        if "fault_description" in found or turn.slot("urgency") is None:
+            found["urgency"] = "urgent" if urgent else "normal"
+
+
+class ValidatePlaceComplaintForm(PlaceForm):
+    form = "place_complaint_form"
+
+    def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
+        super().mine(turn, found)
+        if turn.starting:
+            category = category_of(turn.text)
+            if category:
+                found["complaint_category"] = category
+            rest = details.strip_phone(turn.text)
+            if len(substance(rest)) >= 6:
+                found["complaint_description"] = rest[:1000]
+
+    def judge_complaint_category(self, turn: Turn):
+        category = category_of(turn.text)
+        if category:
+            return category, None
+        if turn.intent not in NOT_AN_ANSWER and len(substance(turn.text)) >= 6:
+            return facts().get("other_category", "其他"), None
+        return None, pack.say("hint_complaint_category")
+
+    def judge_complaint_description(self, turn: Turn):
+        rest = details.strip_phone(turn.text)
+        if len(substance(rest)) < 4:
+            return None, pack.say("hint_complaint_description")
+        return rest[:1000], None
+
+
+def _phone(tracker: Tracker) -> Optional[str]:
+    phone = tracker.get_slot("phone")
+    return None if phone in (None, NO_VALUE) else str(phone).split("转")[0]
+
+
+class SubmitPlaceRepair(Action):
+    """Files the repair at its location: urgent = on site within the pack's promise."""
+
+    def name(self) -> Text:
+        return "action_submit_place_repair"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        urgent = tracker.get_slot("urgency") == "urgent"
+        priority = "urgent" if urgent else "normal"
+        where = tracker.get_slot("location") or ""
+        location = places.find_location(where, shared_places()) or places.Location(where, "shared", {"place": where})
+        description = details.strip_phone(tracker.get_slot("fault_description") or "")
+        rules = facts()
+        _, words = details.urgency(description, rules.get("urgent_repair_keywords") or ())
+        kept = {"building": location.parts.get("building"), "place": location.parts.get("place")}
+        ticket, _ = store().open_ticket(
+            kind="repair", category=pack.say(f"repair_category_{location.kind}"),
+            description=description, customer_id=tracker.sender_id,
+            channel=customer_channel(tracker), priority=priority,
+            idempotency_key=form_run_key(tracker, self.form_name), phone=_phone(tracker),
+            address=location.text,
+            details={"location_kind": location.kind, **{k: v for k, v in kept.items() if v},
+                     "urgent_words": words})
+        values = dict(number=ticket.number, promise=promise("repair", priority),
+                      due=local_time(ticket.sla_due_at), location=location.text,
+                      phone=privacy.mask_phone(_phone(tracker)) or "您留的电话")
+        dispatcher.utter_message(text=pack.say("repair_urgent" if urgent else "repair_normal", **values))
+        dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
+        return reset(domain)
+
+    form_name = "place_repair_form"
+
+
+class SubmitPlaceComplaint(Action):
+    """Files the complaint in its category; a trigger word or a repeat makes it high priority."""
+
+    def name(self) -> Text:
+        return "action_submit_place_complaint"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        description = details.strip_phone(tracker.get_slot("complaint_description") or "")
+        rules = facts()
+        reasons = [str(w) for w in rules.get("high_priority_complaint_keywords") or [] if str(w) in description]
+        earlier = [t for t in store().for_customer(tracker.sender_id) if t.kind == "complaint"]
+        priority = "high" if reasons or earlier else "normal"
+        where = tracker.get_slot("location")
+        category = tracker.get_slot("complaint_category") or rules.get("other_category", "其他")
+        ticket, _ = store().open_ticket(
+            kind="complaint", category=category, description=description,
+            customer_id=tracker.sender_id, channel=customer_channel(tracker), priority=priority,
+            idempotency_key=form_run_key(tracker, "place_complaint_form"), phone=_phone(tracker),
+            address=where, details={"trigger_words": reasons, "repeat": bool(earlier)})
+        dispatcher.utter_message(text=pack.say(
+            "complaint_filed", number=ticket.number, category=ticket.category,
+            promise=promise("complaint", priority), due=local_time(ticket.sla_due_at)))
+        dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created", handoff=priority == "high"))
+        return reset(domain)
+
+
+class RefuseReturn(Action):
+    """A business that sells nothing: a return request gets a polite no, and no ticket."""
+
+    def name(self) -> Text:
+        return "action_refuse_return"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        dispatcher.utter_message(response="utter_return_not_served")
+        return []
+
+
+class PlaceStop(Action):
+    """Stop: the form just left (or nothing running) and every detail it took forgotten."""
+
+    def name(self) -> Text:
+        return "action_place_stop"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        stopped = False
+        for event in reversed(tracker.events):
+            if event.get("event") == "user":
+                break
+            if event.get("event") == "active_loop" and event.get("name") is None:
+                stopped = True
+        dispatcher.utter_message(text=pack.say("stopped" if stopped else "nothing_to_stop"))
+        return reset(domain)
