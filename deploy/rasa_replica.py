@@ -57,7 +57,7 @@ def live_model() -> Optional[Path]:
 
 def rasa_arguments(extra: List[str], model: Path, token: str) -> List[str]:
     """``rasa run``'s arguments: the defaults above, then ``extra`` (which may override them)."""
-    args = ["run", "--enable-api", "--auth-token", token, "--model", str(model)]
+    args = ["run", "--enable-api", f"--auth-token={token}", "--model", str(model)]   # a token may start with "-"
     if "--endpoints" not in extra:
         args += ["--endpoints", str(PROJECT_ROOT / "deploy" / "endpoints.yml")]
     if "--credentials" not in extra:

@@ -182,8 +182,7 @@ def test_an_agent_takes_over_from_the_bot_and_transfers(assistant, customer):
 
 
 def _gateway(stack: Stack, port: int, log) -> subprocess.Popen:
-    rasa_cmd = stack.processes[1].args
-    token = rasa_cmd[rasa_cmd.index("--auth-token") + 1]
+    token = stack.token            # Rasa takes it from its environment, never its command line
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT), KEFU_PORT=str(port),
                KEFU_RASA_TOKEN=token, KEFU_RASA_URL=f"http://127.0.0.1:{stack.rasa_port}",
                KEFU_ACTION_URL=f"http://127.0.0.1:{stack.action_port}")

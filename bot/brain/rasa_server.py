@@ -101,7 +101,7 @@ def run_arguments(args: List[str]) -> List[str]:
         args += ["--interface", "127.0.0.1"]
     token = setting("KEFU_RASA_TOKEN")
     if token and _option(args, "--auth-token", "-t") is None:
-        args += ["--auth-token", token]
+        args += [f"--auth-token={token}"]      # one argument: a token may start with "-"
     return args
 
 
