@@ -5,7 +5,7 @@ PYTHON310 ?= $(shell for p in /root/.pyenv/versions/3.10.*/bin/python3.10 $$(com
 VENV      := .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
-NLU       ?= tests/nlu
+NLU       ?=
 
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -53,8 +53,10 @@ train: install
 run: install
 	$(PY) -m bot.gateway.launch
 
+# the business pack (KEFU_BUSINESS) checked for completeness (errors name file and key),
+# then Rasa's own checks on the domain and data assembled for it
 validate: responses
-	$(VENV)/bin/rasa data validate --data data --domain domain.yml --config config.yml
+	$(PY) -m bot.business validate --rasa
 
 evaluate: install
 	$(PY) -m bot.training.evaluate $(NLU)

@@ -71,6 +71,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     make.add_argument("--title", help="the business's name as customers read it")
     check = sub.add_parser("validate", help="check a pack for completeness")
     check.add_argument("--business", help="default: KEFU_BUSINESS")
+    check.add_argument("--rasa", action="store_true", help="then `rasa data validate` on the assembled domain and data")
     sub.add_parser("list", help="the packs there are")
     args = parser.parse_args(argv)
     try:
@@ -94,7 +95,22 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"{pack.name}: {len(found)} problem(s)", file=sys.stderr)
         return 1
     print(f"{pack.name}: pack complete ({pack.title})")
+    if args.rasa:
+        return rasa_validate(pack)
     return 0
+
+
+def rasa_validate(pack: packs.Pack) -> int:
+    """Rasa's own checks (rules against stories, domain against data) on what training reads."""
+    import subprocess
+
+    from bot.training import assemble
+    from bot.training import responses
+
+    responses.main(["--business", pack.name])
+    inputs = assemble.assemble(pack)
+    cmd = [str(Path(sys.executable).with_name("rasa")), "data", "validate", *inputs.args()]
+    return subprocess.run(cmd, cwd=pack.root).returncode
 
 
 def relative(path: Path) -> str:

@@ -15,9 +15,11 @@ from pathlib import Path
 from bot.brain.components.entity_filter import PATTERN_ENTITIES, PATTERN_EXTRACTOR
 from bot.profile.business import PROJECT_ROOT
 from bot.brain.rasa_server import rasa_env
+from bot.profile import pack as packs
 from bot.training.model_cache import ensure_model
 
-DEFAULT_TEST = PROJECT_ROOT / "tests" / "nlu"
+# the business pack's own split (KEFU_BUSINESS: tests/nlu for the shop, tests/nlu_property …)
+DEFAULT_TEST = packs.load().evaluation_path("own_split") or PROJECT_ROOT / "tests" / "nlu"
 
 
 def _report(path: Path) -> dict:
