@@ -164,3 +164,19 @@ def test_slow_answer_that_does_come_is_pushed_and_the_line_done(db_url):
     asyncio.run(scenario())
     assert [(a, t, s) for a, t, s, _ in rows(db_url, "web:slow")] == [
         ("customer", "三", "done"), ("system", SLOW_TEXT, None), ("notice", "答：三", None)]
+
+
+def test_a_late_answer_and_its_line_done_are_one_transaction(db_url):
+    """The line becomes done with its notices or not at all (make chaos read a done line
+    whose answer was not yet written as lost); a line requeued meanwhile gets nothing."""
+    from bot.store.outbox import OutboxStore
+
+    engine = engine_for(db_url)
+    store, outbox = TranscriptStore(engine), OutboxStore(engine)
+    row, _ = store.open_turn("web:tx", "web", "在吗")
+    lines = [("notice", "在的", {"reply_to": row})]
+    assert outbox.record_and_enqueue("web:tx", "web", lines, None, [], answers=(row, "replaying")) is None
+    assert [(a, s) for a, _, s, _ in rows(db_url, "web:tx")] == [("customer", "processing")]
+    ids = outbox.record_and_enqueue("web:tx", "web", lines, None, [], answers=(row, "processing"))
+    assert ids and [(a, s) for a, _, s, _ in rows(db_url, "web:tx")] == [
+        ("customer", "done"), ("notice", None)]

@@ -255,16 +255,13 @@ class Router:
 
     async def _finish(self, message: InboundMessage, row: int, replies: List[OutboundMessage],
                       *, expect: str) -> bool:
-        """A line answered outside its turn: ``done`` (only from ``expect``: a line requeued
-        meanwhile is answered by its replay instead), then its answer pushed as notices
-        that name the line they answer."""
-        if not await asyncio.to_thread(self.transcripts.set_state, row, "done", expect=expect):
-            return False
+        """A line answered outside its turn: ``done`` and its answer as notices naming it, one
+        transaction with their outbox rows (only from ``expect``: a line requeued meanwhile is
+        answered by its replay instead). No moment shows the line done without its answer."""
         notices = [OutboundMessage(r.text, r.buttons, author="notice") for r in replies]
-        if notices:
-            await self.outbox.push(message.conversation_id, message.channel, message.user_id,
-                                   notices, data={"reply_to": row})
-        return True
+        stored = await self.outbox.push(message.conversation_id, message.channel, message.user_id,
+                                        notices, data={"reply_to": row}, answers=(row, expect))
+        return stored is not None
 
     async def push(self, message: InboundMessage, replies: List[OutboundMessage]) -> None:
         """Deliver replies outside a turn: written as notices and, on a channel that pushes,

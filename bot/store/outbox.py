@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from bot.store.engine import get_engine, retrying
-from bot.store.schema import AgentOutbox, Handoff
+from bot.store.schema import AgentOutbox, Handoff, Message
 from bot.store.transcripts import Line, _add_lines
 
 MAX_ERROR = 300
@@ -60,15 +60,22 @@ class OutboxStore:
 
     def record_and_enqueue(self, conversation_id: str, channel: str, lines: Sequence[Line],
                            target: str | None, payloads: Sequence[Dict[str, Any]], *,
-                           handoff_id: int | None = None) -> List[int]:
+                           handoff_id: int | None = None,
+                           answers: tuple[int, str] | None = None) -> Optional[List[int]]:
         """Transcript lines and their outbox rows (ordered by the conversation), one transaction.
 
         ``target`` None: only the lines (a channel whose mailbox is the transcript).
-        Returns the lines' ids.
+        ``answers`` (customer line id, its state now): the lines answer that line, which moves
+        to ``done`` in the same transaction; if it is no longer in that state (requeued
+        meanwhile) nothing is written and None is returned. Returns the lines' ids.
         """
         lines = list(lines)
 
         def work(session):
+            if answers is not None and session.execute(update(Message).where(
+                    Message.id == answers[0], Message.state == answers[1]).values(
+                    state="done")).rowcount != 1:
+                return None
             ids = [row.id for row in _add_lines(session, conversation_id, channel, lines)]
             if target is not None:
                 session.add_all([AgentOutbox(target=target, payload=p, handoff_id=handoff_id,

@@ -95,11 +95,14 @@ class Outbox:
 
     async def push(self, conversation_id: str, channel: str, user_id: str,
                    messages: List[OutboundMessage], *, handoff_id: int | None = None,
-                   data: Dict[str, Any] | None = None) -> List[int]:
+                   data: Dict[str, Any] | None = None,
+                   answers: tuple[int, str] | None = None) -> Optional[List[int]]:
         """Tell a customer outside a turn: transcript lines and their outbox rows, one transaction.
 
-        ``data`` goes on every line (e.g. the agent's name). Returns the transcript ids;
-        the channel's sender delivers the rows in order.
+        ``data`` goes on every line (e.g. the agent's name). ``answers``: (customer line,
+        its state now): that line becomes ``done`` in the same transaction, or, if it is no
+        longer in that state, nothing is written (None). Returns the transcript ids; the
+        channel's sender delivers the rows in order.
         """
         lines = []
         for m in messages:
@@ -110,8 +113,8 @@ class Outbox:
         target = customer_target(channel) if self.senders.get(channel) is not None else None
         payloads = [push_payload(user_id, messages)] if any(m.text for m in messages) else []
         ids = await self._db(self.store.record_and_enqueue, conversation_id, channel, lines,
-                             target, payloads, handoff_id=handoff_id)
-        if target is not None:
+                             target, payloads, handoff_id=handoff_id, answers=answers)
+        if target is not None and ids is not None:
             self.wake.set()
         return ids
 
