@@ -107,7 +107,7 @@ def test_annotation_with_entity_and_refusals(project):
 def test_new_faq_topic_writes_answer_and_renders_response(project):
     line = _line(None, "web:f", "可以帮忙礼品包装吗")
     annotations.annotate(line, "faq/gift_wrap", actor="root", answer="可以的，下单时备注「礼品包装」即可，免费。")
-    answers = yaml.safe_load((project / "bot" / "faq_answers.yml").read_text(encoding="utf-8"))
+    answers = yaml.safe_load((project / "businesses" / "shop" / "faq_answers.yml").read_text(encoding="utf-8"))
     assert answers["gift_wrap"].startswith("可以的")
     rendered = yaml.safe_load((project / "data" / "responses" / "rendered.yml").read_text(encoding="utf-8"))
     assert "utter_faq/gift_wrap" in rendered["responses"]

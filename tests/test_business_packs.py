@@ -88,7 +88,7 @@ def test_a_copy_of_the_shop_takes_the_shops_files_into_its_own_folder(tmp_path):
     folder = new("outlet", "shop", root=copy)
     pack = packs.load("outlet", root=copy)
     assert all(path.startswith("businesses/outlet/") for path in pack.files.values())
-    assert (folder / "profile.yml").read_text(encoding="utf-8") == (ROOT / "bot" / "business_profile.yml").read_text(encoding="utf-8")
+    assert (folder / "profile.yml").read_text(encoding="utf-8") == (ROOT / "businesses" / "shop" / "profile.yml").read_text(encoding="utf-8")
     assert problems(pack) == []
 
 

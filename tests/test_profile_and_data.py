@@ -34,13 +34,13 @@ def test_every_faq_topic_of_the_contract_has_an_answer():
               "invoice", "warranty", "repair_fee", "service_hours", "response_time",
               "payment_methods", "order_change", "installation", "complaint_process", "privacy",
               "contact_channels"}
-    answers = yaml.safe_load((PROJECT_ROOT / "bot" / "faq_answers.yml").read_text(encoding="utf-8"))
+    answers = yaml.safe_load((PROJECT_ROOT / "businesses" / "shop" / "faq_answers.yml").read_text(encoding="utf-8"))
     assert topics <= set(answers)
 
 
 def test_faq_answers_state_no_fact_literally():
     """Facts come from the profile: a digit written into a template would not follow it."""
-    answers = yaml.safe_load((PROJECT_ROOT / "bot" / "faq_answers.yml").read_text(encoding="utf-8"))
+    answers = yaml.safe_load((PROJECT_ROOT / "businesses" / "shop" / "faq_answers.yml").read_text(encoding="utf-8"))
     for topic, template in answers.items():
         stripped = "".join(part.split("}", 1)[-1] for part in template.split("{"))
         assert not any(ch.isdigit() for ch in stripped), f"{topic} states a number literally"

@@ -1,6 +1,6 @@
 """Every dashboard figure against hand-computed values on one fixed scenario (issue 15).
 
-Shop time Asia/Shanghai, service hours 09:00–21:00 (bot/business_profile.yml). Friday
+Shop time Asia/Shanghai, service hours 09:00–21:00 (businesses/shop/profile.yml). Friday
 2026-11-27 … Monday 2026-11-30:
 
 conversations   web:a 10:00, 10:05 (bot only)                      → bot-resolved

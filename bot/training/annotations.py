@@ -1,6 +1,6 @@
 """What admins teach the bot: ``data/nlu/annotated.yml`` (customer lines under the intent an
 admin chose, sorted, deduplicated and stable, so a git diff shows exactly what was taught),
-the intents an annotation may use, and new FAQ topics (answer → ``bot/faq_answers.yml``,
+the intents an annotation may use, and new FAQ topics (answer → the business pack's FAQ answers,
 responses re-rendered). Each annotation is also recorded in SQL (``annotations``).
 
 Runs in the gateway (the console's 训练 page) and in the CLI (``python -m bot.training annotate``).
@@ -19,6 +19,7 @@ from typing import Any, Dict, List
 import yaml
 from sqlalchemy import select
 
+from bot.profile import pack as packs
 from bot.profile.business import PROJECT_ROOT
 from bot.profile.privacy import mask_customer_text
 from bot.store.engine import get_engine, retrying
@@ -41,9 +42,8 @@ def known_intents(root: Path | None = None) -> List[str]:
     domain = yaml.safe_load((root / "domain.yml").read_text(encoding="utf-8"))
     names = [i if isinstance(i, str) else next(iter(i)) for i in domain.get("intents", [])]
     names = [n for n in names if n not in ("nlu_fallback", "faq")]
-    faq = yaml.safe_load((root / "bot" / "faq_answers.yml").read_text(encoding="utf-8")) \
-        if (root / "bot" / "faq_answers.yml").exists() else \
-        yaml.safe_load((PROJECT_ROOT / "bot" / "faq_answers.yml").read_text(encoding="utf-8"))
+    answers = faq_answers_path(root)
+    faq = yaml.safe_load((answers if answers.exists() else faq_answers_path(PROJECT_ROOT)).read_text(encoding="utf-8"))
     return sorted(names) + sorted(f"faq/{k}" for k in faq)
 
 
@@ -110,20 +110,25 @@ def mark_entities(text: str, entities: List[Dict[str, Any]]) -> str:
 
 
 def add_faq_topic(topic: str, answer: str, root: Path | None = None) -> None:
-    """A new FAQ topic: its answer appended to bot/faq_answers.yml and responses re-rendered."""
+    """A new FAQ topic: its answer appended to the pack's FAQ answers and responses re-rendered."""
     root = root or project_dir()
     if not TOPIC_RE.match(topic or ""):
         raise AdminError("topic: lower-case letters, digits and '_' (e.g. gift_wrap)")
     answer = (answer or "").strip()
     if not answer or len(answer) > 1000 or "{" in answer or "}" in answer:
         raise AdminError("answer: 1-1000 characters, no braces")
-    path = root / "bot" / "faq_answers.yml"
+    path = faq_answers_path(root)
     current = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if topic in current:
         raise AdminError(f"FAQ topic {topic} exists already")
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(f"{topic}: {json.dumps(answer, ensure_ascii=False)}\n")
     render_faq(root)
+
+
+def faq_answers_path(root: Path) -> Path:
+    """The business pack's FAQ answer templates in the project at ``root``."""
+    return root / packs.load().files["faq_answers"]
 
 
 def render_faq(root: Path) -> None:
@@ -134,7 +139,7 @@ def render_faq(root: Path) -> None:
         return
     # a copy of the project: render with that copy's templates into that copy
     code = ("import sys; from pathlib import Path; import bot.training.responses as r; root=Path(sys.argv[1]);"
-            "r.FAQ_TEMPLATES=root/'bot'/'faq_answers.yml'; r.OUTPUT=root/'data'/'responses'/'rendered.yml';"
+            "from bot.profile import pack; p=pack.load(); r.FAQ_TEMPLATES=root/p.files['faq_answers']; r.OUTPUT=root/p.files['rendered'];"
             "r.main([])")
     subprocess.run([sys.executable, "-c", code, str(root)], cwd=PROJECT_ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)

@@ -20,7 +20,7 @@ functions. The inbox (bot/training/inbox.py) joins the gateway's transcripts (wh
 wrote) with Rasa's trackers (what Rasa understood: intent, confidence, the actions that
 followed). Annotations (bot/training/annotations.py) go to ``data/nlu/annotated.yml``
 (sorted, deduplicated, stable, so a git diff shows exactly what an admin taught the bot);
-new FAQ answers to ``bot/faq_answers.yml``. Training (bot/training/trainer.py) runs
+new FAQ answers to the business pack's FAQ answers (``businesses/<name>/faq_answers.yml``). Training (bot/training/trainer.py) runs
 ``rasa data validate`` and then ``rasa train``, one at a time (``var/admin-train.lock``
 across processes). A comparison (bot/training/compare.py) evaluates candidate and live
 model on the same test split plus the annotated items. Activation

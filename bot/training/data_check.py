@@ -7,7 +7,7 @@ one readable line each; an empty list means the data passes.
   also training examples (a leak that flatters every score);
 * an intent with fewer than 30 training examples, or an FAQ topic with fewer than 12;
 * an order number, phone or ticket number in an example without its annotation;
-* an FAQ topic in the data without an answer in bot/faq_answers.yml (and the reverse);
+* an FAQ topic in the data without an answer in the business pack's FAQ answers (and the reverse);
 * an entity annotation that does not start and end on a jieba token boundary (the
   tokenizer sees the normalised text, with the domain dictionary), which DIET cannot
   learn and ``rasa train`` warns about.
@@ -24,12 +24,13 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import yaml
 
+from bot.profile import pack as packs
 from bot.brain.components.normaliser import normalise
 from bot.profile.business import PROJECT_ROOT
 
 TRAIN = PROJECT_ROOT / "data" / "nlu"
 TEST = PROJECT_ROOT / "tests" / "nlu"
-FAQ_ANSWERS = PROJECT_ROOT / "bot" / "faq_answers.yml"
+FAQ_ANSWERS = packs.load().path("faq_answers")     # the business pack's (KEFU_BUSINESS)
 DICTIONARY = PROJECT_ROOT / "bot" / "dictionary"
 MIN_INTENT, MIN_FAQ = 30, 12
 FAQ = "faq"
