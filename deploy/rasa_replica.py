@@ -9,7 +9,7 @@ process*, with
   others serve: the newest activation in ``model_activations`` whose archive exists (the admin
   console and the CLI record every activation and rollback there, and load the archive from the
   shared model volume into every running replica); before any activation ``KEFU_MODEL``, else the
-  newest ``kefu-*.tar.gz`` in ``KEFU_ADMIN_PROJECT``/models (put there by ``deploy.seed``);
+  newest ``<business>-*.tar.gz`` in ``KEFU_ADMIN_PROJECT``/models (put there by ``deploy.seed``);
 - ``--auth-token`` from ``KEFU_RASA_TOKEN``: set in this process's arguments only after it
   started, so the token is not on any command line that ``ps`` or ``/proc/<pid>/cmdline`` shows;
 - ``--enable-api``, ``--endpoints deploy/endpoints.yml`` (trackers in PostgreSQL, locks in
@@ -51,7 +51,11 @@ def live_model() -> Optional[Path]:
     if explicit and Path(explicit).is_file():
         return Path(explicit)
     folder = Path(setting("KEFU_ADMIN_PROJECT")) / "models"
-    seeds = sorted(folder.glob("kefu-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    from bot.profile import pack
+
+    # this business's models (KEFU_BUSINESS), and those named kefu-* before packs existed
+    found = list(folder.glob(f"{pack.load().name}-*.tar.gz")) + list(folder.glob("kefu-*.tar.gz"))
+    seeds = sorted(found, key=lambda p: p.stat().st_mtime)
     return seeds[-1] if seeds else None
 
 

@@ -15,7 +15,7 @@ This step, idempotent and safe when several pods run it at once:
    temporary folder, then one atomic rename: a second pod's copy is discarded, never mixed in).
    Later image upgrades do not overwrite what admins taught the bot there;
 2. puts the image's own model (trained when the image was built, deploy/Dockerfile) into its
-   ``models/`` when it holds no ``kefu-*.tar.gz`` yet (written under a temporary name, then
+   ``models/`` when it holds no ``<business>-*.tar.gz`` yet (written under a temporary name, then
    renamed): the model Rasa replicas start with before any activation (deploy/rasa_replica.py);
 3. migrates the database (Alembic, under its advisory lock) so the replicas find the schema.
 """
@@ -52,9 +52,12 @@ def seed_project(project: Path, source: Path = PROJECT_ROOT) -> bool:
 
 
 def seed_model(models: Path, model: Optional[Path]) -> Optional[Path]:
-    """Put ``model`` into ``models`` when it has no ``kefu-*.tar.gz``; the path if this call did."""
+    """Put ``model`` into ``models`` when it has no model of this business yet
+    (``<business>-*.tar.gz``, or a ``kefu-*.tar.gz`` from before packs); the path if this call did."""
+    from bot.profile import pack
+
     models.mkdir(parents=True, exist_ok=True)
-    if any(models.glob("kefu-*.tar.gz")):
+    if any(models.glob(f"{pack.load().name}-*.tar.gz")) or any(models.glob("kefu-*.tar.gz")):
         return None
     if model is None or not model.is_file():
         raise SystemExit(f"seed: {models} has no model and the image has none "

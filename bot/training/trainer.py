@@ -37,7 +37,9 @@ PROGRESS_RE = re.compile(r"(Epochs:\s+\d+%)|Starting to train component '([^']+)
 def candidate_name(root: Path) -> str:
     from bot.training.model_cache import data_hash
 
-    return f"kefu-{data_hash(root)}"
+    from bot.profile import pack
+
+    return f"{pack.load().name}-{data_hash(root)}"        # models/<business>-<hash>.tar.gz
 
 
 def create_run(actor: str, mode: str, base_model: str | None = None) -> int:
