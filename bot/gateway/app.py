@@ -25,6 +25,7 @@ from bot.store.transcripts import TranscriptStore
 from bot.support import events
 from bot.support.events import EventBus
 from bot.support.handoffs import HandoffService
+from bot.support.waiting import ROUND_EVERY, QueueWatcher
 from bot.support.return_calls import AfterCare
 from bot.support.sla_clocks import SlaClocks
 from bot.support.ticket_desk import TicketDesk
@@ -112,6 +113,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
                 logger.warning("could not clear the form of a handed-off conversation")
 
     bus.subscribe_many((events.HANDOFF_NEW, events.CLAIMED), clear_forms)
+    # customers waiting for a person: their new place in the queue, a callback at shift end
+    waiting = QueueWatcher(handoffs)
+    bus.subscribe_many((events.CLAIMED, events.CLOSED), waiting.on_queue_event)
 
     for name in CHANNELS:
         importlib.import_module(name).setup(app)
@@ -158,6 +162,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         supervisor.start("outbox", handoffs.outbox_loop)
         supervisor.every("sla-watcher", settings.sla_interval, handoffs.check_sla_once)
         supervisor.every("sla-clocks", settings.sla_interval, clocks.check_once)
+        supervisor.every("queue-watcher", ROUND_EVERY, waiting.run_once)
         if group:
             supervisor.start("telegram-agents-poll", group.poll_loop)
 

@@ -140,6 +140,14 @@ class HandoffStore:
             return sorted(queued, key=key).index(row) + 1
         return self._read(work)
 
+    def queued(self) -> List[HandoffView]:
+        """Every queued handoff in the order people take them (``queue_position`` 1, 2, …)."""
+        def work(session):
+            rows = session.scalars(select(Handoff).where(Handoff.status == "queued")).all()
+            key = lambda h: (0 if h.priority in ("high", "urgent") else 1, h.id)  # noqa: E731
+            return [self._out(session, row) for row in sorted(rows, key=key)]
+        return self._read(work)
+
     def claim(self, handoff_id: int, agent_id: int) -> HandoffView:
         """Atomic: the first claim wins everywhere (console and Telegram share this row)."""
         def work(session):
@@ -171,10 +179,11 @@ class HandoffStore:
             return self._out(session, row)
         return self._run(work)
 
-    def close(self, handoff_id: int) -> HandoffView:
+    def close(self, handoff_id: int, *, only: tuple = ACTIVE) -> HandoffView:
+        """``only=("queued",)``: close it only if no one has claimed it meanwhile."""
         def work(session):
             row = session.get(Handoff, handoff_id)
-            if row is None or row.status not in ACTIVE:
+            if row is None or row.status not in only:
                 raise HandoffError("the conversation is not open")
             row.status, row.awaiting_rating = "closed", 1
             row.closed_at = dt.datetime.now(dt.timezone.utc)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, Dict, List, Mapping, Optional
+import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from bot.messages import InboundMessage, OutboundMessage
 from bot.profile import business as profile
@@ -54,6 +55,10 @@ class HandoffService:
         # agent-side target -> deliver(row) -> delivered?  (filled by the composition root)
         self.deliverers: Dict[str, Deliverer] = self.outbox.deliverers
         self.wake = self.outbox.wake
+        # queued handoff id -> (the position its customer was last told, when it was last
+        # pushed): bot/support/waiting.py pushes changes, at most once a minute per customer
+        self.told_positions: Dict[int, Tuple[int, float]] = {}
+        self.clock = time.monotonic
 
     async def _db(self, fn, *args, **kwargs):
         return await asyncio.to_thread(fn, *args, **kwargs)
@@ -113,6 +118,7 @@ class HandoffService:
         if agent is None:
             position = await self._db(self.store.queue_position, handoff.id)
             await self.tell_customer(handoff, QUEUED_NOTICE.format(position=position))
+            self.told_positions[handoff.id] = (position, self.clock())
         else:
             await self.tell_customer(handoff, CLAIMED_NOTICE.format(agent=agent.display_name))
         await self.publish({"type": events.HANDOFF_NEW, "handoff_id": handoff.id,
@@ -130,6 +136,8 @@ class HandoffService:
                             "handoff": handoff.as_json(), "text": message.text})
         if handoff.status == "queued":
             position = await self._db(self.store.queue_position, handoff.id)
+            _, pushed = self.told_positions.get(handoff.id, (0, float("-inf")))
+            self.told_positions[handoff.id] = (position, pushed)    # told in the turn's reply
             return [OutboundMessage(WAITING_ACK.format(position=position), author="system")]
         return []
 
