@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 # private deployment, talk to no one.
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: install browser run train lint test test-fast fuzz deploy-tools deploy-check evaluate validate responses clean nlu-bench nlu-generate chaos bench dialogues
+.PHONY: install browser run train lint test test-fast fuzz deploy-tools deploy-check evaluate validate responses clean nlu-bench nlu-generate chaos bench dialogues fuzz-tools fuzz-api
 
 install: $(STAMP)
 
@@ -39,6 +39,22 @@ $(DEPLOY_STAMP): deploy/requirements-validate.txt
 	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON310) -m venv $(DEPLOY_VENV)
 	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r deploy/requirements-validate.txt
 	touch $(DEPLOY_STAMP)
+
+# schemathesis (make fuzz-api) cannot install beside Rasa 3.6's pins either: .venv-fuzz, pinned
+# in bench/requirements-fuzz.txt
+FUZZ_VENV  := .venv-fuzz
+FUZZ_STAMP := $(FUZZ_VENV)/.installed
+fuzz-tools: $(FUZZ_STAMP)
+$(FUZZ_STAMP): bench/requirements-fuzz.txt
+	test -x $(FUZZ_VENV)/bin/python || $(PYTHON310) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-fuzz.txt
+	touch $(FUZZ_STAMP)
+
+# schemathesis against a running stack's /openapi.json: every operation, anonymous, as an agent
+# and as an admin; checks not_a_server_error + response_schema_conformance (minutes; not in
+# make test). FUZZ_API_EXAMPLES=… per operation and phase, SEED=… replays a run.
+fuzz-api: install fuzz-tools
+	$(PY) -m bench.fuzz_api
 
 # deploy/compose.yml against the Compose Specification, deploy/k8s/ with kubernetes-validate
 deploy-check: install deploy-tools

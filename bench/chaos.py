@@ -3,8 +3,10 @@
 Each scenario starts from a running stack (action server, Rasa, gateway on SQLite),
 drives web-chat customers through it while one fault happens, lets the system recover,
 and counts: messages sent, answered (a reply in the turn or pushed later), lost (sent
-but not in the transcript, or never processed) and duplicated tickets (more than one
-ticket for one form run). The same scenarios run as tests (tests/test_chaos.py).
+but not in the transcript, or never processed), duplicated (answered twice), out of order
+and duplicated tickets (more than one ticket for one form run). Faults outside kefu's own
+processes (a stalled console tab, WeCom refusing, Telegram down while an agent replies)
+are in bench/chaos_outside.py. The same scenarios run as tests (tests/test_chaos.py).
 """
 from __future__ import annotations
 
@@ -32,10 +34,11 @@ from bot.gateway.launch import Stack
 from bot.store.schema import Message, Ticket
 from bot.settings import setting
 from bot.gateway.ports import free_port as _free_port
+from bench.chaos_outside import SCENARIOS as OUTSIDE_SCENARIOS, Outside
 
 COMPLAINT = ["我要投诉，快递员把我买的冰箱摔坏了还不承认", "没有", "13812345678"]
 FAQ = ["退货要几天", "保修多久", "运费多少钱"]
-RASA_TIMEOUT = 10           # the gateway's KEFU_RASA_TIMEOUT in these stacks (default 30)
+RASA_TIMEOUT = 30           # the gateway's KEFU_RASA_TIMEOUT: its default ("Rasa slower than 30 s")
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Harness:
 
     def __init__(self, model: Path, workdir: Path, db_url: str | None = None) -> None:
         self.db_url = db_url or f"sqlite:///{workdir}/kefu.db"
+        # the platforms outside (Telegram's Bot API, WeCom's robot): bench/chaos_outside.py
+        self.outside = Outside()
         self.stack = Stack(model=model, gateway_port=_free_port(), rasa_port=_free_port(),
                            action_port=_free_port(), log_dir=workdir / "logs",
                            tracker_db=str(workdir / "trackers.db"),
@@ -62,7 +67,7 @@ class Harness:
                                 "KEFU_DATA_KEY": setting("KEFU_DATA_KEY") or Fernet.generate_key().decode(),
                                 "KEFU_FAKE_NOW": "2026-11-27T10:00:00",
                                 "KEFU_REPLY_TIMEOUT": "3", "KEFU_REQUEUE_AFTER": "10",
-                                "KEFU_RASA_TIMEOUT": str(RASA_TIMEOUT)})
+                                "KEFU_RASA_TIMEOUT": str(RASA_TIMEOUT), **self.outside.env()})
         self.engine = engine_for(self.db_url)
     
     async def say(self, session: aiohttp.ClientSession, sender: str, text: str) -> bool:
@@ -314,16 +319,18 @@ SCENARIOS: Dict[str, Callable[[Harness], "asyncio.Future[Outcome]"]] = {
     "rasa_down": rasa_down, "rasa_slow": rasa_slow, "rasa_timeout": rasa_past_timeout,
     "db_locked": database_locked, "gateway": gateway_restarted,
     "postgres": postgres_restarted,
+    **OUTSIDE_SCENARIOS,        # a console tab that stops reading, WeCom refusing, Telegram down
 }
 POSTGRES_SCENARIOS = {"postgres"}     # run on a stack whose ticket store is PostgreSQL
 
 
 def _run_on(harness: Harness, names: List[str]) -> List[Outcome]:
-    harness.stack.start(timeout=240)
     try:
+        harness.stack.start(timeout=240)
         return [asyncio.run(SCENARIOS[name](harness)) for name in names]
     finally:
         harness.stack.stop()
+        harness.outside.stop()
 
 
 def run(model: Path, names: List[str]) -> List[Outcome]:

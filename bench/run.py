@@ -10,7 +10,8 @@ simulated customer sends its next message when the previous one is answered):
 
 Prints a table and, as the last line, one JSON object. ``--scale 2`` runs the scaled-out
 topology (deploy/scaled.py: two gateways, two Rasa replicas, PostgreSQL, Redis) for the
-project and direct rows.
+project and direct rows. ``--retrain-mid-run`` measures live latency idle and during a full
+retrain instead (bench/retrain_load.py).
 """
 from __future__ import annotations
 
@@ -141,7 +142,16 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-stock", action="store_true", help="project and direct rows only")
     parser.add_argument("--stock-model", help="an already trained stock baseline archive (default: "
                         "train bench/stock_config.yml on the current data, cached by hash)")
+    parser.add_argument("--retrain-mid-run", action="store_true",
+                        help="live latency idle, then during a full retrain started through the "
+                             "admin API (bench/retrain_load.py); default levels 1,10")
+    parser.add_argument("--train-nice", type=int, help="with --retrain-mid-run: KEFU_TRAIN_NICE "
+                        "of the stack (default 19; 0 shows the retrain at normal priority)")
+    parser.add_argument("--retrain-limit", type=float, default=900.0,
+                        help="with --retrain-mid-run: stop measuring after this many seconds")
     args = parser.parse_args(argv)
+    if args.retrain_mid_run:
+        return retrain_mid_run(args, argv)
 
     from bot.training.model_cache import ensure_model
 
@@ -182,6 +192,21 @@ def main(argv=None) -> int:
     result.update(tracker_store="postgresql" if args.scale > 1 else args.tracker,
                   load_after=load_average(), wall_s=round(time.time() - started))
     print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def retrain_mid_run(args, argv) -> int:
+    from bench.retrain_load import report, run_retrain
+    from bot.training.model_cache import ensure_model
+
+    if "--levels" not in " ".join(argv or sys.argv[1:]):
+        args.levels = [1, 10]
+    model = ensure_model()
+    work = Path(tempfile.mkdtemp(prefix="kefu-bench-retrain-"))
+    print(f"kefu bench --retrain-mid-run: {os.cpu_count()} cores, load {load_average()}, "
+          f"{args.duration:g} s windows, levels {args.levels}, model {model.name}, work dir {work}",
+          flush=True)
+    report(run_retrain(model, args, work, stack_env, measure), load_average)
     return 0
 
 

@@ -87,6 +87,7 @@ SETTINGS: Tuple[Setting, ...] = (
     # store and privacy (bot/store, bot/profile)
     Setting("KEFU_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'kefu.db'}", str, "SQLAlchemy URL of tickets, transcripts, handoffs, agents (PostgreSQL when scaled out)"),
     Setting("KEFU_DATA_KEY", None, str, "Fernet key encrypting phones and addresses at rest (secret); unset: var/data.key, created once"),
+    Setting("KEFU_TRACKER_URL", None, str, "SQLAlchemy URL of Rasa's tracker store, for erasure (secret if it holds a password); unset: endpoints.yml's SQLite file, else the events table of KEFU_DATABASE_URL"),
     Setting("KEFU_PROFILE", None, Path, "another business profile file instead of the pack's (facts, service hours); re-read when the file changes"),
     Setting("KEFU_FAKE_NOW", None, str, "ISO time the bot takes as now (tests, demos); no zone: the shop's"),
 
@@ -134,6 +135,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_COMPARE_TOLERANCE", 0.01, float, "a candidate is worse when a score drops by more than this"),
     Setting("KEFU_KEEP_MODELS", 5, int, "activated models kept (older ones this loop trained are deleted); at least 1"),
     Setting("KEFU_FINETUNE_FRACTION", 0.5, float, "rasa train --epoch-fraction of a fine-tune run"),
+    Setting("KEFU_TRAIN_NICE", 19, int, "nice level of retraining runs (rasa data validate/train; also ionice best-effort 7), so the live bot keeps the CPU; 0: normal priority"),
 
     # scale-out (bot/gateway/scaleout.py, deploy/)
     Setting("KEFU_REDIS_URL", None, str, "Redis for turn order and live events across gateway replicas; unset: one gateway"),

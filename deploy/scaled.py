@@ -40,7 +40,8 @@ REDIS_PORT = setting("KEFU_REDIS_PORT")
 def endpoints_yaml(action_url: str, database: str, redis_db: int, lock_prefix: str) -> str:
     """Rasa's endpoints for a replica: trackers in PostgreSQL, ticket locks in Redis."""
     return (f'action_endpoint:\n  url: "{action_url}/webhook"\n'
-            f'tracker_store:\n  type: SQL\n  dialect: "postgresql"\n  url: "{PG_HOST}"\n'
+            f'tracker_store:\n  type: bot.brain.tracker_store.EncryptedSQLTrackerStore\n'
+            f'  dialect: "postgresql"\n  url: "{PG_HOST}"\n'
             f'  port: {PG_PORT}\n  db: "{database}"\n  username: "{PG_USER}"\n  login_db: "postgres"\n'
             f'lock_store:\n  type: redis\n  url: "{REDIS_HOST}"\n  port: {REDIS_PORT}\n'
             f'  db: {redis_db}\n  key_prefix: "{lock_prefix}"\n')

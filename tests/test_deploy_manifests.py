@@ -259,7 +259,7 @@ def test_rasa_gives_its_tracker_store_the_postgres_password(monkeypatch):
     endpoints = AvailableEndpoints.read_endpoints(str(DEPLOY / "endpoints.yml"))
     store = endpoints.tracker_store
     assert (store.type, store.url, store.kwargs["username"], store.kwargs["password"]) == \
-        ("SQL", "pg.internal", "kefu", "pw-from-the-secret")
+        ("bot.brain.tracker_store.EncryptedSQLTrackerStore", "pg.internal", "kefu", "pw-from-the-secret")
     url = SQLTrackerStore.get_db_url(dialect="postgresql", host=store.url, port=store.kwargs["port"],
                                      db=store.kwargs["db"], username="kefu", password=store.kwargs["password"])
     assert url.password == "pw-from-the-secret" and url.host == "pg.internal"

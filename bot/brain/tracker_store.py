@@ -15,6 +15,15 @@ Used through ``endpoints.yml``::
     tracker_store:
       type: bot.brain.tracker_store.SQLiteTrackerStore
       db: var/trackers.db
+
+Personal data at rest (both classes): an event that may hold what a customer wrote (user
+text and its parse data with entities, bot text, slot values, metadata) is stored as
+``{"kefu_sealed": "<Fernet token>"}`` in the ``data`` column, through a column type that
+seals on write and unseals on read, so Rasa's own save and retrieve code runs unchanged
+and reads back exactly what it wrote (bot/store/sealing.py; ``KEFU_DATA_KEY``). Rows
+written in clear before (or by Rasa's own class) are read as they are. Type, timestamp,
+intent and action names stay in their columns in clear: Rasa queries by them. The scaled
+setup uses :class:`EncryptedSQLTrackerStore` (any dialect: PostgreSQL) with Rasa's pool.
 """
 from __future__ import annotations
 
@@ -24,7 +33,23 @@ import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
+from sqlalchemy.ext.declarative import declarative_base
 from sqlalchemy.pool import QueuePool
+
+from bot.store.sealing import seal_event, unseal_event
+
+
+class SealedEventData(sa.types.TypeDecorator):
+    """Rasa's ``events.data`` (TEXT, an event's JSON), sealed at rest."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return seal_event(value)
+
+    def process_result_value(self, value, dialect):
+        return unseal_event(value)
 
 
 def _pragmas(dbapi_connection, _record) -> None:
@@ -35,7 +60,25 @@ def _pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-class SQLiteTrackerStore(SQLTrackerStore):
+class EncryptedSQLTrackerStore(SQLTrackerStore):
+    """Rasa's SQLTrackerStore (same table, queries and event format) with the events' data
+    sealed at rest. Configured like ``type: SQL`` (dialect, url, port, db, username …)."""
+
+    Base = declarative_base()
+
+    class SQLEvent(Base):
+        __tablename__ = "events"
+
+        id = sa.Column(sa.Integer, sa.Sequence("events_seq", optional=True), primary_key=True)
+        sender_id = sa.Column(sa.String(255), nullable=False, index=True)
+        type_name = sa.Column(sa.String(255), nullable=False)
+        timestamp = sa.Column(sa.Float)
+        intent_name = sa.Column(sa.String(255))
+        action_name = sa.Column(sa.String(255))
+        data = sa.Column(SealedEventData)
+
+
+class SQLiteTrackerStore(EncryptedSQLTrackerStore):
     def __init__(self, domain: Optional[Domain] = None, db: Text = "rasa.db",
                  event_broker: Optional[EventBroker] = None, **kwargs: Any) -> None:
         kwargs.pop("dialect", None)

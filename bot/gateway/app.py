@@ -30,7 +30,7 @@ from bot.support.return_calls import AfterCare
 from bot.support.sla_clocks import SlaClocks
 from bot.support.ticket_desk import TicketDesk
 from bot.tasks import Supervisor
-from bot.workspace import (admin_api, agents_group, console, reports_api,
+from bot.workspace import (admin_api, agents_group, console, erasure_api, reports_api,
                            return_calls_api, tickets_api)
 from bot.workspace.alerts import WeComAlerts
 from bot.workspace.live import LiveUpdates
@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     tickets_api.setup(app)
     return_calls_api.setup(app)
     reports_api.setup(app)
+    erasure_api.setup(app)               # admins: the right to deletion, audited
     bus.subscribe_many(events.HANDOFF_EVENTS + (events.DELIVERY_FAILED,), live.on_event)
     bus.subscribe_many(events.WORKSPACE_EVENTS, live.on_event)
     alerts = WeComAlerts(handoffs, settings.wecom_webhook) if settings.wecom_webhook else None

@@ -125,6 +125,8 @@ class Stack:
         env.update(KEFU_PORT=str(self.gateway_port), KEFU_RASA_TOKEN=token,
                    KEFU_RASA_URL=f"http://127.0.0.1:{self.rasa_port}",
                    KEFU_ACTION_URL=f"http://127.0.0.1:{self.action_port}")
+        if self.tracker_db:          # where an erasure finds Rasa's trackers (bot/store/erasure.py)
+            env = {"KEFU_TRACKER_URL": f"sqlite:///{Path(self.tracker_db).resolve()}", **env}
         commands = {
             "actions": action_server_command(self.action_port),
             # the token is in the environment (KEFU_RASA_TOKEN), not on this command line

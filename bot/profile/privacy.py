@@ -76,10 +76,19 @@ def _fernet() -> Fernet:
         path = PROJECT_ROOT / "var" / "data.key"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # written whole under another name, then linked into place: of processes starting
+            # together (gateway, Rasa, action server) one creates it, all read the same key
+            tmp = path.with_name(f".data.key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(Fernet.generate_key())
         key = path.read_text().strip()
+            try:
+                os.link(tmp, path)              # fails if another process was first
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
     return Fernet(key.encode() if isinstance(key, str) else key)
 
 

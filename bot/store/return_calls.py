@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from bot.profile import business as profile
 from bot.profile import privacy, sla
+from bot.store import sealing
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import Agent, ReturnCall, Satisfaction, Ticket, TicketEvent
 
@@ -76,14 +77,18 @@ def finished_for(session, ticket_id: int) -> bool:
 def _json(call: ReturnCall, ticket: Ticket, *, unmasked: bool, agent: str | None) -> Dict[str, Any]:
     return {"id": call.id, "status": call.status, "attempts": call.attempts,
             "max_attempts": rules()["max_attempts"], "due_at": _aware(call.due_at).isoformat(),
-            "outcome": call.outcome, "score": call.score, "comment": call.comment,
+            "outcome": call.outcome, "score": call.score,
+            "comment": call.comment if unmasked or not call.comment
+            else privacy.mask_customer_text(call.comment),
             "finished_at": _aware(call.finished_at).isoformat() if call.finished_at else None,
             "agent": agent, "ticket": ticket.number, "kind": ticket.kind,
             "ticket_status": ticket.status, "channel": ticket.channel,
             "assignee_id": ticket.assignee_id, "unmasked": unmasked,
             "phone": (privacy.decrypt(ticket.phone_encrypted) if unmasked
                       else ticket.phone_masked),
-            "description": ticket.description if unmasked else privacy.mask_text(ticket.description)}
+            # the column holds the masked copy; the clear text is sealed (bot/store/sealing.py)
+            "description": sealing.clear(ticket.description, ticket.description_encrypted)
+            if unmasked else ticket.description}
 
 
 class ReturnCallStore:

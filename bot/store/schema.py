@@ -29,7 +29,8 @@ class Ticket(Base):
     status = Column(String(16), nullable=False, default="new")
     channel = Column(String(16), nullable=False)
     customer_id = Column(String(128), nullable=False, index=True)
-    description = Column(Text, nullable=False, default="")
+    description = Column(Text, nullable=False, default="")   # masked copy (bot/store/sealing.py)
+    description_encrypted = Column(Text)                     # the clear text, Fernet; None: nothing to mask
     order_id = Column(String(32))
     product = Column(String(32))
     phone_encrypted = Column(Text)
@@ -74,7 +75,8 @@ class TicketEvent(Base):
     actor = Column(String(64), nullable=False)
     from_status = Column(String(16))
     to_status = Column(String(16))
-    note = Column(Text)
+    note = Column(Text)                         # masked copy (bot/store/sealing.py)
+    note_encrypted = Column(Text)               # the clear text, Fernet; None: nothing to mask
 
     ticket = relationship("Ticket", back_populates="events")
 
@@ -88,7 +90,8 @@ class Message(Base):
     conversation_id = Column(String(128), nullable=False)
     channel = Column(String(16), nullable=False)
     author = Column(String(16), nullable=False)          # customer | bot | agent | system
-    text = Column(Text, nullable=False)
+    text = Column(Text, nullable=False)                  # masked copy (bot/store/sealing.py)
+    text_encrypted = Column(Text)                        # the clear text, Fernet; None: nothing to mask
     data = Column(JSON)
     # customer lines only: processing → done, or pending (Rasa was down) → replaying → done
     state = Column(String(12))
@@ -418,3 +421,25 @@ class Lease(Base):
 
 # The service team's workspace (issue 15): SLA clocks, return calls, satisfaction, bot misses.
 from bot.store.schema_workspace import BotMiss, ReturnCall, Satisfaction, SlaClock  # noqa: E402,F401
+
+
+class Erasure(Base):
+    """Audit log of the right to deletion (bot/store/erasure.py): who erased a customer, when,
+    from where, and how much; the customer only as the one-way hash their rows now carry."""
+
+    __tablename__ = "erasures"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    actor = Column(String(64), nullable=False)          # the admin's name, or cli:<os user>
+    via = Column(String(8), nullable=False)             # console | cli
+    subject = Column(String(64), nullable=False)        # anonymous_id(conversation id)
+    counts = Column(JSON, nullable=False, default=dict)
+    reason = Column(String(200))
+
+
+# Free text that may hold a phone or an address: masked copy + sealed clear text, on every
+# insert and update, whoever writes it (bot/store/sealing.py).
+from bot.store import sealing  # noqa: E402
+
+sealing.register(Message, Ticket, TicketEvent)

@@ -21,7 +21,7 @@ from bot.profile import privacy
 from bot.profile import business as profile
 
 from bot.profile import sla
-from bot.store import return_calls, sla_clocks
+from bot.store import return_calls, sealing, sla_clocks
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import Satisfaction, Ticket, TicketEvent
 
@@ -86,17 +86,24 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def _view(ticket: Ticket, *, unmasked: bool = False) -> TicketView:
+    """The ticket; phones, addresses and free text (description, notes) masked unless
+    ``unmasked`` (the assigned agent: the clear text is sealed, bot/store/sealing.py)."""
     phone = privacy.decrypt(ticket.phone_encrypted) if unmasked else ticket.phone_masked
     address = privacy.decrypt(ticket.address_encrypted) if unmasked else ticket.address_masked
+
+    def text(masked, token):
+        return sealing.clear(masked, token) if unmasked else masked
     return TicketView(
         number=ticket.number, kind=ticket.kind, category=ticket.category,
         priority=ticket.priority, status=ticket.status, channel=ticket.channel,
-        customer_id=ticket.customer_id, description=ticket.description,
+        customer_id=ticket.customer_id,
+        description=text(ticket.description, ticket.description_encrypted),
         order_id=ticket.order_id, product=ticket.product, phone=phone, address=address,
         details=dict(ticket.details or {}), sla_due_at=_aware(ticket.sla_due_at),
         created_at=_aware(ticket.created_at), rating=ticket.rating,
         events=[{"at": _aware(e.at).isoformat(), "kind": e.kind, "actor": e.actor,
-                 "from": e.from_status, "to": e.to_status, "note": e.note}
+                 "from": e.from_status, "to": e.to_status,
+                 "note": text(e.note, e.note_encrypted)}
                 for e in ticket.events],
         id=ticket.id, assignee_id=ticket.assignee_id,
         resolved_at=_maybe(ticket.resolved_at), closed_at=_maybe(ticket.closed_at),
@@ -144,7 +151,7 @@ class TicketStore:
         for _ in range(5):
             number = new_ticket_number(created_at)
 
-            def work(session: Session) -> TicketView:
+            def work(session: Session, number: str = number) -> TicketView:
                 ticket = Ticket(
                     number=number, kind=kind, category=category, priority=priority,
                     status="new", channel=channel, customer_id=customer_id,

@@ -1,4 +1,10 @@
-"""Conversation transcripts: every customer, bot and agent line, in order, in SQL."""
+"""Conversation transcripts: every customer, bot and agent line, in order, in SQL.
+
+Personal data at rest: a line holding a phone, address or order number is stored masked,
+with the clear text sealed beside it (bot/store/sealing.py, on every insert). Reads are
+masked unless the caller asks for ``clear`` (the assigned agent, the customer's own chat,
+the replayer feeding Rasa).
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,6 +14,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.engine import Engine
 
+from bot.store import sealing
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import Message
 
@@ -76,23 +83,24 @@ class TranscriptStore:
             return [row.id for row in _add_lines(session, conversation_id, channel, replies)]
         return retrying(work, engine=self.engine)
 
-    def transcript(self, conversation_id: str) -> List[Dict[str, Any]]:
+    def transcript(self, conversation_id: str, *, clear: bool = False) -> List[Dict[str, Any]]:
+        """The conversation's lines, phones/addresses/orders masked; ``clear``: as written
+        (only for the agent holding the conversation: bot/store/sealing.py)."""
         def work(session):
             rows = session.scalars(select(Message).where(Message.conversation_id == conversation_id)
                                    .order_by(Message.id))
-            return [{"id": m.id, "author": m.author, "text": m.text, "data": m.data,
-                     "at": m.at.isoformat()} for m in rows]
+            return [_line(m, clear) for m in rows]
         return retrying(work, engine=self.engine, write=False)
 
     def since(self, conversation_id: str, after_id: int, *,
-              authors=("agent", "notice")) -> List[Dict[str, Any]]:
-        """Lines after ``after_id`` written outside a bot turn: agents' replies and notices."""
+              authors=("agent", "notice"), clear: bool = False) -> List[Dict[str, Any]]:
+        """Lines after ``after_id`` written outside a bot turn: agents' replies and notices.
+        ``clear``: as written (the customer's own chat), else masked."""
         def work(session):
             rows = session.scalars(select(Message).where(
                 Message.conversation_id == conversation_id, Message.id > after_id,
                 Message.author.in_(authors)).order_by(Message.id))
-            return [{"id": m.id, "author": m.author, "text": m.text, "data": m.data,
-                     "at": m.at.isoformat()} for m in rows]
+            return [_line(m, clear) for m in rows]
         return retrying(work, engine=self.engine, write=False)
 
     def set_state(self, message_id: int, state: str, *, expect: str | None = None) -> bool:
@@ -114,8 +122,9 @@ class TranscriptStore:
                                      earlier.state.in_(("processing", "replaying")))
             rows = session.scalars(select(Message).where(Message.state == "pending", ~running)
                                    .order_by(Message.id).limit(limit))
+            # what the customer wrote, in clear: Rasa must see the phone the form asks for
             return [{"id": m.id, "conversation_id": m.conversation_id, "channel": m.channel,
-                     "text": m.text} for m in rows]
+                     "text": sealing.clear(m.text, m.text_encrypted)} for m in rows]
         return retrying(work, engine=self.engine, write=False)
 
     def requeue_stale(self, older_than: dt.datetime) -> int:
@@ -131,6 +140,12 @@ class TranscriptStore:
             return session.execute(delete(Message).where(
                 Message.conversation_id == conversation_id)).rowcount
         return retrying(work, engine=self.engine)
+
+
+def _line(m: Message, clear: bool) -> Dict[str, Any]:
+    return {"id": m.id, "author": m.author,
+            "text": sealing.clear(m.text, m.text_encrypted) if clear else m.text,
+            "data": m.data, "at": m.at.isoformat()}
 
 
 def _waiting(session, conversation_id: str, before: int | None = None) -> bool:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from bot.messages import clean_text
 from bot.profile.privacy import mask_customer_text
 from bot.store.engine import get_engine, retrying
+from bot.store.sealing import unseal_event
 from bot.store.schema import Annotation, Message
 from bot.settings import setting
 
@@ -66,7 +67,7 @@ def sql_tracker_events(db_path: Path | str) -> Callable[[List[str]], Dict[str, L
             for conversation in conversations:
                 rows = conn.execute(text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"),
                                     {"s": conversation})
-                found[conversation] = [json.loads(r.data) for r in rows]
+                found[conversation] = [json.loads(unseal_event(r.data)) for r in rows]
         return found
     return fetch
 
@@ -104,9 +105,11 @@ def build_inbox(lines: Dict[str, List[Dict[str, Any]]], trackers: Dict[str, List
         position = 0
         matched = []
         for line in customer:
+            # the transcript keeps a masked copy of lines with a phone, address or order
+            # number (bot/store/sealing.py): compare with the turn's text masked alike
             text = clean_text(line["text"])
             for index in range(position, len(turns)):
-                if turns[index]["text"] == text:
+                if turns[index]["text"] == text or mask_customer_text(turns[index]["text"]) == text:
                     matched.append((line, turns[index], index))
                     position = index + 1
                     break

@@ -5,12 +5,17 @@ Runs are rows in SQL (``training_runs``), so the CLI and every gateway see the s
 one training at a time on this machine (a file lock, ``var/admin-train.lock``, held by
 whichever process trains). :class:`Trainer` is the gateway's background queue (a thread in
 the gateway process, bot/training/admin_api.py); the CLI (``python -m bot.training train``)
-calls :func:`run_training` in its own process. Rasa runs as a child process of either.
+calls :func:`run_training` in its own process. Rasa runs as a child process of either, at
+the lowest CPU and I/O priority (:func:`low_priority`): the live Rasa on the same cores comes
+first (README, "Performance": live latency during a retrain, ``make bench
+BENCH_ARGS=--retrain-mid-run``).
 """
 from __future__ import annotations
 
 import fcntl
+import os
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -149,12 +154,30 @@ def update_run(run_id: int, **values) -> None:
     retrying(work, engine=get_engine())
 
 
+def low_priority(cmd: List[str]) -> tuple[List[str], Any]:
+    """``cmd`` made polite: CPU nice ``KEFU_TRAIN_NICE`` (19) and I/O best-effort 7, so a
+    retrain on the live bot's cores takes only the CPU it leaves. Through ``nice`` and
+    ``ionice`` when they exist (no ``preexec_fn``: the gateway that starts it has threads);
+    without ``nice``, the child lowers itself. Returns the command and that ``preexec_fn``."""
+    level = setting("KEFU_TRAIN_NICE")
+    if level <= 0:
+        return cmd, None
+    ionice, nice = shutil.which("ionice"), shutil.which("nice")
+    if ionice:
+        cmd = [ionice, "-c", "2", "-n", "7", *cmd]
+    if nice:
+        return [nice, "-n", str(level), *cmd], None
+    return cmd, lambda: os.nice(level)
+
+
 def _stream(cmd: List[str], cwd: Path, progress: Dict[str, Any], log: Path) -> tuple[int, str]:
-    """Run a command, keeping its last lines; tqdm's \\r-separated bars count as lines."""
+    """Run a command at low priority, keeping its last lines; tqdm's \\r-separated bars
+    count as lines."""
     tail: List[str] = []
+    cmd, lower = low_priority(cmd)
     with open(log, "ab") as fh:
         proc = subprocess.Popen(cmd, cwd=cwd, env=rasa_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, preexec_fn=lower)
         buffer = b""
         while True:
             chunk = proc.stdout.read1(4096) if hasattr(proc.stdout, "read1") else proc.stdout.read(4096)

@@ -79,10 +79,12 @@ class AgentsGroup:
             await self.service.enqueue("telegram", {"op": "card", "text": text,
                                                     "claimed_by": who or None}, handoff_id)
             return
+        # everyone in the group reads the thread, not only the assignee: phones, addresses
+        # and order numbers are masked in what the customer and the agent wrote
         if kind == events.CUSTOMER_MESSAGE:
-            text = f"👤 客户：{privacy.mask_text(event['text'])}"
+            text = f"👤 客户：{privacy.mask_customer_text(event['text'])}"
         elif kind == events.AGENT_REPLY and event.get("via") != "telegram":
-            text = f"💬 {who}（工作台）：{event['text']}"
+            text = f"💬 {who}（工作台）：{privacy.mask_customer_text(event['text'])}"
         elif kind == events.CLAIMED:
             text = f"✅ {who} 已认领"
         elif kind == events.TRANSFERRED:

@@ -39,7 +39,6 @@ import yaml
 from aiohttp import web
 
 from bot.messages import ConversationId
-from bot.profile import privacy
 
 from bot.profile import business as profile
 from bot.profile import pack
@@ -120,14 +119,16 @@ async def handoff_detail(request: web.Request) -> web.Response:
     handoff = await _load(request)
     agent, service = signed_in(request), handoff_service(request)
     own = handoff.status == "claimed" and handoff.agent_id == agent.id
-    lines = await asyncio.to_thread(service.transcripts.transcript, handoff.conversation_id)
+    # in clear only for the agent holding the conversation; anyone else (admins included)
+    # reads the masked copies the store keeps (bot/store/sealing.py)
+    lines = await asyncio.to_thread(service.transcripts.transcript, handoff.conversation_id,
+                                    clear=own)
     ticket = None
     if handoff.ticket_number:
         ticket = await asyncio.to_thread(service.tickets.find, handoff.ticket_number,
                                          unmasked=own)
     transcript = [{"id": line["id"], "author": line["author"], "at": line["at"],
-                   "text": line["text"] if own else privacy.mask_text(line["text"])}
-                  for line in lines]
+                   "text": line["text"]} for line in lines]
     if own and lines:
         await asyncio.to_thread(service.store.mark_read, handoff.id, lines[-1]["id"])
     return web.json_response({"handoff": handoff.as_json(), "own": own,

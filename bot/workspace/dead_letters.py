@@ -25,7 +25,7 @@ def _preview(payload: Dict[str, Any]) -> str:
         text = str(payload["text"].get("content", ""))
     else:
         text = str(payload.get("text", ""))
-    return privacy.mask_text(text)[:500]
+    return privacy.mask_customer_text(text)[:500]   # phones, addresses, orders
 
 
 async def dead_letters(request: web.Request) -> web.Response:
