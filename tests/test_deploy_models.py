@@ -88,7 +88,7 @@ def test_a_missing_archive_falls_back_to_the_activation_before(shared, capsys):
 def test_rasa_arguments_token_once_and_overridable_endpoints(tmp_path):
     model = tmp_path / "m.tar.gz"
     args = rasa_replica.rasa_arguments(["--interface", "0.0.0.0", "--port", "5005"], model, "t0k")
-    assert args[:2] == ["run", "--enable-api"] and args.count("t0k") == 1
+    assert args[:2] == ["run", "--enable-api"] and args.count("--auth-token=t0k") == 1
     assert args[args.index("--model") + 1] == str(model)
     assert args[args.index("--endpoints") + 1] == str(ROOT / "deploy" / "endpoints.yml")
     assert args[-4:] == ["--interface", "0.0.0.0", "--port", "5005"]
