@@ -47,6 +47,19 @@ def substance(text: str) -> str:
     return FILLER.sub("", text or "")
 
 
+NUMBERS = re.compile(r"[A-Za-z0-9+\-\s]")
+
+
+def only_corrects(turn: "Turn", found: Dict[str, Any]) -> bool:
+    """``错了 DD…`` / ``不对，是139…``: the message corrects a detail it carries and says
+    nothing else, so it is no answer to the question asked (a reason, a description)."""
+    if not details.is_correction(turn.text) or not any(
+            name != turn.requested and value is not None for name, value in found.items()):
+        return False
+    rest = details.CORRECTION.sub("", NUMBERS.sub("", turn.folded))
+    return len(substance(rest)) < 2
+
+
 class Turn:
     """The latest customer message as the validators see it."""
 
@@ -151,7 +164,7 @@ class ListeningForm(Action):
         requested = turn.requested if not turn.starting else None
         if requested == "form_confirmed":
             self.confirm(turn, found, dispatcher)
-        elif requested in self.fields and requested not in found:
+        elif requested in self.fields and requested not in found and not only_corrects(turn, found):
             value, why = getattr(self, f"judge_{requested}")(turn)
             if value is not None:
                 found[requested] = value
