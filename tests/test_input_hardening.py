@@ -103,3 +103,22 @@ def test_lone_surrogate_in_a_web_chat_message_is_cleaned_and_the_line_kept(db):
     assert customer == ["你好\U00010000x"]                  # the valid pair kept, lone ones gone
     empty = TranscriptStore().transcript("web:sur2")
     assert [l["author"] for l in empty][:1] == ["customer"] and empty[0]["text"] == ""
+
+
+def test_digits_in_other_unicode_forms_in_a_query_are_no_500(db):
+    """str.isdigit() is true for '¹' and '①', int() fails on them (issue 18, item 1)."""
+    async def scenario():
+        app = create_app(Settings(rasa_url=NOWHERE, action_url=NOWHERE))
+        AgentStore().create("admin2", "a-long-password-2", role="admin")
+        async with served(app) as client:
+            resp = await client.post("/api/agent/login",
+                                     json={"name": "admin2", "password": "a-long-password-2"})
+            assert resp.status == 200, await resp.text()
+            statuses = {}
+            for value in ("¹", "①", "١", "1" * 5000):
+                resp = await client.get("/api/agent/tickets", params={"assignee": value})
+                statuses[value[:3]] = resp.status
+            return statuses
+
+    statuses = asyncio.run(scenario())
+    assert all(status < 500 for status in statuses.values()), statuses

@@ -120,3 +120,9 @@ def test_parsers_never_crash(text):
 def test_masked_text_hides_every_phone(phone, prefix):
     masked = privacy.mask_text(prefix + phone)
     assert phone not in masked and parsing.ascii_digits(phone)[-4:] in masked
+
+
+@pytest.mark.parametrize("text,value", [("12", 12), ("0", 0), ("¹", None), ("①", None), ("١٢", None),
+                                        ("", None), ("-1", None), ("1" * 19, None), ("1" * 18, int("1" * 18))])
+def test_ascii_int_takes_plain_ids_only(text, value):
+    assert parsing.ascii_int(text) == value

@@ -182,3 +182,12 @@ def check_digits(text: str) -> Optional[str]:
         return phone.group(1)
     runs = _FOUR.findall(folded)
     return runs[-1] if runs else None
+
+
+def ascii_int(text: str, max_digits: int = 18) -> Optional[int]:
+    """``text`` as a non-negative id when it is 1..``max_digits`` ASCII digits, else None.
+
+    For ids in URLs and queries: ``str.isdigit()`` also accepts ``¹`` and ``①`` (``int()``
+    fails on them), and ``int()`` refuses more than 4,300 digits (a database more than 18).
+    """
+    return int(text) if text and len(text) <= max_digits and text.isascii() and text.isdigit() else None
