@@ -88,8 +88,8 @@ class TicketQueries:
                 query = query.where(Ticket.assignee_id == viewer_id)
             elif f.assignee == "none":
                 query = query.where(Ticket.assignee_id.is_(None))
-            elif f.assignee and f.assignee.isdigit():
-                query = query.where(Ticket.assignee_id == int(f.assignee))
+            elif f.assignee and parsing.ascii_int(f.assignee) is not None:   # not "¹", not 5000 digits
+                query = query.where(Ticket.assignee_id == parsing.ascii_int(f.assignee))
             if f.date_from:
                 query = query.where(Ticket.created_at >= day_start(f.date_from))
             if f.date_to:
