@@ -25,7 +25,7 @@ from bot.brain.components.normaliser import normalise  # noqa: E402
 
 SEED = 29
 TARGET = HERE / "data" / "nlu" / "generated.yml"
-PER_TEMPLATE = 3
+PER_TEMPLATE = 4
 CN = "一二三四五六七八九十"
 
 PLACES = ["电梯", "车库", "地下车库", "大堂", "楼道", "走廊", "楼梯间", "天台", "楼顶", "地下室", "单元门",
@@ -126,7 +126,9 @@ TEMPLATES = {
     ],
     "inform": [
         "{home}", "在{home}", "我家是{home}", "{pub}", "就在{pub}", "电话{ph}", "{ph}", "手机号是{ph}", "{home} {ph}",
-        "地址{home}", "住{home}", "位置是{pub}", "{fh}", "是{fs}", "{ph} 姓{name}",
+        "地址{home}", "住{home}", "位置是{pub}", "{fh}", "是{fs}", "{ph} 姓{name}", "我是{home}的业主", "{home}，{name}先生",
+        "联系电话 {ph}", "打这个号 {ph}", "{name}女士 {ph}", "房号{home}", "我住在{home}", "{home}业主 电话{ph}",
+        "在{pub}这里", "{pub}那块", "下午在家 {ph}", "明天上午都在家", "随时可以来", "周末有人", "{home} 白天家里有老人",
     ],
     "out_of_scope": [
         "明天天气怎么样", "讲个笑话", "推荐个股票", "附近有什么好吃的", "今天油价多少", "帮我订个外卖", "你会唱歌吗",
@@ -178,10 +180,38 @@ def fill(template: str, rng: random.Random) -> str:
     return template.format(**values)
 
 
+# Small talk is the same whoever answers: the shop's hand-written examples of these intents
+# (data/nlu/core.yml) are taken as they are, each once more through one noise function.
+SHARED_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "stop",
+                  "out_of_scope", "request_human", "rate_service")
+SHARED_SOURCE = ROOT / "data" / "nlu" / "core.yml"
+
+
+def shared_examples() -> dict:
+    import yaml
+
+    body = yaml.safe_load(SHARED_SOURCE.read_text(encoding="utf-8")) or {}
+    found = {}
+    for block in body.get("nlu") or []:
+        if block.get("intent") in SHARED_INTENTS:
+            texts = [line[2:].strip() for line in block["examples"].splitlines() if line.startswith("- ")]
+            # no shop entity in the property data: order numbers dropped, products as plain words
+            texts = [noise.ANNOTATION.sub(lambda m: m.group(0)[1:m.group(0).index("]")], t)
+                     for t in texts if "(order_id)" not in t]
+            found[block["intent"]] = texts
+    return found
+
+
 def generate() -> dict:
     rng = random.Random(SEED)
     out = defaultdict(list)
     seen = {}
+    for intent, texts in sorted(shared_examples().items()):
+        for text in texts:
+            for variant in (text, noise.noisy(text, rng, max_noises=1)):
+                key = normalise(variant)
+                if seen.setdefault(key, intent) == intent and variant not in out[intent]:
+                    out[intent].append(variant)
     for intent, templates in sorted(TEMPLATES.items()):
         for template in templates:
             needs = "{" in template
