@@ -1,6 +1,7 @@
 """Turning finished forms into tickets, and answering "where is my ticket?"."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -15,6 +16,7 @@ from bot.profile import details, parsing
 from bot.profile import business as profile
 from bot.profile import pack
 from bot.profile import sla
+from bot.store import lookups
 from bot.store.tickets import TicketView
 
 COMPLAINT_SLOTS = ("complaint_category", "complaint_description", "order_id")
