@@ -76,7 +76,7 @@ def schemathesis(base: str, role: str, creds: tuple | None, report: Path, args) 
     log = report.with_suffix(".log")
     with open(log, "w") as out:
         code = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                              cwd=PROJECT_ROOT).returncode
+                              cwd=report.parent).returncode   # its .schemathesis/ there
     return {"role": role, "exit": code, "seconds": round(time.monotonic() - started),
             **summarise(report), "log": str(log)}
 

@@ -27,6 +27,27 @@ def error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
+MAX_ID = 2 ** 63 - 1            # row ids are SQL BIGINT / SQLite INTEGER: nothing above exists
+
+
+def is_id(value: Any) -> bool:
+    """A row id a store can look up: an int (not a bool) from 1 to ``MAX_ID``. A larger one
+    would not fit the database's integer (SQLite raises OverflowError, PostgreSQL an error)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def path_id(request: web.Request, what: str = "such row", name: str = "id") -> int:
+    """The row id in the URL (``/…/{id}``), or 404 for anything that cannot be one."""
+    try:
+        value = int(request.match_info[name])
+    except ValueError:
+        value = 0
+    if not is_id(value):
+        raise web.HTTPNotFound(text=json.dumps({"error": f"no {what}"}),
+                               content_type="application/json")
+    return value
+
+
 def refuse_unsafe_post(request: web.Request) -> Optional[web.Response]:
     """A POST must be JSON from this origin: a cross-site form can send neither."""
     if request.method != "POST":

@@ -75,20 +75,20 @@ def _fernet() -> Fernet:
     if not key:
         path = PROJECT_ROOT / "var" / "data.key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             # written whole under another name, then linked into place: of processes starting
             # together (gateway, Rasa, action server) one creates it, all read the same key
+            path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".data.key.{os.getpid()}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(Fernet.generate_key())
-        key = path.read_text().strip()
             try:
                 os.link(tmp, path)              # fails if another process was first
             except FileExistsError:
                 pass
             finally:
                 os.unlink(tmp)
+        key = path.read_text().strip()
     return Fernet(key.encode() if isinstance(key, str) else key)
 
 

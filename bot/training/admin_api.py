@@ -25,7 +25,7 @@ from bot.training.compare import compare, comparison_for
 from bot.training.inbox import FILTERS, LOW_CONFIDENCE, annotated_ids, build_inbox, customer_lines
 from bot.training.project import AdminError
 from bot.training.trainer import Trainer, mark_interrupted, recent_runs
-from bot.web import COOKIE, SECURITY_HEADERS, json_body, refuse_unsafe_post
+from bot.web import COOKIE, SECURITY_HEADERS, is_id, json_body, refuse_unsafe_post
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ async def annotate(request: web.Request) -> web.Response:
     body = await json_body(request)
     message_id, intent = body.get("message_id"), body.get("intent")
     text, entities, answer = body.get("text"), body.get("entities") or [], body.get("answer")
-    if not isinstance(message_id, int) or isinstance(message_id, bool) or not isinstance(intent, str):
+    if not is_id(message_id) or not isinstance(intent, str):
         return _error(400, "message_id (integer) and intent are required")
     if (text is not None and not isinstance(text, str)) or not isinstance(entities, list) \
             or not all(isinstance(e, dict) for e in entities) \

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.store.agents import AgentError
 from bot.store.throttle import SignInThrottleStore, keys_for
-from bot.web import COOKIE, error, json_body
+from bot.web import COOKIE, error, is_id, json_body, path_id
 from bot.workspace.http import handoff_service, signed_in
 
 
@@ -31,10 +31,7 @@ async def agents_list(request: web.Request) -> web.Response:
 
 async def agent_detail(request: web.Request) -> web.Response:
     agent = signed_in(request)
-    try:
-        wanted = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound()
+    wanted = path_id(request, "such agent")
     if wanted != agent.id and not agent.is_admin:
         return error(403, "another agent's account")
     other = await asyncio.to_thread(handoff_service(request).agents.get, wanted,
@@ -63,10 +60,7 @@ async def agent_create(request: web.Request) -> web.Response:
 
 
 def _target_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound()
+    return path_id(request, "such agent")
 
 
 def _admin(request: web.Request):
@@ -159,8 +153,8 @@ async def own_sessions(request: web.Request) -> web.Response:
 async def revoke_own_sessions(request: web.Request) -> web.Response:
     """``{"session_id": n}`` ends one of one's sessions; ``{}`` ends all but this one."""
     session_id = (await json_body(request)).get("session_id")
-    if session_id is not None and (not isinstance(session_id, int) or isinstance(session_id, bool)):
-        return error(400, "session_id must be an integer")
+    if session_id is not None and not is_id(session_id):
+        return error(400, "session_id must be a session's id (a positive integer)")
     ended = await asyncio.to_thread(handoff_service(request).agents.revoke_sessions,
                                     signed_in(request).id, session_id=session_id,
                                     keep_token=request.cookies.get(COOKIE))

@@ -46,7 +46,7 @@ from bot.store.agents import AgentView
 from bot.store.handoffs import HandoffError, HandoffView
 from bot.workspace import accounts, dead_letters
 from bot.workspace.accounts import agent_create, agent_detail, agents_list
-from bot.web import error, json_body
+from bot.web import error, is_id, json_body, path_id
 from bot.workspace.http import PREFIX, handoff_service, signed_in
 from bot.workspace.live import events
 from bot.workspace.sign_in import auth_middleware, login, logout, me
@@ -88,10 +88,7 @@ async def handoffs(request: web.Request) -> web.Response:
 
 async def _load(request: web.Request) -> HandoffView:
     """The handoff in the URL, if this agent may see it: queued, own, or any for admins."""
-    try:
-        handoff_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound()
+    handoff_id = path_id(request, "such conversation")
     handoff = await asyncio.to_thread(handoff_service(request).store.get, handoff_id)
     if handoff is None:
         raise web.HTTPNotFound(text=json.dumps({"error": "no such conversation"}),
@@ -165,7 +162,7 @@ async def transfer(request: web.Request) -> web.Response:
     handoff = await _load(request)
     agent = signed_in(request)
     target = (await json_body(request)).get("agent_id")
-    if not isinstance(target, int):
+    if not is_id(target):
         return error(400, "agent_id is required")
     if handoff.agent_id != agent.id and not agent.is_admin:
         return error(403, "claim the conversation before transferring it")

@@ -14,7 +14,7 @@ from typing import Any, Dict
 from aiohttp import web
 
 from bot.profile import privacy
-from bot.web import error
+from bot.web import error, path_id
 from bot.workspace.http import handoff_service, signed_in
 
 
@@ -41,10 +41,7 @@ async def dead_letters(request: web.Request) -> web.Response:
 
 async def retry(request: web.Request) -> web.Response:
     agent, service = signed_in(request), handoff_service(request)
-    try:
-        outbox_id = int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound()
+    outbox_id = path_id(request, "such message")
     row = await asyncio.to_thread(service.store.outbox.get, outbox_id)
     if row is None:
         return error(404, "no such message")

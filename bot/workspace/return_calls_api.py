@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.store.return_calls import OUTCOMES, ReturnCallError
 from bot.support.ticket_desk import can_lead
-from bot.web import error, json_body
+from bot.web import error, json_body, path_id
 from bot.workspace.http import PREFIX, signed_in
 
 LISTS = ("due", "done", "unreachable", "all")
@@ -31,10 +31,7 @@ async def return_calls(request: web.Request) -> web.Response:
 
 
 async def record(request: web.Request) -> web.Response:
-    try:
-        call_id = int(request.match_info["id"])
-    except ValueError:
-        return error(404, "no such return call")
+    call_id = path_id(request, "such return call")
     body = await json_body(request)
     outcome, score, comment = body.get("outcome"), body.get("score"), body.get("comment")
     if outcome not in OUTCOMES:

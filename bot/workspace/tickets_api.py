@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.store.ticket_queries import SLA_STATES, TicketFilter, TicketQueries
 from bot.store.tickets import KIND_LABELS, STATUSES, TicketError
 from bot.support.ticket_desk import TicketDesk
-from bot.web import error, json_body
+from bot.web import error, is_id, json_body
 from bot.workspace.http import PREFIX, handoff_service, signed_in
 
 NUMBER_RE = re.compile(r"^[A-Za-z]{2}\d{6,20}$")
@@ -125,7 +125,7 @@ async def ticket_assign(request: web.Request) -> web.Response:
     number = _number(request)
     body = await json_body(request)
     agent_id = body.get("agent_id")
-    if agent_id is not None and (not isinstance(agent_id, int) or isinstance(agent_id, bool)):
+    if agent_id is not None and not is_id(agent_id):
         return error(400, "agent_id: an agent's id or null")
     return await _act(request, lambda: desk(request).assign(number, agent_id, signed_in(request)))
 
