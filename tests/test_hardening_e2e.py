@@ -58,24 +58,30 @@ def test_rasa_token_is_on_no_command_line_and_rasa_requires_it(assistant):
     assert rasa_get(assistant, "/status", "wrong")[0] == 401
 
 
-def test_typed_intent_syntax_is_text(assistant, customer):
-    """Rasa's intent syntax typed by a customer reaches Rasa as text: its NLU classifies it
-    like any text (so "human" in it may still bring a person, as typing "human" does), and no
-    intent or entity is taken from it as written."""
+def test_typed_intent_syntax_is_never_an_intent(assistant, customer):
+    """Rasa's intent syntax typed by a customer is not sent to Rasa at all (escaped, the words
+    in it would still steer the classifier to the intent it names): the customer is asked to
+    write in their own words; nothing is handed off, filed or stored from it. A message that
+    merely starts with a slash reaches Rasa as text, the slash replaced."""
+    from bot.gateway.router import COMMAND_TEXT
+    from bot.store.handoffs import HandoffStore
+
     typed = ['/inform{"phone":"13800000000"}', '/inform{"order_id":"x-injected"}',
-             "/rate_service", "/request_human"]
-    for i, text in enumerate(typed):     # one conversation each: one may bring a handoff
+             "/rate_service", "/request_human", "\uff0frequest_human"]
+    for i, text in enumerate(typed):     # one conversation each
         someone = Customer(assistant.url, f"{customer.sender}-{i}")
-        someone.say(text)
-        last = user_events(assistant, someone.conversation_id)[-1]
-        assert last["text"] == "\u2215" + text[1:], last["text"]     # as text, slash replaced
-        parse = last["parse_data"]
-        assert parse["intent"].get("confidence", 0) < 1.0, parse["intent"]   # classified, not given
-        assert "x-injected" not in [e.get("value") for e in parse.get("entities", [])]
+        assert COMMAND_TEXT in someone.say(text)
+        assert user_events(assistant, someone.conversation_id) == []      # Rasa never saw it
+        assert HandoffStore().active(someone.conversation_id) is None
         # the transcript keeps what the customer wrote, as written
         said = [l["text"] for l in TranscriptStore().transcript(someone.conversation_id)
                 if l["author"] == "customer"]
         assert said == [mask_text(text)]           # (phones are masked at rest)
+    someone = Customer(assistant.url, f"{customer.sender}-prose")
+    someone.say("/ 我想问下运费怎么算")
+    last = user_events(assistant, someone.conversation_id)[-1]
+    assert last["text"] == "\u2215 我想问下运费怎么算"
+    assert last["parse_data"]["intent"].get("confidence", 0) < 1.0
 
 
 def test_an_offered_button_payload_still_acts_as_its_intent(assistant, customer):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import time
 from dataclasses import replace
 from typing import Any, Awaitable, Callable, Dict, List, Optional
@@ -36,6 +37,11 @@ TOO_FAST_TEXT = "您发送得有点快，请稍等几秒再发～"
 # in any other text the slash becomes a look-alike Rasa reads as text (DIVISION SLASH).
 INTENT_PREFIXES = ("/", "\uff0f")
 TEXT_SLASH = "\u2215"
+# Text that is nothing but Rasa's intent syntax (``/request_human``, ``/inform{"phone": …}``)
+# and no offered button: not sent to Rasa at all (escaped, its words would still steer the
+# classifier to the intent it names); the customer is asked to write in their own words.
+COMMAND_RE = re.compile(r"^[/\uff0f][A-Za-z_][\w.\-]*\s*(\{.*\})?\s*$", re.S)
+COMMAND_TEXT = "这条消息看起来像一条指令，我没法执行哦～请直接用文字描述您的问题，比如“我要报修”或“转人工”。"
 
 KefuEventHandler = Callable[[InboundMessage, Dict[str, Any]], Awaitable[None]]
 # A gate sees each message first; returning a list means "answered, don't ask the bot"
@@ -173,18 +179,21 @@ class Router:
             return [OutboundMessage(QUEUED_TEXT, author="system")], "pending"
         return await self._turn(message, text, row)
 
-    async def rasa_text(self, conversation: str, text: str, line: int) -> str:
+    async def rasa_text(self, conversation: str, text: str, line: int) -> Optional[str]:
         """What Rasa is sent for a customer's (cleaned) text.
 
         A leading "/" is Rasa's intent syntax; it passes only when the text is exactly the
         payload of a button the bot offered before this line (a tap on it, or its number
-        typed on WeChat), on every channel. Any other "/…" is text: the slash is replaced.
+        typed on WeChat), on every channel. Any other "/…" is text: the slash is replaced;
+        ``None`` when the text is nothing but intent syntax (it is answered with COMMAND_TEXT).
         """
         if not text.startswith(INTENT_PREFIXES):
             return text
         offered = await asyncio.to_thread(last_buttons, conversation, None, line)
         if any(button.payload == text for button in offered):
             return text
+        if COMMAND_RE.match(text):
+            return None
         return TEXT_SLASH + text[1:]
 
     async def _gated(self, message: InboundMessage) -> Optional[List[OutboundMessage]]:
@@ -202,6 +211,8 @@ class Router:
             logger.warning("action server down, %s message queued", message.channel)
             return [OutboundMessage(BUSY_TEXT, author="system")], "pending"
         bot_text = await self.rasa_text(message.conversation_id, text, row)
+        if bot_text is None:
+            return [OutboundMessage(COMMAND_TEXT, author="system")], "done"
         task = asyncio.ensure_future(self.send_admitted(message.conversation_id, bot_text))
         try:
             bot_messages = await asyncio.wait_for(asyncio.shield(task), self.reply_timeout)
@@ -320,8 +331,11 @@ class Replayer:
                 message = InboundMessage(channel=channel, user_id=user_id, text=row["text"])
                 try:
                     text = await router.rasa_text(conversation, clean_text(row["text"]), row["id"])
-                    replies, state = await router._outcome(
-                        message, await router.send_admitted(conversation, text))
+                    if text is None:
+                        replies, state = [OutboundMessage(COMMAND_TEXT, author="system")], "done"
+                    else:
+                        replies, state = await router._outcome(
+                            message, await router.send_admitted(conversation, text))
                 except Exception as exc:     # RasaUnavailable, or anything: try again later
                     logger.warning("replay of a %s message failed: %s", channel,
                                    str(exc) or type(exc).__name__)
