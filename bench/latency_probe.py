@@ -19,7 +19,6 @@ import urllib.request
 from pathlib import Path
 from typing import List
 
-from bot.profile.business import PROJECT_ROOT
 from bot.gateway.ports import free_port as _free_port
 
 

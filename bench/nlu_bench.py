@@ -171,9 +171,7 @@ def train_rasa(config: Path, stage: Path, out: Path) -> Tuple[Path, float]:
 
 
 def predict_rasa(agent, tests: Sequence[Example]) -> Tuple[List[Prediction], List[float]]:
-    from rasa.core.agent import Agent
     from rasa.nlu.classifiers import fallback_classifier
-    from rasa.utils.log_utils import configure_structlog
 
     loop = asyncio.new_event_loop()
     try:

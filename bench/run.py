@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,6 @@ from cryptography.fernet import Fernet
 
 from bench.loadgen import Target, proc_tree_peak_rss_mb, run_load, summary
 from bot.gateway.launch import Stack
-from bot.profile.business import PROJECT_ROOT
 from bot.gateway.ports import free_port
 
 FAKE_NOW = "2026-11-27T10:00:00"   # inside service hours, as the e2e tests

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import urllib.request
 from pathlib import Path
 from typing import List
@@ -11,6 +10,7 @@ from typing import List
 import pytest
 from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, settings as hypothesis_settings
+from bot.gateway.ports import free_port
 
 # Property tests: "ci" (the default, `make test`) draws the same examples on every run and
 # machine (derandomized, no example database), so a fresh clone passes or fails the same
@@ -36,12 +36,6 @@ def pytest_report_header(config):
 
 # Frozen clock inside service hours (shop time), so promises are deterministic.
 FAKE_NOW = "2026-11-27T10:00:00"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,8 @@ def tickets_of(customer):
 
 
 def test_healthz_reports_ready(assistant):
-    import urllib.request, json
+    import urllib.request
+    import json
     with urllib.request.urlopen(assistant.url + "/healthz") as resp:
         body = json.load(resp)
     assert resp.status == 200 and body == {"rasa_model_loaded": True, "action_server": True}

@@ -1,6 +1,5 @@
 """Personal data: erased on request, never in logs in clear."""
 
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, text

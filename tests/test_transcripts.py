@@ -5,11 +5,9 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.store.engine import engine_for, retrying, write_lock
-from bot.store.schema import Message
 from bot.brain.rasa_client import RasaUnavailable
 from bot.gateway.router import BUSY_TEXT, QUEUED_TEXT, Replayer, Router
 from bot.store.transcripts import TranscriptStore

@@ -235,7 +235,7 @@ def test_two_replicas_pull_each_message_once(start, wecom):
         token = f"ENCrep{i}"
         wecom.sync_tokens.add(token)
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda cb: cb.post_event(OPEN_KFID, token),
+            list(pool.map(lambda cb, token=token: cb.post_event(OPEN_KFID, token),
                           [Callbacks(f"{g.url}/webhooks/wecom-kf") for g in (first, second)]))
     sent = eventually(lambda: len(wecom.sent_to(user)) >= 4 and wecom.sent_to(user), 15)
     time.sleep(1.0)

@@ -34,7 +34,7 @@ class RasaClient:
         self.timeout = timeout          # seconds one turn may take before it counts as failed
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        # cleared while a new model is loaded into Rasa (bot/workspace/admin_api.py): turns wait for the
+        # cleared while a new model is loaded into Rasa (bot/training/admin_api.py): turns wait for the
         # swap instead of timing out against a Rasa busy loading (zero failed messages)
         self._swap_done: asyncio.Event | None = None
 

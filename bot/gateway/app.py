@@ -30,8 +30,9 @@ from bot.support.return_calls import AfterCare
 from bot.support.sla_clocks import SlaClocks
 from bot.support.ticket_desk import TicketDesk
 from bot.tasks import Supervisor
-from bot.workspace import (admin_api, agents_group, console, erasure_api, reports_api,
-                           return_calls_api, tickets_api)
+from bot.training import admin_api
+from bot.workspace import (agents_group, console, erasure_api, reports_api, return_calls_api,
+                            tickets_api)
 from bot.workspace.alerts import WeComAlerts
 from bot.workspace.live import LiveUpdates
 
@@ -89,7 +90,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.middlewares.append(clients.client_address_middleware(settings.trusted_proxies))
     live = LiveUpdates()
     app.update(settings=settings, rasa=rasa, router=router, senders=router.senders, bus=bus,
-               handoff=handoffs, live_updates=live, supervisor=supervisor)
+               handoff=handoffs, agents=handoffs.agents, live_updates=live, supervisor=supervisor)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/openapi.json", openapi_json)
 
@@ -119,11 +120,11 @@ def create_app(settings: Settings | None = None) -> web.Application:
 
     for name in CHANNELS:
         importlib.import_module(name).setup(app)
-    if "wecom_kf" in app:       # KEFU_WECOM_KF_HANDOFF=wecom: a new handoff goes to WeCom's staff
-        bus.subscribe(events.HANDOFF_NEW, app["wecom_kf"].handoff.on_handoff_new)
     if settings.rate_per_address_minute > 0:   # new web sender ids are free: limit the address too
         app.middlewares.append(clients.address_limit_middleware(
             RateLimiter(settings.rate_per_address_minute, settings.rate_address_burst)))
+    if "wecom_kf" in app:       # KEFU_WECOM_KF_HANDOFF=wecom: a new handoff goes to WeCom's staff
+        bus.subscribe(events.HANDOFF_NEW, app["wecom_kf"].handoff.on_handoff_new)
 
     # the service team's side: consoles (live updates), WeCom alerts, the agents' group
     console.setup(app)

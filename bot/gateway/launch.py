@@ -28,7 +28,7 @@ from bot.settings import setting
 BIN = Path(sys.executable).parent
 
 
-def _redacted_copy(stream, path: Path) -> None:
+def redacted_copy(stream, path: Path) -> None:
     """Copy a process's output to its log file with every phone number masked.
 
     Rasa and the action server log whole trackers on errors; masking at this one choke
@@ -146,7 +146,7 @@ class Stack:
         proc = subprocess.Popen(self._commands[name], cwd=PROJECT_ROOT, env=self._env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        threading.Thread(target=_redacted_copy, args=(proc.stdout, self.log_dir / f"{name}.log"),
+        threading.Thread(target=redacted_copy, args=(proc.stdout, self.log_dir / f"{name}.log"),
                          daemon=True).start()
         self.named[name] = proc
         self.processes[:] = list(self.named.values())

@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet
 
 from bot.profile.business import PROJECT_ROOT
 from bot.profile.parsing import ascii_digits
+from bot.settings import setting
 
 PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
 # order numbers (``DD`` + digits, or 12-20 digits) and street addresses, masked in what
@@ -71,7 +72,7 @@ def mask_customer_text(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _fernet() -> Fernet:
-    key = os.environ.get("KEFU_DATA_KEY")
+    key = setting("KEFU_DATA_KEY")
     if not key:
         path = PROJECT_ROOT / "var" / "data.key"
         if not path.exists():

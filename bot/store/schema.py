@@ -167,7 +167,6 @@ class Handoff(Base):
     awaiting_rating = Column(Integer, nullable=False, default=0)
     last_read_message_id = Column(Integer, nullable=False, default=0)
     telegram_card_id = Column(String(32))        # the card's message id in the agents' group
-
     first_reply_at = Column(DateTime(timezone=True))   # the first human reply (reports: FRT)
 
     __table_args__ = (Index("ix_handoffs_status", "status", "id"),
@@ -417,6 +416,7 @@ class Lease(Base):
     owner = Column(String(64))
     until = Column(DateTime(timezone=True))
     cursor = Column(String(64))                          # e.g. the next getUpdates offset
+
 
 
 # The service team's workspace (issue 15): SLA clocks, return calls, satisfaction, bot misses.

@@ -1,5 +1,9 @@
 """Sanity check for the blind NLU sets (dev + report). Run: python3 check_blind.py"""
-import re, sys, unicodedata, collections, os
+import re
+import sys
+import unicodedata
+import collections
+import os
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
