@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 # private deployment, talk to no one.
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: install browser run train lint test test-fast fuzz deploy-tools deploy-check evaluate validate responses clean nlu-bench nlu-generate chaos bench dialogues fuzz-tools fuzz-api
+.PHONY: install browser run train lint test test-fast test-slow fuzz deploy-tools deploy-check evaluate validate responses clean nlu-bench nlu-generate chaos bench dialogues fuzz-tools fuzz-api
 
 install: $(STAMP)
 
@@ -105,10 +105,14 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 test: install browser deploy-tools lint
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+
+# the benchmarks that also run as tests (the blind conversation set; minutes): make test skips them
+test-slow: install browser
+	$(PY) -m pytest -m slow
 
 test-fast: install deploy-tools lint
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -m "not e2e and not slow"
 
 # Property tests with new random examples, many of them (make test draws the same ones every
 # run: tests/conftest.py). FUZZ_EXAMPLES per property; SEED=… replays a run it printed.

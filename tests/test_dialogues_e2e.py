@@ -33,6 +33,7 @@ def test_checks_fail_on_wrong_replies_and_tickets():
     assert dialogues.check_outcome({"handoff": "queued"}, [], "none") != []
 
 
+@pytest.mark.slow        # 106 conversations on two stacks: `make dialogues` / `make test-slow`
 def test_blind_set_ratio(trained_model):
     conversations = yaml.safe_load(dialogues.DEFAULT_SET.read_text(encoding="utf-8"))
     out = io.StringIO()
