@@ -27,6 +27,25 @@ def error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
 
 
+@web.middleware
+async def close_after_unread_body(request: web.Request, handler):
+    """A request whose body the handler left unread (a refusal before reading, a 404, a 413)
+    gets its answer with ``Connection: close``. aiohttp 3.9 stops reading a connection while
+    more than 128 KiB of a body wait in its buffer, and a body that arrived whole but was never
+    read is not drained: the next request on that kept-alive connection was never read, and
+    its client waited until it gave up (found by ``make fuzz-api``: a 131 KB body to a route
+    that refuses without reading, then any request on the same connection)."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if not request.content.at_eof():       # data left in the buffer, or still to come
+            exc.force_close()
+        raise
+    if not request.content.at_eof():
+        response.force_close()
+    return response
+
+
 MAX_ID = 2 ** 63 - 1            # row ids are SQL BIGINT / SQLite INTEGER: nothing above exists
 
 

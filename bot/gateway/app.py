@@ -19,6 +19,7 @@ from bot.gateway import clients, scaleout
 from bot.gateway.router import RateLimiter, Replayer, Router
 from bot.profile.privacy import install_log_redaction
 from bot.settings import Settings
+from bot.web import close_after_unread_body
 from bot.store.deliveries import PRUNE_EVERY, DeliveryLedger
 from bot.store.throttle import SignInThrottleStore
 from bot.store.transcripts import TranscriptStore
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     """The composition root: every part of the gateway and every wire between them, in one place."""
     settings = settings or Settings.from_env()
     app = web.Application(client_max_size=64 * 1024)
+    app.middlewares.append(close_after_unread_body)     # first: it sees every answer
     supervisor = Supervisor()
     bus = EventBus()
     rasa = RasaClient(settings.rasa_url, token=settings.rasa_token,
