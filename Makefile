@@ -30,15 +30,21 @@ $(STAMP): requirements.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $(STAMP)
 
+# $(call tool_venv,VENV,REQUIREMENTS): the recipe of a tool's own small virtualenv beside .venv
+# (its pins cannot install beside Rasa 3.6's); the stamp VENV/.installed marks it done
+define tool_venv
+test -x $(1)/bin/python || $(PYTHON310) -m venv $(1)
+$(1)/bin/pip install --quiet --disable-pip-version-check -r $(2)
+touch $(1)/.installed
+endef
+
 # kubernetes-validate (tests/test_deploy_manifests.py) needs jsonschema>=4.23 and Rasa 3.6 pins
 # jsonschema<4.18: it gets a small virtualenv of its own, pinned in deploy/requirements-validate.txt
 DEPLOY_VENV  := .venv-deploy
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 deploy-tools: $(DEPLOY_STAMP)
 $(DEPLOY_STAMP): deploy/requirements-validate.txt
-	test -x $(DEPLOY_VENV)/bin/python || $(PYTHON310) -m venv $(DEPLOY_VENV)
-	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r deploy/requirements-validate.txt
-	touch $(DEPLOY_STAMP)
+	$(call tool_venv,$(DEPLOY_VENV),deploy/requirements-validate.txt)
 
 # schemathesis (make fuzz-api) cannot install beside Rasa 3.6's pins either: .venv-fuzz, pinned
 # in bench/requirements-fuzz.txt
@@ -46,9 +52,7 @@ FUZZ_VENV  := .venv-fuzz
 FUZZ_STAMP := $(FUZZ_VENV)/.installed
 fuzz-tools: $(FUZZ_STAMP)
 $(FUZZ_STAMP): bench/requirements-fuzz.txt
-	test -x $(FUZZ_VENV)/bin/python || $(PYTHON310) -m venv $(FUZZ_VENV)
-	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-fuzz.txt
-	touch $(FUZZ_STAMP)
+	$(call tool_venv,$(FUZZ_VENV),bench/requirements-fuzz.txt)
 
 # schemathesis against a running stack's /openapi.json: every operation, anonymous, as an agent
 # and as an admin; checks not_a_server_error + response_schema_conformance (minutes; not in
