@@ -12,8 +12,8 @@ from typing import Any, Dict, Optional, Tuple
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
-from actions.listening import (NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, load_facts,
-                               mine_order, mine_phone, substance)
+from actions.listening import (NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, load_facts, mine_ids,
+                               mine_order, mine_phone, mine_told_complaint, substance)
 from bot.profile import details, parsing
 from bot.profile import business as profile
 from bot.profile import privacy
@@ -74,19 +74,10 @@ class ValidateComplaintForm(ListeningForm):
         return super().way_out(field)
 
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
-        phone, order = mine_phone(turn), mine_order(turn)
-        if phone:
-            found["phone"] = phone
-        if order:
-            found["order_id"] = order
+        mine_ids(turn, found, "phone", "order_id")
         named = explicit_category(turn.text)
         if turn.starting:
-            category = category_of(turn.text)
-            if category:
-                found["complaint_category"] = category
-            rest = details.strip_phone(turn.text)
-            if len(substance(rest)) >= 6:
-                found["complaint_description"] = rest[:1000]
+            if mine_told_complaint(turn, found, category_of):
                 # the problem is told already: no category cue means "其他" (an agent may re-file)
                 found.setdefault("complaint_category", parsing.OTHER_CATEGORY)
         elif named and (turn.requested != "complaint_description" or len(substance(turn.text)) <= 6):
@@ -221,11 +212,7 @@ class ValidateReturnForm(ListeningForm):
         super().refuse(turn, field, why, count, found, dispatcher)
 
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
-        order, phone = mine_order(turn), mine_phone(turn)
-        if order:
-            found["order_id"] = order
-        if phone:
-            found["phone"] = phone
+        mine_ids(turn, found, "order_id", "phone")
         kind = details.return_type(turn.text)
         if kind and (turn.starting or turn.requested in ("return_type", "form_confirmed")
                      or details.is_correction(turn.text) or "不" in turn.folded):

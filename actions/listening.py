@@ -18,7 +18,7 @@ validator here says it is the answer.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Callable, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -107,6 +107,31 @@ def mine_phone(turn: Turn) -> Optional[str]:
 
 def mine_order(turn: Turn) -> Optional[str]:
     return parsing.find_order_id(turn.entities.get("order_id") or "") or parsing.find_order_id(turn.text)
+
+
+MINERS = {"phone": mine_phone, "order_id": mine_order}
+
+
+def mine_ids(turn: Turn, found: Dict[str, Any], *fields: str) -> None:
+    """The phone and/or order number a message carries, wherever it is in the form, into
+    ``found`` in the order given (that is the order of the slot events)."""
+    for field, value in [(field, MINERS[field](turn)) for field in fields]:
+        if value:
+            found[field] = value
+
+
+def mine_told_complaint(turn: Turn, found: Dict[str, Any],
+                        category_of: Callable[[str], Optional[str]]) -> bool:
+    """A complaint told in the message that starts its form: its category (by the form's own
+    ``category_of``) and, when there is enough of it, its description. True when it was told."""
+    category = category_of(turn.text)
+    if category:
+        found["complaint_category"] = category
+    rest = details.strip_phone(turn.text)
+    if len(substance(rest)) < 6:
+        return False
+    found["complaint_description"] = rest[:1000]
+    return True
 
 
 def tries(turn: Turn) -> Dict[str, int]:

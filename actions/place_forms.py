@@ -16,7 +16,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, form_run_key, local_time, store, ticket_payload
-from actions.listening import SKIP, Turn, substance
+from actions.listening import SKIP, Turn, mine_told_complaint, substance
 from bot.profile import business as profile
 from bot.profile import details, pack, places, privacy, sla
 
@@ -191,12 +191,7 @@ class ValidatePlaceComplaintForm(PlaceForm):
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
         super().mine(turn, found)
         if turn.starting:
-            category = category_of(turn.text)
-            if category:
-                found["complaint_category"] = category
-            rest = details.strip_phone(turn.text)
-            if len(substance(rest)) >= 6:
-                found["complaint_description"] = rest[:1000]
+            mine_told_complaint(turn, found, category_of)
 
     def judge_complaint_category(self, turn: Turn):
         category = category_of(turn.text)
