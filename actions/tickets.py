@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -41,77 +41,98 @@ def _clean(text: str) -> str:
     return details.strip_phone(text or "")
 
 
-class SubmitComplaint(Action):
-    """Files the complaint; a repeat complaint or a trigger word makes it high priority."""
+class FormFiling:
+    """A finished form filed as a ticket (mixed into each submit action): the form's run key,
+    channel and phone go with every ticket; the answer reads back what was registered, with
+    the structured note, and forgets the form. A customer who changed course files nothing."""
+
+    action = ""
+    form = ""
+    slots: Tuple[str, ...] = ()
+    shown: Tuple[str, ...] = ()
 
     def name(self) -> Text:
-        return "action_submit_complaint"
+        return self.action
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
-        switched = _switched(dispatcher, tracker, "complaint_form")
+        switched = _switched(dispatcher, tracker, self.form)
         if switched is not None:
             return switched
+        return self.submit(dispatcher, tracker)
+
+    def submit(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[Text, Any]]:
+        raise NotImplementedError
+
+    def open_ticket(self, tracker: Tracker, **fields: Any) -> TicketView:
+        ticket, _ = store().open_ticket(
+            customer_id=tracker.sender_id, channel=customer_channel(tracker),
+            idempotency_key=form_run_key(tracker, self.form), phone=_phone(tracker), **fields)
+        return ticket
+
+    def filed(self, dispatcher: CollectingDispatcher, tracker: Tracker, ticket: TicketView, text: str,
+              **note: Any) -> List[Dict[Text, Any]]:
+        dispatcher.utter_message(text=text + f"\n登记信息：{summary(tracker, self.shown)}。")
+        dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created", **note))
+        return _reset(self.slots)
+
+
+class SubmitComplaint(FormFiling, Action):
+    """Files the complaint; a repeat complaint or a trigger word makes it high priority."""
+
+    action = "action_submit_complaint"
+    form = "complaint_form"
+    slots = COMPLAINT_SLOTS
+    shown = ("complaint_category", "order_id", "phone")
+
+    def submit(self, dispatcher: CollectingDispatcher, tracker: Tracker):
         description = _clean(tracker.get_slot("complaint_description"))
         triggers = profile.load_profile()["high_priority_complaint_keywords"]
         earlier = [t for t in store().for_customer(tracker.sender_id) if t.kind == "complaint"]
         reasons = [str(w) for w in triggers if str(w) in description]
         priority = "high" if reasons or earlier else "normal"
         order_id = tracker.get_slot("order_id")
-        ticket, _ = store().open_ticket(
-            kind="complaint", category=tracker.get_slot("complaint_category") or "其他",
-            description=description, customer_id=tracker.sender_id,
-            channel=customer_channel(tracker), priority=priority,
-            idempotency_key=form_run_key(tracker, "complaint_form"),
-            phone=_phone(tracker), order_id=None if order_id == "无" else order_id,
+        ticket = self.open_ticket(
+            tracker, kind="complaint", category=tracker.get_slot("complaint_category") or "其他",
+            description=description, priority=priority, order_id=None if order_id == "无" else order_id,
             details={"trigger_words": reasons, "repeat": bool(earlier)})
-        dispatcher.utter_message(text=(
+        return self.filed(dispatcher, tracker, ticket, (
             f"您的投诉已登记，工单号 {ticket.number}（类型：{ticket.category}）。"
             f"我们会在 {sla.promised_hours('complaint', priority)} 小时内（{local_time(ticket.sla_due_at)} 前）"
-            f"给您首次答复，处理完成后还会回访。随时发送工单号即可查询进度。"
-            f"\n登记信息：{summary(tracker, ('complaint_category', 'order_id', 'phone'))}。"))
-        dispatcher.utter_message(json_message=ticket_payload(
-            ticket, "ticket_created", handoff=priority == "high"))
-        return _reset(COMPLAINT_SLOTS)
+            f"给您首次答复，处理完成后还会回访。随时发送工单号即可查询进度。"), handoff=priority == "high")
 
 
-class SubmitRepair(Action):
+class SubmitRepair(FormFiling, Action):
     """Files the repair; an urgent fault gets the on-site promise, others a contact promise."""
 
-    def name(self) -> Text:
-        return "action_submit_repair"
+    action = "action_submit_repair"
+    form = "repair_form"
+    slots = REPAIR_SLOTS
+    shown = ("product", "address", "phone")
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
-        switched = _switched(dispatcher, tracker, "repair_form")
-        if switched is not None:
-            return switched
+    def submit(self, dispatcher: CollectingDispatcher, tracker: Tracker):
         urgent = tracker.get_slot("urgency") == "urgent"
         priority = "urgent" if urgent else "normal"
         product = tracker.get_slot("product")
-        ticket, _ = store().open_ticket(
-            kind="repair", category=product or "其他", product=product,
-            description=_clean(tracker.get_slot("fault_description")),
-            customer_id=tracker.sender_id, channel=customer_channel(tracker), priority=priority,
-            idempotency_key=form_run_key(tracker, "repair_form"),
-            phone=_phone(tracker), address=tracker.get_slot("address"))
+        ticket = self.open_ticket(
+            tracker, kind="repair", category=product or "其他", product=product,
+            description=_clean(tracker.get_slot("fault_description")), priority=priority,
+            address=tracker.get_slot("address"))
         # the business's wording (its pack's messages.yml), the promise from its profile
         text = pack.say("repair_urgent" if urgent else "repair_normal", number=ticket.number,
                         promise=f"{sla.promised_hours('repair', priority):g} 小时",
                         due=local_time(ticket.sla_due_at), phone=ticket.phone)
-        dispatcher.utter_message(text=text + f"\n登记信息：{summary(tracker, ('product', 'address', 'phone'))}。")
-        dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
-        return _reset(REPAIR_SLOTS)
+        return self.filed(dispatcher, tracker, ticket, text)
 
 
-class SubmitReturn(Action):
+class SubmitReturn(FormFiling, Action):
     """Checks the policy window from the profile; files the return only when it applies."""
 
-    def name(self) -> Text:
-        return "action_submit_return"
+    action = "action_submit_return"
+    form = "return_form"
+    slots = RETURN_SLOTS
+    shown = ("order_id", "return_reason", "days_since_receipt", "phone")
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
-        switched = _switched(dispatcher, tracker, "return_form")
-        if switched is not None:
-            return switched
+    def submit(self, dispatcher: CollectingDispatcher, tracker: Tracker):
         rules = profile.load_profile()["returns"]
         kind = tracker.get_slot("return_type") or "return"
         reason = tracker.get_slot("return_reason") or ""
@@ -139,19 +160,14 @@ class SubmitReturn(Action):
             return _reset(RETURN_SLOTS) + [SlotSet("return_dispute", {
                 "why": "window", "days": days, "order_id": order_id, "reason": reason,
                 "return_type": kind})]
-        ticket, _ = store().open_ticket(
-            kind="return", category=label, order_id=order_id,
-            description=reason, customer_id=tracker.sender_id, channel=customer_channel(tracker),
-            idempotency_key=form_run_key(tracker, "return_form"), phone=_phone(tracker),
+        ticket = self.open_ticket(
+            tracker, kind="return", category=label, order_id=order_id, description=reason,
             details={"return_type": kind, "days_since_receipt": days, "quality_problem": quality,
                      "order_unverified": order_id is None})
-        dispatcher.utter_message(text=(
+        return self.filed(dispatcher, tracker, ticket, (
             f"{label}申请已提交，工单号 {ticket.number}（订单 {ticket.order_id or '待客服核实'}）。"
             f"售后会在 {sla.promised_hours('return', 'normal')} 小时内（{local_time(ticket.sla_due_at)} 前）"
-            f"审核并告诉您寄回方式{'，质量问题运费由我们承担' if quality else ''}。"
-            f"\n登记信息：{summary(tracker, ('order_id', 'return_reason', 'days_since_receipt', 'phone'))}。"))
-        dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
-        return _reset(RETURN_SLOTS)
+            f"审核并告诉您寄回方式{'，质量问题运费由我们承担' if quality else ''}。"))
 
 
 def _phone(tracker: Tracker):
