@@ -14,21 +14,12 @@ from typing import Any, Dict, List, Optional, Sequence
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
+from bot.store.clock import aware as _aware, utcnow as _now
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import AgentOutbox, Handoff, Message
 from bot.store.transcripts import Line, _add_lines
 
 MAX_ERROR = 300
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 def _iso(value: dt.datetime | None) -> str | None:

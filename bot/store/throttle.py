@@ -28,6 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from bot.store.clock import aware as _aware, utcnow as _now
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import SignInThrottle
 
@@ -43,16 +44,6 @@ class Kind:
 
 KINDS: Dict[str, Kind] = {"pair": Kind(5, 1.0, 300.0), "name": Kind(10, 1.0, 30.0),
                           "addr": Kind(30, 1.0, 300.0)}
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 def _hashed(kind: str, value: str) -> str:

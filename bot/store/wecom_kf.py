@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.store.clock import aware as _aware, utcnow as _now
 from bot.store.deliveries import PUSHED
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import KfCursor, KfOutbox, KfSession, Message, ProcessedDelivery
@@ -35,16 +36,6 @@ ENDED = 4                                 # WeCom's "已结束/未开始"
 
 # One line to write: (author, text, data, state)
 Line = Tuple[str, str, Optional[Dict[str, Any]], Optional[str]]
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _aware(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,11 @@ from typing import Optional
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from bot.store.clock import aware as _aware, utcnow as _utcnow
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import PlatformToken
 
 logger = logging.getLogger(__name__)
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _aware(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
 
 
 class AccessTokenHolder:
