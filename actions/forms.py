@@ -50,6 +50,17 @@ def category_of(text: str) -> Optional[str]:
     return parsing.complaint_category(folded)
 
 
+def order_answer(turn: Turn) -> Optional[Tuple[str, None]]:
+    """The answer to "your order number?" when the message is one: the number, or "none" for
+    ``没有`` / a denial; None when it is neither (the form says why it cannot take it)."""
+    order = mine_order(turn)
+    if order:
+        return order, None
+    if NO_ORDER.search(turn.folded) or turn.intent == "deny":
+        return NO_VALUE, None
+    return None
+
+
 def explicit_category(text: str) -> Optional[str]:
     """A category named as such (``服务态度``, ``类型改成物流配送``), not just a cue word."""
     folded = details.fold(text)
@@ -102,11 +113,9 @@ class ValidateComplaintForm(ListeningForm):
         return turn.text if rest == turn.text else rest, None
 
     def judge_order_id(self, turn: Turn):
-        order = mine_order(turn)
-        if order:
-            return order, None
-        if NO_ORDER.search(turn.folded) or turn.intent == "deny":
-            return NO_VALUE, None
+        answer = order_answer(turn)
+        if answer:
+            return answer
         if mine_phone(turn):
             return None, "手机号已记下。"
         return None, self.hints["order_id"]
@@ -228,11 +237,9 @@ class ValidateReturnForm(ListeningForm):
                 found["days_since_receipt"] = float(days)
 
     def judge_order_id(self, turn: Turn):
-        order = mine_order(turn)
-        if order:
-            return order, None
-        if NO_ORDER.search(turn.folded) or turn.intent == "deny":
-            return NO_VALUE, None
+        answer = order_answer(turn)
+        if answer:
+            return answer
         return None, "退换货需要订单号：12-20位数字，或DD开头加数字，可在“我的订单”里找到；没有的话回复“没有”。"
 
     def judge_return_type(self, turn: Turn):
