@@ -39,7 +39,7 @@ from connectors.wechat.crypto import WeChatCrypto, WeChatError, signature_ok
 from connectors.wechat.kf_api import SESSION_STATE_INVALID, KfApi, KfApiError
 from connectors.wechat.kf_handoff import KfHandoff
 from connectors.wechat.kf_pull import KfPuller, Pulled, conversation_of
-from connectors.wechat.wire import parse_xml, split_text
+from connectors.wechat.wire import parse_xml, read_body, split_text
 
 logger = logging.getLogger(__name__)
 
@@ -76,19 +76,6 @@ class KfConfig:
             raise ValueError("KEFU_WECOM_KF_HANDOFF must be kefu, wecom or wecom:<userid>")
         return cls(*values, api_base=setting("KEFU_WECOM_KF_API_BASE"), handoff=mode.lower(),
                    servicer=servicer.strip() or None)
-
-
-async def read_body(request: web.Request, limit: int = MAX_BODY) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise WeChatError(413, "body too large")
-    body = bytearray()
-    while True:
-        chunk = await request.content.read(16 * 1024)
-        if not chunk:
-            return bytes(body)
-        body.extend(chunk)
-        if len(body) > limit:
-            raise WeChatError(413, "body too large")
 
 
 class KfChannel:
@@ -130,7 +117,7 @@ class KfChannel:
 
     async def receive(self, request: web.Request) -> web.Response:
         try:
-            outer = parse_xml(await read_body(request))
+            outer = parse_xml(await read_body(request, MAX_BODY))
             encrypted = outer.get("Encrypt", "")
             if not encrypted:
                 raise WeChatError(400, "no Encrypt element")

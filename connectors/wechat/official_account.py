@@ -29,7 +29,7 @@ from aiohttp import web
 from connectors.wechat.access_token import AccessTokenHolder
 from connectors.wechat.crypto import WeChatCrypto, WeChatError, signature_ok
 from connectors.welcome import welcome
-from connectors.wechat.wire import parse_xml, split_text, text_reply
+from connectors.wechat.wire import parse_xml, read_body, split_text, text_reply
 from bot.messages import ConversationId, InboundMessage, OutboundMessage
 from bot.settings import setting
 from bot.store.deliveries import PUSHED, DeliveryLedger, joined_text, resolve_choice
@@ -142,24 +142,12 @@ class WeChatChannel:
             return web.Response(status=403, text="forbidden")
         return web.Response(text=request.query.get("echostr", ""))
 
-    async def _read_body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise WeChatError(413, "body too large")
-        body = bytearray()
-        while True:
-            chunk = await request.content.read(16 * 1024)
-            if not chunk:
-                return bytes(body)
-            body.extend(chunk)
-            if len(body) > MAX_BODY:
-                raise WeChatError(413, "body too large")
-
     async def receive(self, request: web.Request) -> web.Response:
         query = request.query
         safe = query.get("encrypt_type") == "aes"
         try:
             self._check_signature(query)
-            body = await self._read_body(request)
+            body = await read_body(request, MAX_BODY)
             outer = parse_xml(body)
             if safe:
                 if self.crypto is None:

@@ -1,14 +1,31 @@
-"""WeChat's XML wire format: parsing (no DTDs, no entities), replies, long-text splitting."""
+"""WeChat's XML wire format: bounded body reads, parsing (no DTDs, no entities), replies, long-text splitting."""
 from __future__ import annotations
 
 import time
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List
 
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 from xml.etree.ElementTree import ParseError
 
 from connectors.wechat.crypto import WeChatError, cdata
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+
+async def read_body(request: "web.Request", limit: int) -> bytes:
+    """The request's body, at most ``limit`` bytes: a longer one (announced or sent) is a 413."""
+    if request.content_length is not None and request.content_length > limit:
+        raise WeChatError(413, "body too large")
+    body = bytearray()
+    while True:
+        chunk = await request.content.read(16 * 1024)
+        if not chunk:
+            return bytes(body)
+        body.extend(chunk)
+        if len(body) > limit:
+            raise WeChatError(413, "body too large")
 
 
 def split_text(text: str, limit: int = 2000) -> List[str]:
