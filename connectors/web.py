@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Tuple, Union
 
 from aiohttp import web
 
@@ -94,20 +94,31 @@ async def _once(request: web.Request, router, sender: str, text: str, client_id:
     return web.json_response(answer)
 
 
-async def chat_updates(request: web.Request) -> web.Response:
-    """Messages for this browser written after ``after`` (agent replies arrive this way).
-
-    The transcript in SQL is the mailbox, so any gateway replica can answer the poll.
-    """
+def _poll_query(request: web.Request, sender_re: re.Pattern[str],
+                sender_error: str) -> Union[Tuple[str, int], web.Response]:
+    """``sender`` (matching ``sender_re``) and ``after`` (a transcript id, default 0) of a
+    poll, or the 400 answer to give instead."""
     sender = request.query.get("sender", "")
-    if not SENDER_RE.fullmatch(sender):
-        return _bad_request("sender must be 1-64 letters, digits, '-' or '_'")
+    if not sender_re.fullmatch(sender):
+        return _bad_request(sender_error)
     try:
         after = int(request.query.get("after", "0"))
     except ValueError:
         return _bad_request("after must be an integer")
     if not 0 <= after < 2**63:
         return _bad_request("after must be between 0 and 2^63-1")
+    return sender, after
+
+
+async def chat_updates(request: web.Request) -> web.Response:
+    """Messages for this browser written after ``after`` (agent replies arrive this way).
+
+    The transcript in SQL is the mailbox, so any gateway replica can answer the poll.
+    """
+    query = _poll_query(request, SENDER_RE, "sender must be 1-64 letters, digits, '-' or '_'")
+    if isinstance(query, web.Response):
+        return query
+    sender, after = query
     transcripts = request.app["router"].transcripts
     lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", after, clear=True)
     return web.json_response({"messages": [_line(line) for line in lines]})
@@ -129,15 +140,11 @@ async def chat_history(request: web.Request) -> web.Response:
     browser can read the answer.
     ``after`` gives only the lines after a transcript id (a turn still being answered).
     """
-    sender = request.query.get("sender", "")
-    if not HISTORY_SENDER_RE.fullmatch(sender):
-        return _bad_request("sender must be the browser's random id ('w' + 24-63 hex digits)")
-    try:
-        after = int(request.query.get("after", "0"))
-    except ValueError:
-        return _bad_request("after must be an integer")
-    if not 0 <= after < 2**63:
-        return _bad_request("after must be between 0 and 2^63-1")
+    query = _poll_query(request, HISTORY_SENDER_RE,
+                        "sender must be the browser's random id ('w' + 24-63 hex digits)")
+    if isinstance(query, web.Response):
+        return query
+    sender, after = query
     transcripts = request.app["router"].transcripts
     lines = await asyncio.to_thread(transcripts.since, f"web:{sender}", 0,
                                     authors=HISTORY_AUTHORS, clear=True)
