@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from bot.profile.parsing import ascii_digits, chinese_number
+from bot.profile.parsing import ascii_digits, chinese_number, first_match, pattern_table
 
 _NUM = r"(\d{1,4}|[零〇一二两俩三仨四五六七八九十]{1,3})"
 
@@ -29,24 +29,24 @@ def fold(text: str) -> str:
 # --- when: days since something happened ----------------------------------------------------
 
 _WEEKDAYS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6, "末": 5}
-_VAGUE = [
-    (re.compile(r"大前天|大前儿"), 3),
-    (re.compile(r"前天|前儿"), 2),
-    (re.compile(r"昨天|昨儿|昨晚|昨日|昨个"), 1),
-    (re.compile(r"今天|今儿|今早|今晚|今日|刚刚|刚收到|刚到|刚签收|刚拿到|早上到|上午到|下午到"), 0),
-    (re.compile(r"二十多天|二十几天"), 23),
-    (re.compile(r"三十多天|三十几天"), 33),
-    (re.compile(r"十几天|十多天|半个多月"), 15),
-    (re.compile(r"十来天"), 10),
-    (re.compile(r"(?:前|这)?几天|前些天|没几天|才几天|两三天|三四天"), 3),
-    (re.compile(r"一个?多(?:个)?礼拜|一周多|一个多星期"), 9),
-    (re.compile(r"好几天|有几天"), 5),
-    (re.compile(r"一个多月|个把月"), 35),
-    (re.compile(r"好几个月|几个月|半年|很久|好久"), 90),
-    (re.compile(r"半个?月"), 15),
-    (re.compile(r"上个?(?:周|星期|礼拜)(?![一二三四五六日天末\d])"), 7),
-    (re.compile(r"这个?(?:周|星期|礼拜)(?![一二三四五六日天末\d])|本周"), 3),
-]
+_VAGUE = pattern_table(
+    (r"大前天|大前儿", 3),
+    (r"前天|前儿", 2),
+    (r"昨天|昨儿|昨晚|昨日|昨个", 1),
+    (r"今天|今儿|今早|今晚|今日|刚刚|刚收到|刚到|刚签收|刚拿到|早上到|上午到|下午到", 0),
+    (r"二十多天|二十几天", 23),
+    (r"三十多天|三十几天", 33),
+    (r"十几天|十多天|半个多月", 15),
+    (r"十来天", 10),
+    (r"(?:前|这)?几天|前些天|没几天|才几天|两三天|三四天", 3),
+    (r"一个?多(?:个)?礼拜|一周多|一个多星期", 9),
+    (r"好几天|有几天", 5),
+    (r"一个多月|个把月", 35),
+    (r"好几个月|几个月|半年|很久|好久", 90),
+    (r"半个?月", 15),
+    (r"上个?(?:周|星期|礼拜)(?![一二三四五六日天末\d])", 7),
+    (r"这个?(?:周|星期|礼拜)(?![一二三四五六日天末\d])|本周", 3),
+)
 _AGO = re.compile(_NUM + r"\s*(个多?月|个月|月|个多?(?:星期|礼拜)|周|星期|礼拜|天|日)(?:前|之前|以前|了|左右)?", re.A)
 _FULL = re.compile(r"(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*[日号]?", re.A)
 _MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:月|/|\.|-)\s*(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:日|号)?", re.A)
@@ -151,9 +151,9 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
         factor = 30 if "月" in unit else 7 if any(u in unit for u in ("周", "星期", "礼拜")) else 1
         extra = 5 if "多" in unit and factor == 30 else 2 if "多" in unit else 0
         return count * factor + extra
-    for pattern, days in _VAGUE:
-        if pattern.search(text):
-            return days
+    days = first_match(_VAGUE, text)
+    if days is not None:
+        return days
     bare = re.fullmatch(r"\s*" + _NUM + r"\s*", text)
     if bare:
         return _num(bare.group(1))

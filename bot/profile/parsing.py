@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from typing import Optional
+from typing import List, Optional, Pattern, Sequence, Tuple, TypeVar
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "仨": 3, "四": 4,
            "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -67,15 +67,31 @@ def chinese_number(text: str) -> Optional[int]:
     return _DIGITS[text] if len(text) == 1 else None
 
 
+_V = TypeVar("_V")
+
+
+def pattern_table(*rows: Tuple[str, _V]) -> List[Tuple[Pattern[str], _V]]:
+    """``(regex, value)`` rows compiled, in order, for :func:`first_match`."""
+    return [(re.compile(regex), value) for regex, value in rows]
+
+
+def first_match(table: Sequence[Tuple[Pattern[str], _V]], text: str) -> Optional[_V]:
+    """The value of the first row whose pattern is found in ``text``, or None."""
+    for pattern, value in table:
+        if pattern.search(text):
+            return value
+    return None
+
+
 _NUM = r"(\d+|[零〇一二两俩三仨四五六七八九十]+)"
-_RELATIVE = [
-    (re.compile(r"今天|今儿|刚刚|刚收到|刚到"), 0),
-    (re.compile(r"大前天"), 3),
-    (re.compile(r"前天"), 2),
-    (re.compile(r"昨天|昨儿|昨晚"), 1),
-    (re.compile(r"半个?月"), 15),
-    (re.compile(r"上个?(周|星期|礼拜)"), 7),
-]
+_RELATIVE = pattern_table(
+    (r"今天|今儿|刚刚|刚收到|刚到", 0),
+    (r"大前天", 3),
+    (r"前天", 2),
+    (r"昨天|昨儿|昨晚", 1),
+    (r"半个?月", 15),
+    (r"上个?(周|星期|礼拜)", 7),
+)
 _AGO = re.compile(_NUM + r"\s*(天|日|周|个星期|星期|礼拜|个月|月)", re.A)
 _DATE = re.compile(r"(?:(\d{4})[-/年.])?(\d{1,2})[-/月.](\d{1,2})[日号]?", re.A)
 
@@ -102,20 +118,20 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
         unit = ago.group(2)
         factor = 7 if unit in ("周", "个星期", "星期", "礼拜") else 30 if "月" in unit else 1
         return count * factor
-    for pattern, days in _RELATIVE:
-        if pattern.search(text):
-            return days
+    days = first_match(_RELATIVE, text)
+    if days is not None:
+        return days
     bare = chinese_number(text.rstrip("天"))
     return bare
 
 
-_RATING_WORDS = [
-    (re.compile(r"非常不满意|很不满意|极差|太差|垃圾|差评|一星|1星"), 1),
-    (re.compile(r"不满意|不太满意|差劲|不好"), 2),
-    (re.compile(r"一般|还行|凑合|马马虎虎|中评"), 3),
-    (re.compile(r"比较满意|还不错|挺好|不错"), 4),
-    (re.compile(r"非常满意|很满意|特别满意|满意|好评|五星|超赞|很好|太好了|👍"), 5),
-]
+_RATING_WORDS = pattern_table(
+    (r"非常不满意|很不满意|极差|太差|垃圾|差评|一星|1星", 1),
+    (r"不满意|不太满意|差劲|不好", 2),
+    (r"一般|还行|凑合|马马虎虎|中评", 3),
+    (r"比较满意|还不错|挺好|不错", 4),
+    (r"非常满意|很满意|特别满意|满意|好评|五星|超赞|很好|太好了|👍", 5),
+)
 
 
 def rating_score(text: str) -> Optional[int]:
@@ -124,10 +140,7 @@ def rating_score(text: str) -> Optional[int]:
     number = re.search(r"([1-5一二三四五])\s*(分|星|颗星)", text) or re.fullmatch(r"\s*([1-5])\s*", text)
     if number:
         return chinese_number(number.group(1))
-    for pattern, score in _RATING_WORDS:
-        if pattern.search(text):
-            return score
-    return None
+    return first_match(_RATING_WORDS, text)
 
 
 COMPLAINT_CATEGORIES = {
