@@ -32,6 +32,7 @@ from bot.support.sla_clocks import SlaClocks
 from bot.support.ticket_desk import TicketDesk
 from bot.tasks import Supervisor
 from bot.training import admin_api
+from bot import web_static
 from bot.workspace import (agents_group, console, erasure_api, reports_api, return_calls_api,
                             tickets_api)
 from bot.workspace.alerts import WeComAlerts
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         bus.subscribe(events.HANDOFF_NEW, app["wecom_kf"].handoff.on_handoff_new)
 
     # the service team's side: consoles (live updates), WeCom alerts, the agents' group
+    web_static.setup(app)                # /static/kefu.js: the helpers both consoles load
     console.setup(app)
     admin_api.setup(app)
     # the workspace (issue 15): tickets, 回访 and the bot's satisfaction question, SLA clocks

@@ -4,26 +4,9 @@
   const $ = id => document.getElementById(id);
   const state = { intents: [], filter: '', candidate: null, timer: null };
 
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(props || {})) {
-      if (k === 'class') node.className = v;
-      else if (k === 'on') for (const [ev, fn] of Object.entries(v)) node.addEventListener(ev, fn);
-      else if (k === 'dataset') Object.assign(node.dataset, v);
-      else node[k] = v;
-    }
-    for (const c of children) if (c != null) node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    return node;
-  }
-
-  async function api(base, path, body) {
-    const opts = body === undefined ? {} : {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)};
-    const resp = await fetch(base + path, {credentials: 'same-origin', ...opts});
-    const data = await resp.json().catch(() => ({}));
-    if (resp.status === 401) { showLogin(); throw new Error('请先登录'); }
-    if (!resp.ok) throw new Error(data.error || String(resp.status));
-    return data;
-  }
+  const {el} = window.kefu;                   // /static/kefu.js
+  const api = (base, path, body) =>
+    window.kefu.request(base + path, body, () => { showLogin(); throw new Error('请先登录'); });
   const admin = (path, body) => api('/api/admin', path, body);
 
   function showLogin() { $('app').style.display = 'none'; $('login').style.display = 'flex'; }

@@ -6,30 +6,10 @@
   const state = { me: null, list: [], current: null, detail: null, canned: [], agents: [],
                   skew: 0 };
 
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(props || {})) {
-      if (k === 'class') node.className = v;
-      else if (k === 'on') for (const [ev, fn] of Object.entries(v)) node.addEventListener(ev, fn);
-      else if (k === 'dataset') Object.assign(node.dataset, v);
-      else node[k] = v;
-    }
-    for (const child of children) {
-      if (child == null) continue;
-      node.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
-    }
-    return node;
-  }
-
-  async function api(path, body) {
-    const opts = body === undefined ? {} : {
-      method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)};
-    const resp = await fetch('/api/agent' + path, {credentials: 'same-origin', ...opts});
-    const data = await resp.json().catch(() => ({}));
-    if (resp.status === 401 && path !== '/login') { showLogin(); throw new Error('signed out'); }
-    if (!resp.ok) throw new Error(data.error || String(resp.status));
-    return data;
-  }
+  const {el} = window.kefu;                   // /static/kefu.js
+  const signedOut = () => { showLogin(); throw new Error('signed out'); };
+  const api = (path, body) =>
+    window.kefu.request('/api/agent' + path, body, path === '/login' ? undefined : signedOut);
 
   const STATUS = {queued: '排队中', claimed: '处理中', closed: '已结束'};
   const PRIORITY = {urgent: '紧急', high: '高优先级', normal: '普通'};

@@ -15,24 +15,8 @@
   const RC_STATUS = {due: '待回访', done: '已完成', unreachable: '无法联系', cancelled: '已取消'};
   const lead = () => ws.me && (ws.me.role === 'admin' || ws.me.role === 'lead');
 
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(props || {})) {
-      if (k === 'class') node.className = v;
-      else if (k === 'on') for (const [ev, fn] of Object.entries(v)) node.addEventListener(ev, fn);
-      else if (k === 'dataset') Object.assign(node.dataset, v);
-      else node[k] = v;
-    }
-    for (const c of children) if (c != null) node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    return node;
-  }
-  async function api(path, body) {
-    const opts = body === undefined ? {} : {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)};
-    const resp = await fetch('/api/agent' + path, {credentials: 'same-origin', ...opts});
-    const data = await resp.json().catch(() => ({}));
-    if (!resp.ok) throw new Error(data.error || String(resp.status));
-    return data;
-  }
+  const {el} = window.kefu;                   // /static/kefu.js
+  const api = (path, body) => window.kefu.request('/api/agent' + path, body);
   const when = iso => iso ? new Date(iso).toLocaleString('zh-CN', TZ) : '';
   const dur = s => s == null ? '-' : (s >= 3600 ? `${(s / 3600).toFixed(1)} 小时` : `${Math.round(s / 60)} 分钟`);
   const pct = r => r == null ? '-' : `${(r * 100).toFixed(1)}%`;
