@@ -362,9 +362,9 @@ def main() -> int:
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
     args = parser.parse_args()
     outcomes = run(ensure_model(), args.scenarios or list(SCENARIOS))
-    print(f"{'scenario':42} {'sent':>5} {'answered':>9} {'lost':>5} {'dup':>4} {'order':>6} {'dup tickets':>12}")
+    print(f"{'scenario':52} {'sent':>5} {'answered':>9} {'lost':>5} {'dup':>4} {'order':>6} {'dup tickets':>12}")
     for o in outcomes:
-        print(f"{o.scenario:42} {o.sent:5d} {o.answered:9d} {o.lost:5d} {o.duplicated:4d} "
+        print(f"{o.scenario:52} {o.sent:5d} {o.answered:9d} {o.lost:5d} {o.duplicated:4d} "
               f"{o.out_of_order:6d} {o.duplicated_tickets:12d}"
               + (f"  ({'; '.join(o.notes)})" if o.notes else ""))
     print(json.dumps([asdict(o) for o in outcomes], ensure_ascii=False))
