@@ -108,8 +108,13 @@ def test_erasure_blanks_the_sealed_copies_too(db):
                                     phone=PHONE)
     tickets.add_note(ticket.number, f"回电 {PHONE}", actor="amy")
     TranscriptStore(engine).append("web:c", "web", "customer", LINE)
+    handoff, _ = HandoffStore(engine).open(conversation_id="web:c", channel="web", user_id="c",
+                                           ticket_number=ticket.number, reason="request_human")
     counts = erase_customer("web:c", engine=engine, tracker_url=None, actor="tester")
     assert counts["transcript_lines"] == 1 and counts["tickets_anonymised"] == 1
+    # the customer's waiting handoff leaves the queue: nobody is left to answer
+    assert HandoffStore(engine).get(handoff.id).status == "closed"
+    assert HandoffStore(engine).queued() == []
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT description, description_encrypted, phone_last4 FROM tickets").fetchone()
         notes = conn.execute("SELECT note, note_encrypted FROM ticket_events "

@@ -17,6 +17,7 @@ setup keeps Rasa's PostgreSQL trackers in the same database, deploy/endpoints.ym
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import hashlib
 import json
@@ -137,6 +138,11 @@ def erase_customer(conversation_id: str, *, engine: Engine | None = None,
             session.execute(delete(TelegramLink).where(TelegramLink.handoff_id.in_(handoffs)))
             session.execute(update(Handoff).where(Handoff.id.in_(handoffs)).values(
                 conversation_id=anonymous, user_id=anonymous))
+            # one still waiting or held is over: nobody is left to answer (no rating asked)
+            session.execute(update(Handoff).where(Handoff.id.in_(handoffs),
+                                                  Handoff.status != "closed")
+                            .values(status="closed", closed_at=dt.datetime.now(dt.timezone.utc),
+                                    awaiting_rating=0))
         # pushes to the customer still in the outbox (waiting or dead-lettered) name and quote them
         session.execute(delete(AgentOutbox).where(AgentOutbox.order_key == conversation_id))
         session.execute(update(Annotation).where(Annotation.conversation_id == conversation_id)
