@@ -4,6 +4,7 @@ the agents' Telegram group against a fake Bot API; access control; a gateway res
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,6 +32,8 @@ def test_handoff_relay_close_and_rating(assistant, customer):
     ask_for_human(customer)
     queued = wait_for_update(assistant.url, customer.sender, lambda m: "排在第" in m["text"])
     assert queued["author"] == "notice"
+    # earlier tests in the shared stack may have left customers waiting: the place is theirs
+    place = re.search(r"排在第 (\d+) 位", queued["text"]).group(0)
     agent = AgentClient(assistant.url).login(*make_agent("amy"))
     handoff = agent.handoff_for(customer.conversation_id)
     assert handoff["status"] == "queued" and handoff["ticket_number"]
@@ -38,7 +41,7 @@ def test_handoff_relay_close_and_rating(assistant, customer):
     # while a person has it, the bot is out of the conversation: the customer's line is only
     # acknowledged with the queue position (never silence, never a bot answer)
     ack = customer.say("我的冰箱门关不上，能帮我看看吗")
-    assert "排在第 1 位" in ack and all(m["author"] != "bot" for m in customer.last)
+    assert place in ack and all(m["author"] != "bot" for m in customer.last)
     status, body = agent.call("POST", f"/api/agent/handoffs/{handoff['id']}/claim", {})
     assert status == 200 and body["handoff"]["status"] == "claimed"
     status, detail = agent.call("GET", f"/api/agent/handoffs/{handoff['id']}")

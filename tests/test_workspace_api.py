@@ -26,7 +26,9 @@ def gateway(tmp_path, monkeypatch):
     monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/ws.db")
     monkeypatch.setenv("KEFU_FAKE_NOW", "2026-11-27T10:00:00")
     monkeypatch.setenv("KEFU_DATA_KEY", Fernet.generate_key().decode())
-    for name in ("KEFU_TELEGRAM_AGENT_TOKEN", "KEFU_WECOM_WEBHOOK"):
+    # the session's e2e stack puts its channel settings in os.environ: this app runs without them
+    for name in ("KEFU_TELEGRAM_AGENT_TOKEN", "KEFU_WECOM_WEBHOOK", "KEFU_WECHAT_TOKEN",
+                 "KEFU_TELEGRAM_TOKEN", "KEFU_WECOM_KF_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     from bot.profile import privacy
     privacy._fernet.cache_clear()
