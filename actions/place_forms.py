@@ -12,13 +12,14 @@ import re
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, form_run_key, local_time, store, ticket_payload
 from actions.listening import SKIP, Turn, mine_told_complaint, substance
+from actions.tickets import CheckTicket
 from bot.profile import business as profile
-from bot.profile import details, pack, places, privacy, sla
+from bot.profile import details, pack, parsing, places, privacy, sla
 
 NOT_AN_ANSWER = ("affirm", "deny", "greet", "thank", "goodbye", "bot_challenge", "out_of_scope",
                  "nlu_fallback", "check_ticket", "rate_service")
@@ -270,6 +271,41 @@ class SubmitPlaceComplaint(Action):
             promise=promise("complaint", priority), due=local_time(ticket.sla_due_at)))
         dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created", handoff=priority == "high"))
         return reset(domain)
+
+
+def routed_form(text: str) -> Optional[str]:
+    """The form a message given outside any form belongs to (``5号楼801 厨房下水道堵了 电话…``
+    is a repair, ``楼上天天半夜蹦迪`` a complaint), or None: a fault the pack's words name is
+    a repair, a complaint category's cue or a trigger word a complaint."""
+    rules = facts()
+    location = places.find_location(text, shared_places())
+    rest = ValidatePlaceRepairForm.fault_text(text, location.text if location else None)
+    faults = [str(w) for w in (rules.get("repair_fault_words") or []) + (rules.get("urgent_repair_keywords") or [])]
+    if len(substance(rest)) >= 2 and any(w in rest for w in faults):
+        return "place_repair_form"
+    triggers = [str(w) for w in rules.get("high_priority_complaint_keywords") or []]
+    if category_of(rest) or any(w in rest for w in triggers):
+        return "place_complaint_form"
+    return None
+
+
+class PlaceRouteDetail(Action):
+    """Details given outside any form (``inform``): a ticket number gets its progress, a fault
+    or a grievance starts the form it belongs to, which takes them all; anything else gets
+    the usual "how can I help"."""
+
+    def name(self) -> Text:
+        return "action_place_route_detail"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        text = (tracker.latest_message or {}).get("text") or ""
+        if parsing.find_ticket_number(text):
+            return CheckTicket().run(dispatcher, tracker, domain)
+        target = routed_form(text)
+        if target:
+            return reset(domain) + [FollowupAction(target)]
+        dispatcher.utter_message(response="utter_how_can_help")
+        return []
 
 
 class RefuseReturn(Action):

@@ -101,7 +101,6 @@ def test_a_return_request_is_refused_politely_and_files_nothing(property_stack, 
     assert tickets_of(property_stack, resident) == []
 
 
-@pytest.mark.xfail(reason="known open defect (issue 16, left open): with the new property training data the repair form does not file in this script; see the closing note", strict=False)
 def test_check_ticket_finds_the_repair(property_stack, resident):
     reply = resident.say("5号楼801 厨房下水道堵了 电话13712345678")
     for _ in range(3):
