@@ -21,7 +21,7 @@ from aiohttp import web
 from bot.store.agents import AgentStore
 from bot.store.handoffs import HandoffStore
 from tests.fakes import ThreadedServer
-from tests.fakes.telegram import TELEGRAM_SECRET, FakeBotAPI, TelegramCustomer
+from tests.fakes.telegram import TELEGRAM_SECRET, FakeBotAPI, TelegramCustomer, agents_bot_api
 
 WECOM_REFUSAL = {"errcode": 93000, "errmsg": "invalid webhook url"}     # refused for good
 HANDOFF_ID = re.compile(r"会话 #(\d+)")                                  # in a handoff's alert
@@ -57,20 +57,25 @@ def _port() -> int:
 
 
 class Outside:
-    """The fakes a chaos stack talks to, started before it (their URLs are its settings)."""
+    """The fakes a chaos stack talks to, started before it (their URLs are its settings):
+    the customers' Telegram bot, the agents' Telegram group and WeCom's robot. The same
+    ones under ``make chaos`` and under pytest (whose session settings the stack inherits)."""
 
     def __init__(self) -> None:
         self.telegram = FakeBotAPI().start()
+        self.agents = agents_bot_api().start()
         self.robot = FakeRobot()
         self.robot.server.start()
 
     def env(self) -> Dict[str, str]:
-        return {**self.telegram.customer_bot_env(),
+        return {**self.telegram.customer_bot_env(), **self.agents.agents_bot_env(),
+                "KEFU_TELEGRAM_AGENT_POLL_TIMEOUT": "1",
                 "KEFU_WECOM_WEBHOOK": f"{self.robot.server.url}/cgi-bin/webhook/send?key=chaos",
                 "KEFU_RATE_PER_ADDRESS_MINUTE": "0"}      # every chaos customer is 127.0.0.1
 
     def stop(self) -> None:
         self.telegram.stop()
+        self.agents.stop()
         self.robot.server.stop()
 
 

@@ -6,7 +6,6 @@ from bench.chaos import SCENARIOS, run
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.xfail(reason="known open defect (issue 18, left open): the 'WeCom refuses every alert' row loses 3 alerts since the outbox rework; see the closing note", strict=False)
 def test_no_message_lost_and_no_ticket_duplicated_under_faults(trained_model, stack_env):
     outcomes = run(trained_model, list(SCENARIOS))
     assert [o.scenario for o in outcomes] and len(outcomes) == len(SCENARIOS)

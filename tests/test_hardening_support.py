@@ -1,7 +1,8 @@
 """Issue 18, items 6-10, against real aiohttp servers and the SQL store (no trained model).
 
 6  a stalled console subscriber cannot break a handed-off customer's turn
-7  the outbox: a row refused for good is dead-lettered and does not block later rows;
+7  the outbox: a row refused for good is dead-lettered and does not block later rows; a
+   target far behind never holds back another target;
    transient failures back off per row up to a maximum; pushes to customers survive an
    outage of their channel, in order; dead letters in the console, and their retry
 8  the agents' Telegram group: only linked, active agents claim, only from the group's own
@@ -214,6 +215,48 @@ def test_a_conversation_with_many_rows_waiting_does_not_hide_the_others(db):
     assert sent == [1000, 1001]                    # in order, not behind the stuck conversation
     waiting = service.store.pending("wecom", limit=1000)
     assert len(waiting) == 250 and [r["attempts"] for r in waiting[:2]] == [1, 0]
+
+
+def test_a_target_far_behind_never_holds_back_another_targets_rows(db):
+    """The chaos row 'WeCom refuses every alert': thousands of lines for the agents' group
+    were being sent when the alerts came; the WeCom rows waited for the whole backlog (and
+    went out once the robot took messages again, never refused and so never dead-lettered)."""
+    released, in_flight, alerted = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    group_sent, alerts = [], []
+
+    async def group(row):                          # the agents' group, its backlog stuck
+        in_flight.set()
+        await released.wait()
+        group_sent.append(row["payload"]["n"])
+        return True
+
+    async def wecom(row):
+        alerts.append(row["payload"]["n"])
+        alerted.set()
+        return True
+
+    async def scenario():
+        service = HandoffService()
+        service.deliverers.update(telegram=group, wecom=wecom)
+        for n in range(20):
+            await service.outbox.enqueue("telegram", {"n": n}, key=f"handoff:{n}")
+        loop = asyncio.create_task(service.outbox_loop())
+        try:
+            await asyncio.wait_for(in_flight.wait(), 20)
+            await service.outbox.enqueue("wecom", {"n": "alert"}, key="handoff:99")
+            await asyncio.wait_for(alerted.wait(), 20)      # while the group is still stuck
+            still_stuck = list(group_sent)
+            released.set()
+            await until(lambda: len(group_sent) == 20, 20, "the group's backlog")
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+        return service, still_stuck
+
+    service, still_stuck = asyncio.run(scenario())
+    assert alerts == ["alert"] and still_stuck == []
+    assert group_sent == list(range(20))           # the backlog itself still in order, each once
+    assert service.store.pending("telegram") == [] and service.store.pending("wecom") == []
 
 
 def test_a_push_to_an_unreachable_channel_waits_uncharged_and_arrives_in_order(db):

@@ -4,6 +4,8 @@ One :class:`Outbox` per gateway process (owned by the :class:`~bot.support.hando
 Its targets are the agent side (``telegram``, ``wecom``: deliverers registered by the
 composition root) and the customers (``customer:<channel>``: the channels' senders).
 
+* **Targets apart.** Each target has a worker of its own (:meth:`Outbox.loop`): a target
+  that is slow, down or has a long backlog never delays another target's rows.
 * **Order per conversation.** Rows with one ``order_key`` (a customer's conversation, a
   handoff's thread in the agents' group) go out in the order written; a row waiting for
   its retry holds back only the later rows of its own key, never another conversation's.
@@ -54,6 +56,21 @@ class TryLater(Exception):
     """The target refused this row for now (busy, rate-limited): an attempt, retried with backoff."""
 
 
+class Wake:
+    """Wakes the outbox's target workers: :meth:`set` (anything may have been written) wakes
+    every one; each worker waits on its own event (:meth:`event`)."""
+
+    def __init__(self) -> None:
+        self._events: Dict[str, asyncio.Event] = {}
+
+    def event(self, target: str) -> asyncio.Event:
+        return self._events.setdefault(target, asyncio.Event())
+
+    def set(self) -> None:
+        for event in list(self._events.values()):
+            event.set()
+
+
 def customer_target(channel: str) -> str:
     return f"{CUSTOMER}{channel}"
 
@@ -77,7 +94,7 @@ class Outbox:
         self.bus = bus or EventBus()
         # agent-side target -> deliver(row) -> delivered?  (filled by the composition root)
         self.deliverers: Dict[str, Deliverer] = {}
-        self.wake = asyncio.Event()
+        self.wake = Wake()
         self.max_attempts = max(1, setting("KEFU_OUTBOX_MAX_ATTEMPTS"))
         self.first_backoff = setting("KEFU_OUTBOX_BACKOFF")
         self.max_backoff = setting("KEFU_OUTBOX_MAX_BACKOFF")
@@ -154,43 +171,69 @@ class Outbox:
         return deliver
 
     async def loop(self) -> None:
-        """Deliver every target's rows, a round per wake-up or second (run by the supervisor)."""
+        """Deliver every target's rows (run by the supervisor): one worker per target, so a
+        target that is slow, down or far behind (thousands of lines for the agents' group)
+        never holds back another target's rows (a WeCom alert, a customer's push)."""
+        workers: Dict[str, asyncio.Task] = {}
+        try:
+            while True:
+                for target, deliver in self.targets().items():
+                    task = workers.get(target)
+                    if task is None or task.done():
+                        if task is not None and not task.cancelled() and task.exception():
+                            logger.error("outbox worker for %s stopped: %r; restarted",
+                                         target, task.exception())
+                        workers[target] = asyncio.create_task(self._worker(target, deliver),
+                                                              name=f"outbox:{target}")
+                await asyncio.sleep(1.0)       # targets added later (a channel set up) get one
+        finally:
+            for task in workers.values():
+                task.cancel()
+            await asyncio.gather(*workers.values(), return_exceptions=True)
+
+    async def _worker(self, target: str, deliver: Deliverer) -> None:
+        """One target's rounds: on every wake-up (a row written, an event) or second."""
+        wake = self.wake.event(target)
         backoff: Dict[str, tuple] = {}
         while True:
-            await self.round(backoff)
-            self.wake.clear()
+            wake.clear()                    # before the round: a row written during it wakes the next
+            await self._target_round(target, deliver, backoff)
             try:
-                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                await asyncio.wait_for(wake.wait(), timeout=1.0)
             except asyncio.TimeoutError:
                 pass
 
     async def round(self, backoff: Dict[str, tuple] | None = None) -> None:
-        """One pass over the targets; an unreachable target waits 1 s, doubling to 30 s."""
+        """One pass over every target, one after the other (tests, a single shot)."""
         backoff = {} if backoff is None else backoff
-        loop = asyncio.get_running_loop()
         for target, deliver in self.targets().items():
-            until, delay = backoff.get(target, (0.0, 0.0))
-            if until > loop.time():
-                continue
-            lease = self.store.lease(target)
-            try:
-                if not await self._db(lease.acquire):
-                    continue            # another replica is delivering this target
-            except Exception:
-                logger.exception("outbox lease for %s unavailable", target)
-                continue
-            try:
-                reachable = await self._deliver_target(target, deliver)
-            except Exception:           # the database, briefly: try again next round
-                logger.exception("outbox round for %s failed", target)
-                reachable = False
-            finally:
-                await self._db(lease.release)
-            if reachable:
-                backoff.pop(target, None)
-            else:
-                delay = min(max(delay * 2, 1.0), 30.0)
-                backoff[target] = (loop.time() + delay, delay)
+            await self._target_round(target, deliver, backoff)
+
+    async def _target_round(self, target: str, deliver: Deliverer, backoff: Dict[str, tuple]) -> None:
+        """The target's due rows, under its lease; an unreachable target waits 1 s, doubling to 30 s."""
+        loop = asyncio.get_running_loop()
+        until, delay = backoff.get(target, (0.0, 0.0))
+        if until > loop.time():
+            return
+        lease = self.store.lease(target)
+        try:
+            if not await self._db(lease.acquire):
+                return                  # another replica is delivering this target
+        except Exception:
+            logger.exception("outbox lease for %s unavailable", target)
+            return
+        try:
+            reachable = await self._deliver_target(target, deliver)
+        except Exception:               # the database, briefly: try again next round
+            logger.exception("outbox round for %s failed", target)
+            reachable = False
+        finally:
+            await self._db(lease.release)
+        if reachable:
+            backoff.pop(target, None)
+        else:
+            delay = min(max(delay * 2, 1.0), 30.0)
+            backoff[target] = (loop.time() + delay, delay)
 
     def _retry_delay(self, attempts: int) -> float:
         return min(self.first_backoff * 2 ** max(attempts - 1, 0), self.max_backoff)
