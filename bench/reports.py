@@ -1,7 +1,10 @@
-"""The lead's dashboard on 100k tickets: builds a scratch SQLite database and prints how long
-the summary, the ticket list's filters and the CSV export take (printed, never asserted).
+"""The lead's dashboard on 100k or 1M tickets: builds a scratch database (SQLite, and/or
+PostgreSQL on 127.0.0.1:5432) and prints how long the summary (today from the raw rows; the
+month cold, when its daily roll-ups are computed; then one day, a week and the month from
+the roll-ups; the month again after one ticket changed), the tickets CSV and the ticket
+list's filters take (printed, never asserted).
 
-    .venv/bin/python -m bench.reports [--tickets 100000]
+    .venv/bin/python -m bench.reports [--tickets 1000000] [--db sqlite|postgresql|both]
 """
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import shutil
 import tempfile
 import time
 
@@ -57,44 +61,86 @@ def build(engine, n: int) -> None:
                 conn.execute(table.__table__.insert(), rows[k:k + 5000])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.reports")
-    parser.add_argument("--tickets", type=int, default=100_000)
-    args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="kefu-bench-reports-")
-    os.environ["KEFU_DATABASE_URL"] = f"sqlite:///{folder}/bench.db"
-    from bot.store.engine import get_engine
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _timed(label: str, work):
+    began = time.perf_counter()
+    result = work()
+    print(f"  {label:44s} {(time.perf_counter() - began) * 1000:9.1f} ms", flush=True)
+    return result
+
+
+def run(url: str, n: int) -> None:
+    from sqlalchemy import update
+
+    from bot.store.engine import engine_for
     from bot.store.reports import ReportStore
+    from bot.store.schema import Ticket
     from bot.store.ticket_queries import TicketFilter, TicketQueries
     from bot.support import metrics
 
-    engine = get_engine()
+    engine = engine_for(url)
+    print(f"{engine.dialect.name}, {n} tickets over November 2026 (now: 2026-12-01 12:00 shop time)")
     began = time.perf_counter()
-    build(engine, args.tickets)
-    print(f"built {args.tickets} tickets (+ clocks, 回访, answers, lines) in "
-          f"{time.perf_counter() - began:.1f} s: {folder}/bench.db")
+    build(engine, n)
+    print(f"  built {n} tickets (+ clocks, 回访, answers, lines) in {time.perf_counter() - began:.1f} s")
     store = ReportStore(engine)
-    for label, days in (("one day", (dt.date(2026, 11, 15), dt.date(2026, 11, 15))),
-                        ("one week", (dt.date(2026, 11, 9), dt.date(2026, 11, 15))),
-                        ("the month", (dt.date(2026, 11, 1), dt.date(2026, 11, 30)))):
-        began = time.perf_counter()
-        result = metrics.summary(*days, store=store)
-        took = time.perf_counter() - began
-        print(f"summary {label:9s}: {took * 1000:8.1f} ms  ({result['conversations']} conversations, "
-              f"sla first response {result['sla_attainment']['first_response']['rate']})")
-    began = time.perf_counter()
-    text = metrics.export_csv("tickets", dt.date(2026, 11, 1), dt.date(2026, 11, 30), store)
-    print(f"tickets CSV, the month: {(time.perf_counter() - began) * 1000:8.1f} ms "
-          f"({text.count(chr(10)) - 1} rows)")
+    day, week = (dt.date(2026, 11, 15),) * 2, (dt.date(2026, 11, 9), dt.date(2026, 11, 15))
+    month = (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    os.environ["KEFU_FAKE_NOW"] = "2026-11-15T12:00:00"
+    _timed("summary one day, today (raw rows)", lambda: metrics.summary(*day, store=store))
+    os.environ["KEFU_FAKE_NOW"] = "2026-12-01T12:00:00"
+    first = _timed("summary the month, cold (computes 30 roll-ups)",
+                   lambda: metrics.summary(*month, store=store))
+    for label, days in (("one day", day), ("one week", week), ("the month", month)):
+        result = _timed(f"summary {label}, from the roll-ups", lambda days=days: metrics.summary(*days, store=store))
+    assert result == first, "the roll-ups changed the month's figures"
+    print(f"    ({result['conversations']} conversations, first response p50/p90 "
+          f"{result['first_response_p50_s']}/{result['first_response_p90_s']} s, resolution p90 "
+          f"{result['resolution_p90_s']} s, sla first response {result['sla_attainment']['first_response']['rate']})")
+    with engine.begin() as conn:        # an agent takes one ticket of the 15th: its days go stale
+        conn.execute(update(Ticket).where(Ticket.id == n // 2).values(assignee_id=None))
+    _timed("summary the month after one ticket changed", lambda: metrics.summary(*month, store=store))
+    text = _timed("tickets CSV, the month", lambda: metrics.export_csv("tickets", *month, store))
+    print(f"    ({text.count(chr(10)) - 1} rows)")
     queries = TicketQueries(engine)
     for label, f in (("search by last 4", TicketFilter(q="4321")),
                      ("breached, page 1", TicketFilter(sla="breached")),
                      ("repairs in a week", TicketFilter(kind="repair", date_from=dt.date(2026, 11, 9),
                                                         date_to=dt.date(2026, 11, 15)))):
-        began = time.perf_counter()
-        found = queries.listing(f, viewer_id=0, now=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc))
-        print(f"ticket list {label:18s}: {(time.perf_counter() - began) * 1000:8.1f} ms "
-              f"({found['total']} found)")
+        found = _timed(f"ticket list {label}", lambda f=f: queries.listing(
+            f, viewer_id=0, now=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)))
+        print(f"    ({found['total']} found)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.reports")
+    parser.add_argument("--tickets", type=int, default=100_000, help="e.g. 1000000")
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite",
+                        help="postgresql: a scratch database on 127.0.0.1:5432, dropped after")
+    args = parser.parse_args()
+    if args.db in ("sqlite", "both"):
+        folder = tempfile.mkdtemp(prefix="kefu-bench-reports-")
+        os.environ["KEFU_DATABASE_URL"] = url = f"sqlite:///{folder}/bench.db"
+        run(url, args.tickets)
+        shutil.rmtree(folder, ignore_errors=True)
+    if args.db in ("postgresql", "both"):
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(PG_ADMIN, future=True, isolation_level="AUTOCOMMIT")
+        name = f"kefu_bench_reports_{os.getpid()}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            os.environ["KEFU_DATABASE_URL"] = url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+            run(url, args.tickets)
+        finally:
+            from bot.store.engine import engine_for
+
+            engine_for(url).dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return 0
 
 

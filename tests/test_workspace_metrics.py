@@ -225,3 +225,90 @@ def test_csv_exports_one_row_per_conversation_and_per_ticket(scenario):
             t2[col("return_call_status")]) == ("missed", "1", "unreachable")
     with pytest.raises(ValueError):
         metrics.export_csv("people", dt.date(2026, 11, 27), dt.date(2026, 11, 30))
+
+
+# --- the daily roll-ups (report_days): closed days read back, invalidated by changes ---------
+
+
+def test_closed_days_are_read_from_roll_ups_and_recomputed_after_a_change(scenario, db, monkeypatch):
+    from sqlalchemy import text, update
+
+    from bot.store.schema import ReportDay, Ticket
+
+    clock_at(monkeypatch, dt.datetime(2026, 12, 5, 12, tzinfo=SH))     # every day closed
+    first = metrics.summary(dt.date(2026, 11, 27), dt.date(2026, 11, 30))
+    stored = retrying(lambda s: {r.day: r.figures is not None for r in s.scalars(select(ReportDay))},
+                      engine=db, write=False)
+    assert {d for d, ok in stored.items() if ok} >= {"2026-11-27", "2026-11-28", "2026-11-29",
+                                                       "2026-11-30"}
+    assert metrics.summary(dt.date(2026, 11, 27), dt.date(2026, 11, 30)) == first
+    assert first["sla_attainment"]["first_response"]["missed"] == 1
+    # a change to a stored day's row (a bulk UPDATE, not through any store) is seen
+    retrying(lambda s: s.execute(text("UPDATE sla_clocks SET state = 'hit' WHERE state = 'missed'")),
+             engine=db)
+    after = metrics.summary(dt.date(2026, 11, 27), dt.date(2026, 11, 30))
+    assert after["sla_attainment"]["first_response"] == {"hit": 3, "missed": 0, "active": 0,
+                                                        "rate": 1.0}
+    # web:a comes back on the 30th within 72 h of its conversation on the 27th: that day's
+    # conversation becomes a repeat contact (a line three days later reaches back)
+    lines(db, "web:a", at(30, 9))
+    again = metrics.summary(dt.date(2026, 11, 27), dt.date(2026, 11, 30))
+    assert (again["conversations"], again["bot_resolved"], again["repeat_contacts"]) == (6, 2, 2)
+    assert {d["day"]: d["bot_resolved"] for d in again["by_day"]}["2026-11-27"] == 0
+    one_day = metrics.summary(dt.date(2026, 11, 27), dt.date(2026, 11, 27))
+    assert (one_day["conversations"], one_day["repeat_contacts"]) == (4, 2)
+    # an agent's ticket taken away: bob resolved none of that day's tickets any more
+    retrying(lambda s: s.execute(update(Ticket).where(Ticket.number == scenario["t1"])
+                                 .values(assignee_id=None)), engine=db)
+    agents = {a["agent"]: a for a in metrics.summary(dt.date(2026, 11, 27),
+                                                     dt.date(2026, 11, 30))["agents"]}
+    assert agents["bob"]["tickets_resolved"] == 0
+
+
+def test_a_day_changed_while_it_was_computed_is_not_stored(db):
+    from bot.store.report_days import ReportDayStore
+
+    def touched(hours):
+        return ["2026-11-27"]
+
+    days = ReportDayStore(db)
+    gen0 = days.consume(touched)
+    lines(db, "web:z", at(27, 10))           # commits while the day is being computed
+    assert days.store({dt.date(2026, 11, 27): {"x": 1}}, "r", gen0, touched,
+                      at(28, 10)) == 0
+    gen1 = days.consume(touched)
+    assert days.store({dt.date(2026, 11, 27): {"x": 1}}, "r", gen1, touched, at(28, 10)) == 1
+    assert days.cached(dt.date(2026, 11, 27), dt.date(2026, 11, 27), "r") == {
+        dt.date(2026, 11, 27): {"x": 1}}
+
+
+def test_postgres_roll_ups_match_sqlite(scratch_pg, tmp_path, monkeypatch):
+    """The same rows on both databases (the bench's builder): the same summary, raw and from
+    the roll-ups; PostgreSQL's triggers mark the changed hours."""
+    from sqlalchemy import text
+
+    from bench.reports import build
+    from bot.store.engine import engine_for
+    from bot.store.migrations import upgrade_to_head
+    from bot.store.reports import ReportStore
+
+    monkeypatch.setenv("KEFU_FAKE_NOW", "2026-12-01T12:00:00")
+    upgrade_to_head(scratch_pg)
+    lite = engine_for(f"sqlite:///{tmp_path}/same.db")
+    for engine in (scratch_pg, lite):
+        build(engine, 400)
+    with scratch_pg.connect() as conn:
+        marks = conn.execute(text("SELECT count(*), min(hour), max(wide) FROM report_marks")).one()
+    assert marks[0] >= 400 * 3 and marks[1] >= dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc
+                                                           ).timestamp() // 3600 and marks[2] == 1
+    month = (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    pg = metrics.summary(*month, store=ReportStore(scratch_pg))
+    assert pg == metrics.summary(*month, store=ReportStore(lite))
+    assert pg == metrics.summary(*month, store=ReportStore(scratch_pg))      # from report_days
+    with scratch_pg.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM report_days WHERE figures IS NOT NULL")
+                            ).scalar() == 30
+        conn.execute(text("UPDATE sla_clocks SET state = 'missed' WHERE state = 'hit'"))
+    changed = metrics.summary(*month, store=ReportStore(scratch_pg))
+    assert changed["sla_attainment"]["first_response"]["hit"] == 0
+    assert pg["conversations"] > 0

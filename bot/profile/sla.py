@@ -46,10 +46,13 @@ def _day_window(day: dt.date, tz, window) -> tuple[dt.datetime, dt.datetime]:
     return start, end
 
 
-def service_seconds(start: dt.datetime, end: dt.datetime, *, calendar: bool = False) -> float:
+def service_seconds(start: dt.datetime, end: dt.datetime, *, calendar: bool = False,
+                    hours: tuple | None = None) -> float:
     """Seconds of service hours between ``start`` and ``end`` (0 when end <= start).
 
     ``calendar``: every second counts (around-the-clock promises such as urgent repairs).
+    ``hours``: ``(shop_tz(), service_window())`` read once by a caller counting many spans
+    (the dashboard's roll-ups), instead of the profile for each.
     """
     if end <= start:
         return 0.0
@@ -57,7 +60,7 @@ def service_seconds(start: dt.datetime, end: dt.datetime, *, calendar: bool = Fa
         return (end - start).total_seconds()
     from bot.profile.business import service_window, shop_tz
 
-    tz, window = shop_tz(), service_window()
+    tz, window = hours or (shop_tz(), service_window())
     local_start, local_end = start.astimezone(tz), end.astimezone(tz)
     total, day = 0.0, local_start.date() - dt.timedelta(days=1)
     while day <= local_end.date():

@@ -2,7 +2,10 @@
 
 Each query is one range scan on an indexed time column (messages by author and time,
 handoffs, tickets, return calls, satisfaction and bot misses by their time), joined on
-keys: no list of ids is ever sent back to the database. Rows are plain tuples.
+keys: no list of ids is ever sent back to the database. Rows are plain tuples. What can be
+counted by the database is (:meth:`ReportStore.day_counts`: SLA states, CSAT, 回访 by
+status); times are read as text on SQLite and parsed by ``datetime.fromisoformat`` (the
+column type's own parser costs ~10 µs a value: seconds on a month of 1M tickets).
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
 from bot.store.engine import get_engine, retrying
@@ -18,9 +21,11 @@ from bot.store.schema import (Agent, BotMiss, Handoff, Message, ReturnCall, Sati
                               Ticket)
 
 
-def _aware(value: Optional[dt.datetime]) -> Optional[dt.datetime]:
+def _aware(value) -> Optional[dt.datetime]:
     if value is None:
         return None
+    if isinstance(value, str):                     # SQLite: the stored text, UTC
+        value = dt.datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
@@ -101,55 +106,131 @@ class ReportStore:
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine or get_engine()
 
+    def _t(self, column):
+        """A time column as selected: text on SQLite (parsed by :func:`_aware`)."""
+        if self.engine.dialect.name == "sqlite":
+            return type_coerce(column, String).label(column.key)
+        return column
+
+    def _read(self, work):
+        return retrying(work, engine=self.engine, write=False)
+
     def load(self, start: dt.datetime, end: dt.datetime, *, lookahead: dt.timedelta,
-             top_misses: int = 10) -> ReportData:
+             top_misses: int = 10, conversations: bool = True) -> ReportData:
         """Everything of [start, end); customer lines and handoffs until ``end + lookahead``
-        (a repeat contact after the range's last conversations is seen)."""
+        (a repeat contact after the range's last conversations is seen). ``conversations``
+        False: no lines, handoffs or misses (the tickets' export)."""
         later = end + lookahead
+        t = self._t
 
         def work(session):
-            lines = [Line(c, ch, _aware(at)) for c, ch, at in session.execute(
-                select(Message.conversation_id, Message.channel, Message.at).where(
-                    Message.author == "customer", Message.at >= start, Message.at < later)
-                .order_by(Message.conversation_id, Message.at, Message.id))]
-            handoffs = [HandoffRow(r.id, r.conversation_id, r.agent_id, r.status,
-                                   _aware(r.created_at), _aware(r.first_reply_at),
-                                   _aware(r.closed_at), r.ticket_number)
-                        for r in session.execute(select(
-                            Handoff.id, Handoff.conversation_id, Handoff.agent_id, Handoff.status,
-                            Handoff.created_at, Handoff.first_reply_at, Handoff.closed_at,
-                            Handoff.ticket_number).where(
-                            Handoff.created_at >= start, Handoff.created_at < later))]
+            lines = self._lines(session, start, later, by_conversation=True) if conversations else []
+            handoffs = self._handoffs(session, start, later) if conversations else []
             in_range = (Ticket.created_at >= start, Ticket.created_at < end)
             tickets = [TicketRow(r.id, r.number, r.kind, r.priority, r.status, r.channel,
                                  r.customer_id, r.assignee_id, _aware(r.created_at),
-                                 r.escalated_at is not None)
+                                 bool(r.escalated_at))
                        for r in session.execute(select(
                            Ticket.id, Ticket.number, Ticket.kind, Ticket.priority, Ticket.status,
                            Ticket.channel, Ticket.customer_id, Ticket.assignee_id,
-                           Ticket.created_at, Ticket.escalated_at).where(*in_range))]
-            clocks = [ClockRow(r.ticket_id, r.clock, r.state, float(r.used_s or 0),
-                               r.stopped_at is not None)
+                           t(Ticket.created_at), Ticket.escalated_at.isnot(None).label(
+                               "escalated_at")).where(*in_range))]
+            clocks = [ClockRow(r.ticket_id, r.clock, r.state, float(r.used_s or 0), bool(r.stopped))
                       for r in session.execute(select(
                           SlaClock.ticket_id, SlaClock.clock, SlaClock.state, SlaClock.used_s,
-                          SlaClock.stopped_at).join(Ticket, Ticket.id == SlaClock.ticket_id)
-                          .where(*in_range))]
+                          SlaClock.stopped_at.isnot(None).label("stopped"))
+                          .join(Ticket, Ticket.id == SlaClock.ticket_id).where(*in_range))]
             calls = [CallRow(r.ticket_id, r.status, r.attempts, _aware(r.created_at))
                      for r in session.execute(select(
                          ReturnCall.ticket_id, ReturnCall.status, ReturnCall.attempts,
-                         ReturnCall.created_at).where(ReturnCall.created_at >= start,
-                                                      ReturnCall.created_at < end))]
+                         t(ReturnCall.created_at)).where(ReturnCall.created_at >= start,
+                                                         ReturnCall.created_at < end))]
             answers = [AnswerRow(r.ticket_id, r.handoff_id, r.conversation_id, r.agent_id,
                                  r.source, r.score, _aware(r.asked_at))
                        for r in session.execute(select(
                            Satisfaction.ticket_id, Satisfaction.handoff_id,
                            Satisfaction.conversation_id, Satisfaction.agent_id,
-                           Satisfaction.source, Satisfaction.score, Satisfaction.asked_at).where(
-                           Satisfaction.asked_at >= start, Satisfaction.asked_at < end))]
-            misses = [(text, int(n)) for text, n in session.execute(
-                select(BotMiss.text, func.count(BotMiss.id).label("n")).where(
-                    BotMiss.at >= start, BotMiss.at < end).group_by(BotMiss.text)
-                .order_by(func.count(BotMiss.id).desc(), BotMiss.text).limit(top_misses))]
-            agents = {a.id: a.display_name or a.name for a in session.scalars(select(Agent))}
-            return ReportData(lines, handoffs, tickets, clocks, calls, answers, misses, agents)
-        return retrying(work, engine=self.engine, write=False)
+                           Satisfaction.source, Satisfaction.score, t(Satisfaction.asked_at))
+                           .where(Satisfaction.asked_at >= start, Satisfaction.asked_at < end))]
+            misses = self._misses(session, start, end, top_misses) if conversations else []
+            return ReportData(lines, handoffs, tickets, clocks, calls, answers, misses,
+                              self._agents(session))
+        return self._read(work)
+
+    # --- the pieces the daily roll-ups read (bot/support/report_figures.py) ------------------
+
+    def _lines(self, session, start, later, *, by_conversation: bool = False) -> List[Line]:
+        order = ((Message.conversation_id, Message.at, Message.id) if by_conversation
+                 else (Message.at, Message.id))
+        return [Line(c, ch, _aware(at)) for c, ch, at in session.execute(
+            select(Message.conversation_id, Message.channel, self._t(Message.at)).where(
+                Message.author == "customer", Message.at >= start, Message.at < later)
+            .order_by(*order))]
+
+    def _handoffs(self, session, start, later) -> List[HandoffRow]:
+        t = self._t
+        return [HandoffRow(r.id, r.conversation_id, r.agent_id, r.status, _aware(r.created_at),
+                           _aware(r.first_reply_at), _aware(r.closed_at), r.ticket_number)
+                for r in session.execute(select(
+                    Handoff.id, Handoff.conversation_id, Handoff.agent_id, Handoff.status,
+                    t(Handoff.created_at), t(Handoff.first_reply_at), t(Handoff.closed_at),
+                    Handoff.ticket_number).where(
+                    Handoff.created_at >= start, Handoff.created_at < later)
+                    .order_by(Handoff.id))]
+
+    def _misses(self, session, start, end, top: int) -> List[tuple]:
+        return [(text, int(n)) for text, n in session.execute(
+            select(BotMiss.text, func.count(BotMiss.id).label("n")).where(
+                BotMiss.at >= start, BotMiss.at < end).group_by(BotMiss.text)
+            .order_by(func.count(BotMiss.id).desc(), BotMiss.text).limit(top))]
+
+    @staticmethod
+    def _agents(session) -> Dict[int, str]:
+        return {a.id: a.display_name or a.name for a in session.scalars(select(Agent))}
+
+    def conversation_rows(self, start: dt.datetime, later: dt.datetime) -> tuple:
+        """Customer lines of [start, later) in time order, the handoffs opened then, and the
+        callback tickets filed then as (customer_id, created_at, number)."""
+        def work(session):
+            callbacks = [(c, _aware(at), n) for c, at, n in session.execute(
+                select(Ticket.customer_id, self._t(Ticket.created_at), Ticket.number).where(
+                    Ticket.created_at >= start, Ticket.created_at < later,
+                    Ticket.kind == "callback").order_by(Ticket.id))]
+            return (self._lines(session, start, later), self._handoffs(session, start, later),
+                    callbacks)
+        return self._read(work)
+
+    def day_counts(self, start: dt.datetime, end: dt.datetime) -> Dict[str, list]:
+        """One day's ticket figures, counted by the database: clock states of the tickets
+        opened then, the resolved ones' service seconds (with the assignee), satisfaction
+        questions asked then by source/score/agent, 回访 made due then by status."""
+        opened = (Ticket.created_at >= start, Ticket.created_at < end)
+
+        def work(session):
+            clocks = session.execute(select(SlaClock.clock, SlaClock.state, func.count())
+                                     .join(Ticket, Ticket.id == SlaClock.ticket_id)
+                                     .where(*opened).group_by(SlaClock.clock, SlaClock.state)).all()
+            resolved = session.execute(select(SlaClock.used_s, Ticket.assignee_id)
+                                       .join(Ticket, Ticket.id == SlaClock.ticket_id)
+                                       .where(*opened, SlaClock.clock == "resolution",
+                                              SlaClock.stopped_at.isnot(None))).all()
+            answers = session.execute(select(Satisfaction.source, Satisfaction.score,
+                                             Satisfaction.agent_id, func.count())
+                                      .where(Satisfaction.asked_at >= start,
+                                             Satisfaction.asked_at < end)
+                                      .group_by(Satisfaction.source, Satisfaction.score,
+                                                Satisfaction.agent_id)).all()
+            calls = session.execute(select(ReturnCall.status, func.count())
+                                    .where(ReturnCall.created_at >= start, ReturnCall.created_at < end)
+                                    .group_by(ReturnCall.status)).all()
+            return {"clocks": clocks, "resolved": resolved, "answers": answers, "calls": calls}
+        return self._read(work)
+
+    def handoffs_opened(self, start: dt.datetime, end: dt.datetime) -> List[HandoffRow]:
+        return self._read(lambda session: self._handoffs(session, start, end))
+
+    def top_misses(self, start: dt.datetime, end: dt.datetime, top: int = 10) -> List[tuple]:
+        return self._read(lambda session: self._misses(session, start, end, top))
+
+    def agent_names(self) -> Dict[int, str]:
+        return self._read(self._agents)

@@ -420,7 +420,8 @@ class Lease(Base):
 
 
 # The service team's workspace (issue 15): SLA clocks, return calls, satisfaction, bot misses.
-from bot.store.schema_workspace import BotMiss, ReturnCall, Satisfaction, SlaClock  # noqa: E402,F401
+from bot.store.schema_workspace import (BotMiss, ReportDay, ReportMark, ReportState,  # noqa: E402,F401
+                                        ReturnCall, Satisfaction, SlaClock)
 
 
 class Erasure(Base):

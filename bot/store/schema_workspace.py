@@ -5,7 +5,8 @@ Same metadata as :mod:`bot.store.schema` (which imports this module at its end).
 """
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (Column, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, event)
 
 from bot.store.schema import Base, _utcnow
 
@@ -98,3 +99,49 @@ class BotMiss(Base):
     at = Column(DateTime(timezone=True), nullable=False)
 
     __table_args__ = (Index("ix_bot_misses_at", "at"),)
+
+
+class ReportDay(Base):
+    """The lead's dashboard figures of one closed shop-local day, computed once from the raw
+    rows (bot/support/report_days.py) and read instead of them; ``figures`` None: a change
+    touched the day (``stale_gen``: when), so it is computed again on the next read.
+    ``rules``: the definitions' settings it was computed under (other rules: ignored)."""
+
+    __tablename__ = "report_days"
+
+    day = Column(String(10), primary_key=True)            # YYYY-MM-DD, shop time
+    rules = Column(String(64), nullable=False, default="")
+    figures = Column(Text)                                # JSON
+    stale_gen = Column(Integer, nullable=False, default=0)
+    computed_at = Column(DateTime(timezone=True))
+
+
+class ReportMark(Base):
+    """A change to a row the dashboard counts, written by database triggers
+    (bot/store/report_marks.py): the hour (UTC, hours since 1970) the row belongs to;
+    ``wide``: the row is also read by the conversations of the days before (lines, handoffs,
+    tickets), else only by its own day's figures (clocks, 回访, satisfaction answers)."""
+
+    __tablename__ = "report_marks"
+
+    id = Column(Integer, primary_key=True)
+    hour = Column(Integer, nullable=False)
+    wide = Column(Integer, nullable=False, default=1)
+
+
+class ReportState(Base):
+    """One row: the generation counter of the roll-ups' invalidations (``report_days``)."""
+
+    __tablename__ = "report_state"
+
+    id = Column(Integer, primary_key=True)
+    gen = Column(Integer, nullable=False, default=0)
+
+
+@event.listens_for(Base.metadata, "after_create")
+def _report_triggers(_metadata, connection, **_kw) -> None:
+    """SQLite's schema is ``create_all``: the roll-ups' triggers come with it (PostgreSQL: 0007)."""
+    if connection.dialect.name == "sqlite":
+        from bot.store.report_marks import install_sqlite
+
+        install_sqlite(connection)

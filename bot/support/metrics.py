@@ -29,13 +29,16 @@ import csv
 import datetime as dt
 import io
 import math
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
 from typing import Any, Dict, Iterable, List, Optional
 
 from bot.profile import business as profile
 from bot.profile import sla
+from bot.store.report_days import ReportDayStore
 from bot.store.reports import HandoffRow, ReportData, ReportStore
+from bot.support.report_figures import Conversation, compute_days, merge, sessions
+
+__all__ = ["Conversation", "summary", "export_csv", "percentile"]
 
 CLOCKS = sla.CLOCKS
 
@@ -54,12 +57,8 @@ def percentile(values: Iterable[float], p: float) -> Optional[float]:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-_TZ: list = []
-
-
 def local_day(at: dt.datetime) -> dt.date:
-    """The shop-local day (the time zone read once per summary, see :func:`summarize`)."""
-    return at.astimezone(_TZ[0] if _TZ else profile.shop_tz()).date()
+    return at.astimezone(profile.shop_tz()).date()
 
 
 def day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -69,57 +68,12 @@ def day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.da
     return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
 
 
-@dataclass
-class Conversation:
-    conversation_id: str
-    channel: str
-    started_at: dt.datetime
-    ended_at: dt.datetime
-    lines: int = 1
-    handoff: Optional[HandoffRow] = None
-    callback: Optional[str] = None           # an out-of-hours callback ticket's number
-    repeat: bool = False
-
-    @property
-    def handed_off(self) -> bool:
-        return self.handoff is not None or self.callback is not None
-
-    @property
-    def bot_resolved(self) -> bool:
-        return not self.handed_off and not self.repeat
-
-
 def conversations(data: ReportData, start: dt.datetime, end: dt.datetime) -> List[Conversation]:
     rules = report_rules()
-    gap, repeat = dt.timedelta(seconds=rules["gap"]), dt.timedelta(seconds=rules["repeat"])
-    runs: List[Conversation] = []
-    for line in data.lines:           # ordered by conversation, then time
-        last = runs[-1] if runs else None
-        if last and last.conversation_id == line.conversation_id and line.at - last.ended_at <= gap:
-            last.ended_at, last.lines = line.at, last.lines + 1
-        else:
-            if last and last.conversation_id == line.conversation_id:
-                last.repeat = line.at - last.ended_at <= repeat
-            runs.append(Conversation(line.conversation_id, line.channel, line.at, line.at))
-    handoffs = defaultdict(list)
-    for h in data.handoffs:
-        handoffs[h.conversation_id].append(h)
-    callbacks = defaultdict(list)
-    for t in data.tickets:
-        if t.kind == "callback":
-            callbacks[t.customer_id].append(t)
-    out = []
-    for run in runs:
-        if not start <= run.started_at < end:
-            continue
-        window_end = run.ended_at + gap
-        run.handoff = next((h for h in sorted(handoffs[run.conversation_id], key=lambda h: h.id)
-                            if run.started_at <= h.created_at <= window_end), None)
-        if run.handoff is None:
-            run.callback = next((t.number for t in callbacks[run.conversation_id]
-                                 if run.started_at <= t.created_at <= window_end), None)
-        out.append(run)
-    return out
+    callbacks = [(t.customer_id, t.created_at, t.number) for t in data.tickets
+                 if t.kind == "callback"]
+    return sessions(data.lines, data.handoffs, callbacks, start, end,
+                    dt.timedelta(seconds=rules["gap"]), dt.timedelta(seconds=rules["repeat"]))
 
 
 def first_response_s(h: HandoffRow) -> Optional[float]:
@@ -128,141 +82,81 @@ def first_response_s(h: HandoffRow) -> Optional[float]:
     return sla.service_seconds(h.created_at, h.first_reply_at)
 
 
-def _rate(part: int, whole: int) -> Optional[float]:
-    return round(part / whole, 4) if whole else None
-
-
-@dataclass
-class _Day:
-    conversations: int = 0
-    bot_resolved: int = 0
-    handed_off: int = 0
-    frt: List[float] = field(default_factory=list)
-    sla: Dict[str, Counter] = field(default_factory=lambda: {c: Counter() for c in CLOCKS})
-    csat: Counter = field(default_factory=Counter)
-    calls: Counter = field(default_factory=Counter)
-
-
-def summarize(data: ReportData, date_from: dt.date, date_to: dt.date) -> Dict[str, Any]:
-    _TZ[:] = [profile.shop_tz()]
-    start, end = day_bounds(date_from, date_to)
-    days = {date_from + dt.timedelta(days=i): _Day() for i in range((date_to - date_from).days + 1)}
-    convs = conversations(data, start, end)
-    for c in convs:
-        day = days[local_day(c.started_at)]
-        day.conversations += 1
-        day.bot_resolved += c.bot_resolved
-        day.handed_off += c.handed_off
-    in_range = [h for h in data.handoffs if start <= h.created_at < end]
-    frts = {}
-    for h in in_range:
-        value = first_response_s(h)
-        if value is not None:
-            frts[h.id] = value
-            days[local_day(h.created_at)].frt.append(value)
-    ticket_day = {t.id: local_day(t.created_at) for t in data.tickets}
-    attainment = {c: Counter() for c in CLOCKS}
-    resolution = []
-    for clock in data.clocks:
-        attainment[clock.clock][clock.state] += 1
-        days[ticket_day[clock.ticket_id]].sla[clock.clock][clock.state] += 1
-        if clock.clock == sla.RESOLUTION and clock.stopped:
-            resolution.append(clock.used_s)
-    csat, by_source, asked, answered = Counter(), defaultdict(Counter), 0, 0
-    for a in data.answers:
-        asked += 1
-        if a.score:
-            answered += 1
-            csat[a.score] += 1
-            by_source[a.source][a.score] += 1
-            days[local_day(a.asked_at)].csat[a.score] += 1
-    calls = Counter(c.status for c in data.calls)
-    for c in data.calls:
-        days[local_day(c.created_at)].calls[c.status] += 1
-    total = len(convs)
-    return {
-        "from": date_from.isoformat(), "to": date_to.isoformat(),
-        "conversations": total,
-        "bot_resolved": sum(c.bot_resolved for c in convs),
-        "handed_off": sum(c.handed_off for c in convs),
-        "repeat_contacts": sum(c.repeat for c in convs),
-        "bot_resolved_rate": _rate(sum(c.bot_resolved for c in convs), total),
-        "handoff_rate": _rate(sum(c.handed_off for c in convs), total),
-        "first_response_p50_s": _round(percentile(frts.values(), 50)),
-        "first_response_p90_s": _round(percentile(frts.values(), 90)),
-        "first_response_unanswered": len(in_range) - len(frts),
-        "resolution_p50_s": _round(percentile(resolution, 50)),
-        "resolution_p90_s": _round(percentile(resolution, 90)),
-        "sla_attainment": {c: _attain(attainment[c]) for c in CLOCKS},
-        "csat_counts": {str(s): csat.get(s, 0) for s in range(1, 6)},
-        "csat_by_source": {src: {str(s): n.get(s, 0) for s in range(1, 6)}
-                           for src, n in sorted(by_source.items())},
-        "csat_asked": asked, "csat_answered": answered,
-        "csat_response_rate": _rate(answered, asked),
-        "return_calls": {k: calls.get(k, 0) for k in ("due", "done", "unreachable")},
-        "top_misses": [{"text": text, "count": n} for text, n in data.misses],
-        "agents": _agents(data, in_range, frts, start, end),
-        "by_day": [_day_json(day, d) for day, d in sorted(days.items())],
-    }
-
-
 def _round(value: Optional[float]) -> Optional[float]:
     return None if value is None else round(value, 1)
 
 
-def _attain(counts: Counter) -> Dict[str, Any]:
-    hit, missed = counts.get("hit", 0), counts.get("missed", 0)
-    return {"hit": hit, "missed": missed, "active": counts.get("active", 0),
-            "rate": _rate(hit, hit + missed)}
+# --- the summary: closed days from their roll-ups, the others from the raw rows ------------
+
+ROLLUP_VERSION = 1      # bump when a definition changes: every stored day is computed again
 
 
-def _day_json(day: dt.date, d: _Day) -> Dict[str, Any]:
-    return {"day": day.isoformat(), "conversations": d.conversations,
-            "bot_resolved": d.bot_resolved, "handed_off": d.handed_off,
-            "first_response_p50_s": _round(percentile(d.frt, 50)),
-            "first_response_p90_s": _round(percentile(d.frt, 90)),
-            "sla_attainment": {c: _attain(d.sla[c])["rate"] for c in CLOCKS},
-            "csat_counts": {str(s): d.csat.get(s, 0) for s in range(1, 6)},
-            "return_calls": {k: d.calls.get(k, 0) for k in ("due", "done", "unreachable")}}
+def _touched(hours: List[tuple], tz, gap: float, repeat: float) -> List[str]:
+    """The days whose figures changed rows of these UTC hours may change: a line (handoff,
+    ticket) is read by the conversations of the ``repeat + gap`` before it (repeat contacts)
+    and of its own day; a clock, 回访 or answer by its own day's."""
+    days = set()
+    for hour, wide in hours:
+        first = dt.datetime.fromtimestamp(hour * 3600 - (repeat + gap if wide else 0), tz).date()
+        last = dt.datetime.fromtimestamp((hour + 1) * 3600 + (gap if wide else -1), tz).date()
+        while first <= last:
+            days.add(first.isoformat())
+            first += dt.timedelta(days=1)
+    return sorted(days)
 
 
-def _agents(data: ReportData, handoffs: List[HandoffRow], frts: Dict[int, float],
-            start: dt.datetime, end: dt.datetime) -> List[Dict[str, Any]]:
-    rows: Dict[int, Dict[str, Any]] = defaultdict(lambda: {"handled": 0, "frt": [], "scores": [],
-                                                           "tickets": 0})
-    for h in handoffs:
-        if h.agent_id is not None:
-            rows[h.agent_id]["handled"] += 1
-            if h.id in frts:
-                rows[h.agent_id]["frt"].append(frts[h.id])
-    resolved = {c.ticket_id for c in data.clocks if c.clock == sla.RESOLUTION and c.stopped}
-    for t in data.tickets:
-        if t.assignee_id is not None and t.id in resolved:
-            rows[t.assignee_id]["tickets"] += 1
-    for a in data.answers:
-        if a.agent_id is not None and a.score:
-            rows[a.agent_id]["scores"].append(a.score)
-    out = []
-    for agent_id, r in sorted(rows.items()):
-        out.append({"agent_id": agent_id, "agent": data.agents.get(agent_id, str(agent_id)),
-                    "handled": r["handled"], "tickets_resolved": r["tickets"],
-                    "first_response_p50_s": _round(percentile(r["frt"], 50)),
-                    "csat_average": round(sum(r["scores"]) / len(r["scores"]), 2) if r["scores"] else None,
-                    "csat_answers": len(r["scores"])})
-    return out
-
-
-# --- the whole thing, and the CSV exports ---------------------------------------------------
-
-
-def load(date_from: dt.date, date_to: dt.date, store: ReportStore | None = None) -> ReportData:
-    store = store or ReportStore()
-    start, end = day_bounds(date_from, date_to)
-    return store.load(start, end, lookahead=dt.timedelta(seconds=report_rules()["repeat"]))
+def _runs(days: List[dt.date]) -> List[List[dt.date]]:
+    runs: List[List[dt.date]] = []
+    for day in days:
+        if runs and runs[-1][-1] + dt.timedelta(days=1) == day:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
 
 
 def summary(date_from: dt.date, date_to: dt.date, store: ReportStore | None = None) -> Dict[str, Any]:
-    return summarize(load(date_from, date_to, store), date_from, date_to)
+    """The dashboard's figures of [date_from, date_to] (shop days). Days before today are
+    read from ``report_days`` (computed once, again after a change touched them); today and
+    later from the raw rows."""
+    store = store or ReportStore()
+    rules = report_rules()
+    tz, window = profile.shop_tz(), profile.service_window()
+    gap, repeat = dt.timedelta(seconds=rules["gap"]), dt.timedelta(seconds=rules["repeat"])
+    key = (f"{ROLLUP_VERSION}|{tz.key}|{rules['gap']:g}|{rules['repeat']:g}|"
+           f"{window[0]:%H%M}-{window[1]:%H%M}")
+    now = profile.now()
+    today = now.astimezone(tz).date()
+    rollups = ReportDayStore(store.engine)
+
+    def touched(hours):
+        return _touched(hours, tz, rules["gap"], rules["repeat"])
+
+    gen0 = rollups.consume(touched)
+    closed_to = min(date_to, today - dt.timedelta(days=1))
+    figures = rollups.cached(date_from, closed_to, key) if date_from <= closed_to else {}
+    every = [date_from + dt.timedelta(days=i) for i in range((date_to - date_from).days + 1)]
+    computed: Dict[dt.date, Dict[str, Any]] = {}
+    for run in _runs([d for d in every if d not in figures]):
+        computed.update(compute_days(store, run, tz=tz, hours=(tz, window), gap=gap,
+                                     repeat=repeat))
+    rollups.store({d: f for d, f in computed.items() if d < today}, key, gen0, touched, now)
+    figures.update(computed)
+    start, end = day_bounds(date_from, date_to)
+    return {"from": date_from.isoformat(), "to": date_to.isoformat(),
+            **merge(figures, store.agent_names()),
+            "top_misses": [{"text": text, "count": n} for text, n in store.top_misses(start, end)]}
+
+
+# --- the CSV exports ------------------------------------------------------------------------
+
+
+def load(date_from: dt.date, date_to: dt.date, store: ReportStore | None = None, *,
+         conversations: bool = True) -> ReportData:
+    store = store or ReportStore()
+    start, end = day_bounds(date_from, date_to)
+    return store.load(start, end, lookahead=dt.timedelta(seconds=report_rules()["repeat"]),
+                      conversations=conversations)
 
 
 CONVERSATION_COLUMNS = ("conversation_id", "channel", "started_at", "ended_at", "customer_lines",
@@ -324,7 +218,7 @@ def ticket_rows(data: ReportData) -> List[List[Any]]:
 def export_csv(rows: str, date_from: dt.date, date_to: dt.date,
                store: ReportStore | None = None) -> str:
     """``rows``: ``conversations`` (one row per conversation) or ``tickets`` (one per ticket)."""
-    data = load(date_from, date_to, store)
+    data = load(date_from, date_to, store, conversations=rows == "conversations")
     out = io.StringIO()
     writer = csv.writer(out)
     if rows == "conversations":
