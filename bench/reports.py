@@ -119,12 +119,16 @@ def main() -> int:
     parser.add_argument("--tickets", type=int, default=100_000, help="e.g. 1000000")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="sqlite",
                         help="postgresql: a scratch database on 127.0.0.1:5432, dropped after")
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite file (its path is printed)")
     args = parser.parse_args()
     if args.db in ("sqlite", "both"):
         folder = tempfile.mkdtemp(prefix="kefu-bench-reports-")
         os.environ["KEFU_DATABASE_URL"] = url = f"sqlite:///{folder}/bench.db"
         run(url, args.tickets)
-        shutil.rmtree(folder, ignore_errors=True)
+        if args.keep:
+            print(f"  kept {folder}/bench.db")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
     if args.db in ("postgresql", "both"):
         from sqlalchemy import create_engine, text
 

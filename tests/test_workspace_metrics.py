@@ -305,6 +305,10 @@ def test_postgres_roll_ups_match_sqlite(scratch_pg, tmp_path, monkeypatch):
     pg = metrics.summary(*month, store=ReportStore(scratch_pg))
     assert pg == metrics.summary(*month, store=ReportStore(lite))
     assert pg == metrics.summary(*month, store=ReportStore(scratch_pg))      # from report_days
+    for rows in ("tickets", "conversations"):
+        text_pg = metrics.export_csv(rows, *month, ReportStore(scratch_pg))
+        assert text_pg == metrics.export_csv(rows, *month, ReportStore(lite))
+        assert text_pg.count("\n") > 300
     with scratch_pg.begin() as conn:
         assert conn.execute(text("SELECT count(*) FROM report_days WHERE figures IS NOT NULL")
                             ).scalar() == 30

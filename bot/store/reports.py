@@ -15,6 +15,7 @@ from typing import Dict, List, Optional
 
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import (Agent, BotMiss, Handoff, Message, ReturnCall, Satisfaction, SlaClock,
@@ -130,24 +131,24 @@ class ReportStore:
             tickets = [TicketRow(r.id, r.number, r.kind, r.priority, r.status, r.channel,
                                  r.customer_id, r.assignee_id, _aware(r.created_at),
                                  bool(r.escalated_at))
-                       for r in session.execute(select(
+                       for r in session.connection().execute(select(
                            Ticket.id, Ticket.number, Ticket.kind, Ticket.priority, Ticket.status,
                            Ticket.channel, Ticket.customer_id, Ticket.assignee_id,
                            t(Ticket.created_at), Ticket.escalated_at.isnot(None).label(
                                "escalated_at")).where(*in_range))]
             clocks = [ClockRow(r.ticket_id, r.clock, r.state, float(r.used_s or 0), bool(r.stopped))
-                      for r in session.execute(select(
+                      for r in session.connection().execute(select(
                           SlaClock.ticket_id, SlaClock.clock, SlaClock.state, SlaClock.used_s,
                           SlaClock.stopped_at.isnot(None).label("stopped"))
                           .join(Ticket, Ticket.id == SlaClock.ticket_id).where(*in_range))]
             calls = [CallRow(r.ticket_id, r.status, r.attempts, _aware(r.created_at))
-                     for r in session.execute(select(
+                     for r in session.connection().execute(select(
                          ReturnCall.ticket_id, ReturnCall.status, ReturnCall.attempts,
                          t(ReturnCall.created_at)).where(ReturnCall.created_at >= start,
                                                          ReturnCall.created_at < end))]
             answers = [AnswerRow(r.ticket_id, r.handoff_id, r.conversation_id, r.agent_id,
                                  r.source, r.score, _aware(r.asked_at))
-                       for r in session.execute(select(
+                       for r in session.connection().execute(select(
                            Satisfaction.ticket_id, Satisfaction.handoff_id,
                            Satisfaction.conversation_id, Satisfaction.agent_id,
                            Satisfaction.source, Satisfaction.score, t(Satisfaction.asked_at))
@@ -162,7 +163,7 @@ class ReportStore:
     def _lines(self, session, start, later, *, by_conversation: bool = False) -> List[Line]:
         order = ((Message.conversation_id, Message.at, Message.id) if by_conversation
                  else (Message.at, Message.id))
-        return [Line(c, ch, _aware(at)) for c, ch, at in session.execute(
+        return [Line(c, ch, _aware(at)) for c, ch, at in session.connection().execute(
             select(Message.conversation_id, Message.channel, self._t(Message.at)).where(
                 Message.author == "customer", Message.at >= start, Message.at < later)
             .order_by(*order))]
@@ -171,7 +172,7 @@ class ReportStore:
         t = self._t
         return [HandoffRow(r.id, r.conversation_id, r.agent_id, r.status, _aware(r.created_at),
                            _aware(r.first_reply_at), _aware(r.closed_at), r.ticket_number)
-                for r in session.execute(select(
+                for r in session.connection().execute(select(
                     Handoff.id, Handoff.conversation_id, Handoff.agent_id, Handoff.status,
                     t(Handoff.created_at), t(Handoff.first_reply_at), t(Handoff.closed_at),
                     Handoff.ticket_number).where(
@@ -179,7 +180,7 @@ class ReportStore:
                     .order_by(Handoff.id))]
 
     def _misses(self, session, start, end, top: int) -> List[tuple]:
-        return [(text, int(n)) for text, n in session.execute(
+        return [(text, int(n)) for text, n in session.connection().execute(
             select(BotMiss.text, func.count(BotMiss.id).label("n")).where(
                 BotMiss.at >= start, BotMiss.at < end).group_by(BotMiss.text)
             .order_by(func.count(BotMiss.id).desc(), BotMiss.text).limit(top))]
@@ -192,7 +193,7 @@ class ReportStore:
         """Customer lines of [start, later) in time order, the handoffs opened then, and the
         callback tickets filed then as (customer_id, created_at, number)."""
         def work(session):
-            callbacks = [(c, _aware(at), n) for c, at, n in session.execute(
+            callbacks = [(c, _aware(at), n) for c, at, n in session.connection().execute(
                 select(Ticket.customer_id, self._t(Ticket.created_at), Ticket.number).where(
                     Ticket.created_at >= start, Ticket.created_at < later,
                     Ticket.kind == "callback").order_by(Ticket.id))]
@@ -207,20 +208,20 @@ class ReportStore:
         opened = (Ticket.created_at >= start, Ticket.created_at < end)
 
         def work(session):
-            clocks = session.execute(select(SlaClock.clock, SlaClock.state, func.count())
+            clocks = session.connection().execute(select(SlaClock.clock, SlaClock.state, func.count())
                                      .join(Ticket, Ticket.id == SlaClock.ticket_id)
                                      .where(*opened).group_by(SlaClock.clock, SlaClock.state)).all()
-            resolved = session.execute(select(SlaClock.used_s, Ticket.assignee_id)
+            resolved = session.connection().execute(select(SlaClock.used_s, Ticket.assignee_id)
                                        .join(Ticket, Ticket.id == SlaClock.ticket_id)
                                        .where(*opened, SlaClock.clock == "resolution",
                                               SlaClock.stopped_at.isnot(None))).all()
-            answers = session.execute(select(Satisfaction.source, Satisfaction.score,
+            answers = session.connection().execute(select(Satisfaction.source, Satisfaction.score,
                                              Satisfaction.agent_id, func.count())
                                       .where(Satisfaction.asked_at >= start,
                                              Satisfaction.asked_at < end)
                                       .group_by(Satisfaction.source, Satisfaction.score,
                                                 Satisfaction.agent_id)).all()
-            calls = session.execute(select(ReturnCall.status, func.count())
+            calls = session.connection().execute(select(ReturnCall.status, func.count())
                                     .where(ReturnCall.created_at >= start, ReturnCall.created_at < end)
                                     .group_by(ReturnCall.status)).all()
             return {"clocks": clocks, "resolved": resolved, "answers": answers, "calls": calls}
@@ -234,3 +235,35 @@ class ReportStore:
 
     def agent_names(self) -> Dict[int, str]:
         return self._read(self._agents)
+
+    def ticket_export(self, start: dt.datetime, end: dt.datetime) -> List[tuple]:
+        """One row per ticket opened in [start, end), in one query: the ticket, its assignee's
+        name, both clocks (state, service seconds, stopped), escalated, its latest 回访 (status,
+        attempts) and its latest answered satisfaction score by source (bot, return_call)."""
+        fr, res = aliased(SlaClock), aliased(SlaClock)
+        latest_call = (select(ReturnCall.status, ReturnCall.attempts)
+                       .where(ReturnCall.ticket_id == Ticket.id)
+                       .order_by(ReturnCall.created_at.desc(), ReturnCall.id.desc()).limit(1))
+
+        def score(source: str):
+            return (select(Satisfaction.score).where(
+                Satisfaction.ticket_id == Ticket.id, Satisfaction.source == source,
+                Satisfaction.score.isnot(None), Satisfaction.score != 0)
+                .order_by(Satisfaction.id.desc()).limit(1).scalar_subquery())
+
+        query = (select(
+            Ticket.number, Ticket.kind, Ticket.priority, Ticket.status, Ticket.channel,
+            self._t(Ticket.created_at),
+            func.coalesce(func.nullif(Agent.display_name, ""), Agent.name),
+            fr.state, fr.used_s, fr.stopped_at.isnot(None),
+            res.state, res.used_s, res.stopped_at.isnot(None),
+            Ticket.escalated_at.isnot(None),
+            latest_call.with_only_columns(ReturnCall.status).scalar_subquery(),
+            latest_call.with_only_columns(ReturnCall.attempts).scalar_subquery(),
+            score("bot"), score("return_call"))
+            .outerjoin(Agent, Agent.id == Ticket.assignee_id)
+            .outerjoin(fr, (fr.ticket_id == Ticket.id) & (fr.clock == "first_response"))
+            .outerjoin(res, (res.ticket_id == Ticket.id) & (res.clock == "resolution"))
+            .where(Ticket.created_at >= start, Ticket.created_at < end).order_by(Ticket.id))
+        return self._read(lambda session: [
+            (*r[:5], _aware(r[5]), *r[6:]) for r in session.connection().execute(query)])

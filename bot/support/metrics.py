@@ -29,7 +29,6 @@ import csv
 import datetime as dt
 import io
 import math
-from collections import defaultdict
 from typing import Any, Dict, Iterable, List, Optional
 
 from bot.profile import business as profile
@@ -76,10 +75,10 @@ def conversations(data: ReportData, start: dt.datetime, end: dt.datetime) -> Lis
                     dt.timedelta(seconds=rules["gap"]), dt.timedelta(seconds=rules["repeat"]))
 
 
-def first_response_s(h: HandoffRow) -> Optional[float]:
+def first_response_s(h: HandoffRow, hours: tuple | None = None) -> Optional[float]:
     if h.first_reply_at is None:
         return None
-    return sla.service_seconds(h.created_at, h.first_reply_at)
+    return sla.service_seconds(h.created_at, h.first_reply_at, hours=hours)
 
 
 def _round(value: Optional[float]) -> Optional[float]:
@@ -151,12 +150,10 @@ def summary(date_from: dt.date, date_to: dt.date, store: ReportStore | None = No
 # --- the CSV exports ------------------------------------------------------------------------
 
 
-def load(date_from: dt.date, date_to: dt.date, store: ReportStore | None = None, *,
-         conversations: bool = True) -> ReportData:
+def load(date_from: dt.date, date_to: dt.date, store: ReportStore | None = None) -> ReportData:
     store = store or ReportStore()
     start, end = day_bounds(date_from, date_to)
-    return store.load(start, end, lookahead=dt.timedelta(seconds=report_rules()["repeat"]),
-                      conversations=conversations)
+    return store.load(start, end, lookahead=dt.timedelta(seconds=report_rules()["repeat"]))
 
 
 CONVERSATION_COLUMNS = ("conversation_id", "channel", "started_at", "ended_at", "customer_lines",
@@ -168,8 +165,12 @@ TICKET_COLUMNS = ("number", "kind", "priority", "status", "channel", "created_at
                   "csat_return_call")
 
 
+_SHOP_TZ: list = []      # the shop's zone, read once per export (not once per row)
+
+
 def _iso(value: Optional[dt.datetime]) -> str:
-    return value.astimezone(profile.shop_tz()).isoformat(timespec="seconds") if value else ""
+    tz = _SHOP_TZ[0] if _SHOP_TZ else profile.shop_tz()
+    return value.astimezone(tz).isoformat(timespec="seconds") if value else ""
 
 
 def _blank(value: Any) -> Any:
@@ -178,57 +179,51 @@ def _blank(value: Any) -> Any:
 
 def conversation_rows(data: ReportData, date_from: dt.date, date_to: dt.date) -> List[List[Any]]:
     start, end = day_bounds(date_from, date_to)
+    hours = (profile.shop_tz(), profile.service_window())
     by_handoff = {a.handoff_id: a for a in data.answers if a.handoff_id and a.score}
     rows = []
     for c in conversations(data, start, end):
         h = c.handoff
         answer = by_handoff.get(h.id) if h else None
-        duration = sla.service_seconds(h.created_at, h.closed_at) if h and h.closed_at else None
+        duration = sla.service_seconds(h.created_at, h.closed_at, hours=hours) if h and h.closed_at else None
         rows.append([c.conversation_id, c.channel, _iso(c.started_at), _iso(c.ended_at), c.lines,
                      int(c.handed_off), h.id if h else "", c.callback or "",
                      data.agents.get(h.agent_id, "") if h and h.agent_id else "",
-                     _blank(_round(first_response_s(h))) if h else "", _blank(_round(duration)),
+                     _blank(_round(first_response_s(h, hours))) if h else "", _blank(_round(duration)),
                      int(c.repeat), int(c.bot_resolved), answer.score if answer else "",
                      answer.source if answer else ""])
     return rows
 
 
-def ticket_rows(data: ReportData) -> List[List[Any]]:
-    clocks = defaultdict(dict)
-    for c in data.clocks:
-        clocks[c.ticket_id][c.clock] = c
-    calls = {c.ticket_id: c for c in sorted(data.calls, key=lambda c: c.created_at)}
-    scores: Dict[tuple, int] = {}
-    for a in data.answers:
-        if a.ticket_id and a.score:
-            scores[(a.ticket_id, a.source)] = a.score
+def ticket_rows(store: ReportStore, date_from: dt.date, date_to: dt.date) -> List[List[Any]]:
     rows = []
-    for t in sorted(data.tickets, key=lambda t: t.id):
-        fr, res = clocks[t.id].get(sla.FIRST_RESPONSE), clocks[t.id].get(sla.RESOLUTION)
-        call = calls.get(t.id)
-        rows.append([t.number, t.kind, t.priority, t.status, t.channel, _iso(t.created_at),
-                     data.agents.get(t.assignee_id, "") if t.assignee_id else "",
-                     fr.state if fr else "", _round(fr.used_s) if fr and fr.stopped else "",
-                     res.state if res else "", _round(res.used_s) if res and res.stopped else "",
-                     int(t.escalated), call.status if call else "", call.attempts if call else "",
-                     scores.get((t.id, "bot"), ""), scores.get((t.id, "return_call"), "")])
+    for (number, kind, priority, status, channel, created, assignee, fr_state, fr_used,
+         fr_stopped, res_state, res_used, res_stopped, escalated, call_status, call_attempts,
+         bot_score, call_score) in store.ticket_export(*day_bounds(date_from, date_to)):
+        rows.append([number, kind, priority, status, channel, _iso(created), assignee or "",
+                     fr_state or "", _round(float(fr_used or 0)) if fr_stopped else "",
+                     res_state or "", _round(float(res_used or 0)) if res_stopped else "",
+                     int(bool(escalated)), call_status or "",
+                     "" if call_status is None else call_attempts,
+                     _blank(bot_score), _blank(call_score)])
     return rows
 
 
 def export_csv(rows: str, date_from: dt.date, date_to: dt.date,
                store: ReportStore | None = None) -> str:
     """``rows``: ``conversations`` (one row per conversation) or ``tickets`` (one per ticket)."""
-    data = load(date_from, date_to, store, conversations=rows == "conversations")
+    if rows not in ("conversations", "tickets"):
+        raise ValueError("rows: conversations or tickets")
+    store = store or ReportStore()
+    _SHOP_TZ[:] = [profile.shop_tz()]
     out = io.StringIO()
     writer = csv.writer(out)
     if rows == "conversations":
         writer.writerow(CONVERSATION_COLUMNS)
-        writer.writerows(conversation_rows(data, date_from, date_to))
-    elif rows == "tickets":
-        writer.writerow(TICKET_COLUMNS)
-        writer.writerows(ticket_rows(data))
+        writer.writerows(conversation_rows(load(date_from, date_to, store), date_from, date_to))
     else:
-        raise ValueError("rows: conversations or tickets")
+        writer.writerow(TICKET_COLUMNS)
+        writer.writerows(ticket_rows(store, date_from, date_to))
     return out.getvalue()
 
 
