@@ -316,3 +316,22 @@ def test_postgres_roll_ups_match_sqlite(scratch_pg, tmp_path, monkeypatch):
     changed = metrics.summary(*month, store=ReportStore(scratch_pg))
     assert changed["sla_attainment"]["first_response"]["hit"] == 0
     assert pg["conversations"] > 0
+
+
+def test_triggers_mark_the_hour_and_how_far_back_it_reaches(db):
+    from sqlalchemy import text
+
+    tickets = TicketStore()
+    tickets.open_ticket(kind="repair", category="空调", description="不制冷", customer_id="web:a",
+                        channel="web", idempotency_key="m1")
+    tickets.open_ticket(kind="callback", category="人工服务", description="转人工",
+                        customer_id="web:b", channel="web", idempotency_key="m2")
+    lines(db, "web:a", at(27, 10))
+    retrying(lambda s: s.add(Message(conversation_id="web:a", channel="web", author="bot",
+                                     text="好的", at=at(27, 10))), engine=db)
+    with db.connect() as conn:
+        marks = conn.execute(text("SELECT hour, wide FROM report_marks ORDER BY id")).all()
+    hour = int(at(27, 10).timestamp() // 3600)           # KEFU_FAKE_NOW: 11-27 10:00
+    # repair + its 2 clocks: its own day; callback (read by conversations): wide, its clocks
+    # narrow; the customer's line wide; the bot's line no mark
+    assert marks == [(hour, 0)] * 3 + [(hour, 1), (hour, 0), (hour, 0), (hour, 1)]

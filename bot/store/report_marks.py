@@ -16,9 +16,10 @@ from typing import List
 
 # table -> (the time column it is counted by, the columns whose update matters, wide: the row
 # is read by conversations of earlier days too (a repeat contact, a handoff or callback ticket
-# that belongs to a conversation begun before); narrow rows count on their own day only)
+# that belongs to a conversation begun before; "callback": only tickets of that kind); narrow
+# rows count on their own day only)
 WATCHED = {
-    "tickets": ("created_at", ("kind", "customer_id", "created_at", "assignee_id"), 1),
+    "tickets": ("created_at", ("kind", "customer_id", "created_at", "assignee_id"), "callback"),
     "sla_clocks": (None, ("ticket_id", "clock", "state", "used_s", "stopped_at"), 0),
     "messages": ("at", ("conversation_id", "author", "at"), 1),
     "handoffs": ("created_at", ("conversation_id", "agent_id", "created_at", "first_reply_at"), 1),
@@ -37,9 +38,14 @@ def _sqlite_rows(table: str, rows: tuple) -> str:
         ids = ", ".join(f"{r}.ticket_id" for r in rows)
         return (f"INSERT INTO report_marks (hour, wide) SELECT DISTINCT "
                 f"{_sqlite_hour('created_at')}, {wide} FROM tickets WHERE id IN ({ids});")
-    hours = " UNION ".join(f"SELECT {_sqlite_hour(f'{r}.{column}')} AS h" for r in rows)
-    return (f"INSERT INTO report_marks (hour, wide) SELECT h, {wide} FROM ({hours}) "
+    hours = " UNION ".join(f"SELECT {_sqlite_hour(f'{r}.{column}')} AS h, "
+                           f"{_sqlite_wide(wide, r)} AS w" for r in rows)
+    return (f"INSERT INTO report_marks (hour, wide) SELECT h, w FROM ({hours}) "
             f"WHERE h IS NOT NULL;")
+
+
+def _sqlite_wide(wide, row: str) -> str:
+    return f"CASE WHEN {row}.kind = 'callback' THEN 1 ELSE 0 END" if wide == "callback" else str(wide)
 
 
 def sqlite_statements() -> List[str]:
@@ -70,6 +76,7 @@ CREATE OR REPLACE FUNCTION report_mark() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     r jsonb;
     at_ timestamptz;
+    wide_ integer;
 BEGIN
     FOREACH r IN ARRAY (CASE TG_OP WHEN 'INSERT' THEN ARRAY[to_jsonb(NEW)]
                                    WHEN 'DELETE' THEN ARRAY[to_jsonb(OLD)]
@@ -82,9 +89,14 @@ BEGIN
         ELSE
             at_ := (r->>TG_ARGV[0])::timestamptz;
         END IF;
+        IF TG_ARGV[1] = 'callback' THEN
+            wide_ := CASE WHEN r->>'kind' = 'callback' THEN 1 ELSE 0 END;
+        ELSE
+            wide_ := TG_ARGV[1]::integer;
+        END IF;
         IF at_ IS NOT NULL THEN
             INSERT INTO report_marks (hour, wide)
-                VALUES (floor(extract(epoch FROM at_) / 3600)::integer, TG_ARGV[1]::integer);
+                VALUES (floor(extract(epoch FROM at_) / 3600)::integer, wide_);
         END IF;
     END LOOP;
     RETURN NULL;
