@@ -117,16 +117,16 @@ class ReportStore:
         return retrying(work, engine=self.engine, write=False)
 
     def load(self, start: dt.datetime, end: dt.datetime, *, lookahead: dt.timedelta,
-             top_misses: int = 10, conversations: bool = True) -> ReportData:
+             top_misses: int = 10) -> ReportData:
         """Everything of [start, end); customer lines and handoffs until ``end + lookahead``
-        (a repeat contact after the range's last conversations is seen). ``conversations``
-        False: no lines, handoffs or misses (the tickets' export)."""
+        (a repeat contact after the range's last conversations is seen): the conversations'
+        export (the summary reads :meth:`conversation_rows` and :meth:`day_counts`)."""
         later = end + lookahead
         t = self._t
 
         def work(session):
-            lines = self._lines(session, start, later, by_conversation=True) if conversations else []
-            handoffs = self._handoffs(session, start, later) if conversations else []
+            lines = self._lines(session, start, later, by_conversation=True)
+            handoffs = self._handoffs(session, start, later)
             in_range = (Ticket.created_at >= start, Ticket.created_at < end)
             tickets = [TicketRow(r.id, r.number, r.kind, r.priority, r.status, r.channel,
                                  r.customer_id, r.assignee_id, _aware(r.created_at),
@@ -153,7 +153,7 @@ class ReportStore:
                            Satisfaction.conversation_id, Satisfaction.agent_id,
                            Satisfaction.source, Satisfaction.score, t(Satisfaction.asked_at))
                            .where(Satisfaction.asked_at >= start, Satisfaction.asked_at < end))]
-            misses = self._misses(session, start, end, top_misses) if conversations else []
+            misses = self._misses(session, start, end, top_misses)
             return ReportData(lines, handoffs, tickets, clocks, calls, answers, misses,
                               self._agents(session))
         return self._read(work)

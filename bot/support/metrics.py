@@ -3,7 +3,8 @@
 Definitions (the README's "Workspace" section and the 报表 page say the same):
 
 * **conversation**: a customer's run of messages on one conversation (channel + user) with
-  no silence longer than ``reports.session_gap_minutes``; it belongs to the day it started.
+  no silence longer than ``reports.session_gap_minutes``; it belongs to the day it started
+  (a line within the gap of an earlier one continues it, across midnight and a range's start).
 * **handed off**: during the conversation (until a gap after its last line) a person was
   asked for: a handoff opened, or an out-of-hours callback ticket was filed.
 * **repeat contact**: the same conversation starts again within
@@ -12,7 +13,8 @@ Definitions (the README's "Workspace" section and the 报表 page say the same):
   contact, over all conversations. **handoff_rate**: handed off over all conversations.
 * **first_response_p50_s / _p90_s**: handoffs opened in the range, from the request to the
   first human reply, counting service hours only (bot time and closed hours excluded);
-  unanswered handoffs are counted apart. Percentiles are nearest-rank.
+  unanswered handoffs are counted apart. Percentiles are nearest-rank and exact (over the
+  values rounded to the 0.1 s shown: the days' roll-ups keep value counts).
 * **resolution_p50_s / _p90_s**: tickets opened in the range and resolved, their
   resolution clock's service seconds (time waiting on the customer excluded).
 * **sla_attainment**: per clock (first_response, resolution), of tickets opened in the
@@ -22,6 +24,11 @@ Definitions (the README's "Workspace" section and the 报表 page say the same):
 * **return_calls**: 回访 made due in the range: still due, done, unreachable.
 * **top_misses**: the lines the bot's fallback answered most often (masked).
 * **agents**: per agent, handoffs handled, their FRT p50, tickets resolved and CSAT average.
+
+How it is computed on a million tickets: :func:`summary` reads each closed day's figures from
+``report_days`` (bot/store/report_days.py; computed once by bot/support/report_figures.py,
+again after database triggers marked a change to one of its rows), and today's from the raw
+rows: a month is 30 stored rows plus one day's rows, not a month of tickets.
 """
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ CHARTS = ("conversations", "first_response", "sla", "csat", "return_calls")
 
 
 def chart(name: str, summary: dict) -> str:
-    """One of :data:`CHARTS` for a summary of :func:`bot.support.metrics.summarize`."""
+    """One of :data:`CHARTS` for a summary of :func:`bot.support.metrics.summary`."""
     days = summary["by_day"]
     labels = [d["day"][5:] for d in days]
     if name == "conversations":
