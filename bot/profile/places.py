@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from bot.profile.details import fold
 
@@ -71,3 +71,91 @@ def find_location(text: str, places: Iterable[str] = ()) -> Optional[Location]:
                      "place": place.group(0)[building.end():].strip()}
         return Location(place.group(0), "shared", parts)
     return None
+
+
+# --- where in a message: the span an NLU extractor annotates -------------------------------
+
+BUILDING_ONLY = re.compile(r"(?<![\dA-Za-z])" + BUILDING, re.A)
+# a unit and room with no building (``2单元501``), a building then unit-room (``8栋2-301``)
+UNIT_ROOM = re.compile(r"(?<![\dA-Za-z])" + UNIT + r"\s*" + ROOM, re.A)
+BUILDING_DASHED = re.compile(r"(?<![\dA-Za-z])" + BUILDING + r"\s*(?P<unit>\d{1,2})-(?P<room>\d{3,4})(?![\d-])", re.A)
+ROOM_WORD = re.compile(r"\s*(?:室|号|房)")
+PLACE_QUALIFIER = r"(?:小区|中心)?"      # 小区东门, 中心花园: the estate's own name for the place
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    location: Location
+    rank: int                  # 3 a home with more than a building, 2 a building's place, 1 a place or a building
+
+
+def place_words(words: Iterable[str]) -> List[str]:
+    """Shared-place words, longest first (the most qualified match wins at a position)."""
+    return sorted({str(w).strip() for w in words if str(w).strip()}, key=len, reverse=True)
+
+
+def location_spans(text: str, places: Iterable[str] = ()) -> List[Span]:
+    """Every location ``text`` names, as spans of ``text`` itself (no folding: the NLU
+    pipeline has normalised it already): homes, a building's shared place (``3号楼电梯``),
+    a building alone (``A座``) and shared places (``小区东门``, ``地下车库``)."""
+    text = text or ""
+    words = place_words(places)
+    place_re = re.compile(PLACE_QUALIFIER + "(?:" + "|".join(map(re.escape, words)) + ")") if words else None
+    found: List[Span] = []
+    taken: List[Tuple[int, int]] = []
+
+    def free(start: int, end: int) -> bool:
+        return not any(a < end and start < b for a, b in taken)
+
+    def home(match: re.Match, end: int) -> None:
+        parts = {k: v for k, v in match.groupdict().items() if v}
+        word = ROOM_WORD.match(text, end)
+        if word and parts.get("room"):
+            end = word.end()                              # 8-2-301室
+        found.append(Span(match.start(), end, Location(text[match.start():end], "home", parts), 3))
+        taken.append((match.start(), end))
+
+    for pattern in (BUILDING_DASHED, DASHED):
+        for match in pattern.finditer(text):
+            if free(*match.span()):
+                home(match, match.end())
+    for match in HOME.finditer(text):
+        if not free(*match.span()):
+            continue
+        parts = {k: v for k, v in match.groupdict().items() if v}
+        end = len(match.group(0).rstrip()) + match.start()
+        place = place_re.match(text, end) if place_re else None
+        if len(parts) > 1 and (parts.get("room") or parts.get("floor") or not place):
+            home(match, end)
+            continue
+        if len(parts) > 1:                                # 3栋2单元楼道
+            found.append(Span(match.start(), place.end(), Location(
+                text[match.start():place.end()], "shared", {**parts, "place": place.group(0)}), 3))
+            taken.append((match.start(), place.end()))
+            continue
+        if place:
+            whole = text[match.start():place.end()]
+            found.append(Span(match.start(), place.end(), Location(
+                whole, "shared", {"building": parts["building"], "place": place.group(0)}), 2))
+            taken.append((match.start(), place.end()))
+        else:
+            found.append(Span(match.start(), end, Location(text[match.start():end], "home", parts), 1))
+            taken.append((match.start(), end))
+    for match in UNIT_ROOM.finditer(text):
+        if free(*match.span()):
+            home(match, match.end())
+    if place_re:
+        for match in place_re.finditer(text):
+            if any(a < match.end() and match.start() < b for a, b in taken):
+                continue
+            found.append(Span(match.start(), match.end(), Location(match.group(0), "shared",
+                                                                   {"place": match.group(0)}), 1))
+    return sorted(found, key=lambda s: s.start)
+
+
+def best_span(text: str, places: Iterable[str] = ()) -> Optional[Span]:
+    """The one location a message is about: the most precise, and the first of equals."""
+    spans = location_spans(text, places)
+    return max(spans, key=lambda s: (s.rank, -s.start)) if spans else None

@@ -12,7 +12,9 @@ Runs in ``make train`` (bot/training/model_cache.py), ``make validate`` and the 
   (``drop: {entities: [order_id]}``).
 * **data**: the pack's data folders (NLU, rules, stories), as listed in its pack.yml;
 * **config**: ``config.yml``, with the jieba ``dictionary_path`` pointing at a folder that
-  holds ``bot/dictionary`` and the pack's own word lists.
+  holds ``bot/dictionary`` and the pack's own word lists, and the components the pack's
+  ``pipeline:`` adds, each placed ``after:`` a step of config.yml (a value written
+  ``profile:<key>`` is that key of the pack's profile, e.g. the estate's shared places).
 
 A pack with no domain files and no words of its own trains on ``domain.yml`` and
 ``config.yml`` exactly as they are.
@@ -99,6 +101,41 @@ def domain_of(pack: packs.Pack) -> Dict[str, Any]:
     return merge_domain(shared, domain_parts(pack))
 
 
+def profile_value(profile: Dict[str, Any], dotted: str, where: str) -> Any:
+    """``business.estate`` of the profile (a missing key names ``where``)."""
+    value: Any = profile
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise packs.PackError(f"{where} has no {dotted}")
+        value = value[key]
+    return value
+
+
+def with_pack_components(pack: packs.Pack, pipeline: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """``pipeline`` with the components the pack's ``pipeline:`` adds, each after its step."""
+    extras = pack.manifest.get("pipeline") or []
+    if not isinstance(extras, list):
+        raise packs.PackError(f"{pack.manifest_path()}: pipeline: a list of components")
+    profile = None
+    steps = list(pipeline)
+    for n, extra in enumerate(extras):
+        where = f"{pack.manifest_path()}: pipeline[{n}]"
+        if not isinstance(extra, dict) or not extra.get("name") or not extra.get("after"):
+            raise packs.PackError(f"{where}: a component needs a name and the step it comes after")
+        step = {k: v for k, v in extra.items() if k != "after"}
+        for key, value in step.items():
+            if isinstance(value, str) and value.startswith("profile:"):
+                if profile is None:
+                    profile = yaml.safe_load(pack.path("profile").read_text(encoding="utf-8")) or {}
+                step[key] = profile_value(profile, value[len("profile:"):],
+                                          f"{where}.{key}: {pack.files['profile']}")
+        at = [i for i, s in enumerate(steps) if s.get("name") == extra["after"]]
+        if not at:
+            raise packs.PackError(f"{where}.after: the pipeline has no step {extra['after']!r}")
+        steps.insert(at[-1] + 1, step)
+    return steps
+
+
 def assemble(pack: packs.Pack | None = None, config: str = "config.yml") -> Inputs:
     """Write what the pack needs under var/build/<business>/; the paths to train on."""
     pack = pack or packs.load()
@@ -114,21 +151,25 @@ def assemble(pack: packs.Pack | None = None, config: str = "config.yml") -> Inpu
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
         domain = str(target.relative_to(root))
-    if pack.dictionary:
-        words = out / "dictionary"
-        if words.exists():
-            shutil.rmtree(words)
-        words.mkdir(parents=True)
-        sources = [root / SHARED_DICTIONARY] + [root / d for d in pack.dictionary]
-        for n, source in enumerate(sources):
-            for file in sorted(source.glob("*.txt")) if source.is_dir() else [source]:
-                shutil.copy(file, words / f"{n:02d}_{file.name}")
+    if pack.dictionary or pack.manifest.get("pipeline"):
+        out.mkdir(parents=True, exist_ok=True)
         settings = yaml.safe_load((root / config).read_text(encoding="utf-8"))
-        for step in settings.get("pipeline") or []:
-            if step.get("name") == "JiebaTokenizer":
-                step["dictionary_path"] = str(words.relative_to(root))
+        settings["pipeline"] = with_pack_components(pack, settings.get("pipeline") or [])
+        if pack.dictionary:
+            words = out / "dictionary"
+            if words.exists():
+                shutil.rmtree(words)
+            words.mkdir(parents=True)
+            sources = [root / SHARED_DICTIONARY] + [root / d for d in pack.dictionary]
+            for n, source in enumerate(sources):
+                for file in sorted(source.glob("*.txt")) if source.is_dir() else [source]:
+                    shutil.copy(file, words / f"{n:02d}_{file.name}")
+            for step in settings["pipeline"]:
+                if step.get("name") == "JiebaTokenizer":
+                    step["dictionary_path"] = str(words.relative_to(root))
         target = out / Path(config).name
-        target.write_text("# Assembled by bot/training/assemble.py: " + config + " with the pack's words.\n"
+        target.write_text("# Assembled by bot/training/assemble.py: " + config + " with the pack's words"
+                          " and components.\n"
                           + yaml.safe_dump(settings, allow_unicode=True, sort_keys=False), encoding="utf-8")
         config = str(target.relative_to(root))
     data = pack.data or ("data",)

@@ -30,8 +30,10 @@ CN = "一二三四五六七八九十"
 
 PLACES = ["电梯", "车库", "地下车库", "大堂", "楼道", "走廊", "楼梯间", "天台", "楼顶", "地下室", "单元门",
           "小区门口", "东门", "南门", "北门", "西门", "中心花园", "花园", "绿化带", "游乐场", "健身区", "垃圾房",
-          "垃圾站", "水泵房", "配电房", "消防通道", "电梯厅", "快递柜", "充电桩", "车库入口", "停车场", "门岗"]
-QUALIFIED = ["电梯", "楼道", "大堂", "单元门", "楼顶", "楼梯间", "电梯厅", "地下室", "门口"]
+          "垃圾站", "水泵房", "配电房", "消防通道", "电梯厅", "快递柜", "充电桩", "停车场", "门岗"]
+QUALIFIED = ["电梯", "楼道", "大堂", "单元门", "楼顶", "楼梯间", "电梯厅", "地下室"]
+# said after a place and left outside its annotation (``[车库](location)入口``, ``[B座](location)门口``)
+AFTER_PLACE = ["", "", "", "", "入口", "门口", "里", "旁边", "那边"]
 FAULTS_HOME = ["厨房水管漏水", "卫生间下水道堵了", "马桶堵了", "天花板渗水", "墙皮脱落", "墙面裂缝", "门锁坏了",
                "窗户关不上", "阳台推拉门卡住了", "地漏反味", "水龙头一直滴水", "暖气片不热", "空开老跳闸",
                "插座没电", "灯不亮了", "防盗门打不开", "水压特别低", "热水出不来", "楼上往下渗水", "外墙渗水",
@@ -76,12 +78,16 @@ def home(rng: random.Random) -> str:
         return f"{rng.randint(1, 28)}-{rng.randint(1, 4)}-{room(rng)}"
     if shape < 0.85:
         return f"{b}号楼{num(rng, 1, 4)}单元{room(rng)}"
-    if shape < 0.93:
+    if shape < 0.9:
         return f"{b}幢{room(rng)}"
+    if shape < 0.95:
+        return f"{b}{rng.choice(['栋', '号楼'])}{num(rng, 1, 4)}单元"
     return f"{rng.choice('ABCDEF')}座{room(rng)}"
 
 
 def shared(rng: random.Random) -> str:
+    if rng.random() < 0.08:                 # a building alone (``A座那边``, ``10号楼下面``)
+        return rng.choice([f"{num(rng, 1, 28)}号楼", f"{num(rng, 1, 28)}栋", f"{rng.choice('ABCD')}座"])
     if rng.random() < 0.35:
         b = rng.choice([f"{num(rng, 1, 28)}号楼", f"{num(rng, 1, 28)}栋", f"{rng.choice('ABCD')}座"])
         return b + rng.choice(QUALIFIED)
@@ -169,7 +175,7 @@ FAQ = {
 def fill(template: str, rng: random.Random) -> str:
     category = rng.choice(list(COMPLAINT_CUES))
     values = {
-        "home": f"[{home(rng)}](location)", "pub": f"[{shared(rng)}](location)",
+        "home": f"[{home(rng)}](location)", "pub": f"[{shared(rng)}](location){rng.choice(AFTER_PLACE)}",
         "loc": f"[{home(rng) if rng.random() < 0.5 else shared(rng)}](location)",
         "fh": rng.choice(FAULTS_HOME), "fs": rng.choice(FAULTS_SHARED), "fs2": rng.choice(["门禁", "灯", "道闸", "对讲"]),
         "u": rng.choice(URGENT), "ph": f"[{slots.phone(rng)}](phone)", "t": f"[{slots.ticket_id(rng)}](ticket_id)",
