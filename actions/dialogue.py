@@ -13,12 +13,12 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, latest_turn_key, store
-from bot.profile import details, parsing
+from bot.profile import details, mentions, parsing
 
 FORMS = ("complaint_form", "repair_form", "return_form")
 FORM_FIELDS = {
     "complaint_form": ("complaint_category", "complaint_description", "order_id", "phone"),
-    "repair_form": ("product", "fault_description", "address", "phone"),
+    "repair_form": ("product", "fault_description", "address", "phone", "order_id"),
     "return_form": ("order_id", "return_type", "return_reason", "days_since_receipt"),
 }
 BOOKKEEPING = ("form_tries", "form_confirmed", "switch_to", "return_refused", "urgency")
@@ -58,11 +58,29 @@ def switch(dispatcher: CollectingDispatcher, tracker: Tracker, source: Optional[
     """Leave ``source`` for ``target``: say so, keep the details both need, start ``target``."""
     keep = tuple(f for f in FORM_FIELDS[target] if source and f in FORM_FIELDS[source]
                  and tracker.get_slot(f) not in (None, ""))
+    moved = carried_over(tracker, source, target)
     if source:
-        carried = "，已填的" + "、".join({"order_id": "订单号", "phone": "电话"}.get(f, f) for f in keep) + "会沿用" \
-            if keep else ""
+        named = [{"order_id": "订单号", "phone": "电话"}.get(f, f) for f in keep if f in ("order_id", "phone")]
+        named += ["问题描述"] if moved else []
+        carried = "，已填的" + "、".join(named) + "会沿用" if named else ""
         dispatcher.utter_message(text=f"好的，不办{LABEL[source]}了，改为帮您办理{LABEL[target]}{carried}。")
-    return reset(keep) + [FollowupAction(target)]
+    return reset(keep) + [SlotSet(name, value) for name, value in moved.items()] + [FollowupAction(target)]
+
+
+def carried_over(tracker: Tracker, source: Optional[str], target: str) -> Dict[str, Any]:
+    """What one form's answers tell another: a repair's fault is the reason for a return,
+    a refused or abandoned return's reason the fault to repair."""
+    told = {"repair_form": "fault_description", "return_form": "return_reason",
+            "complaint_form": "complaint_description"}
+    wanted = {"repair_form": "fault_description", "return_form": "return_reason"}.get(target)
+    value = tracker.get_slot(told[source]) if source in told else None
+    if not wanted or not value or source == target:
+        return {}
+    if wanted == "fault_description" and not mentions.mentions_fault(str(value)):
+        return {}
+    if wanted == "return_reason":
+        value = mentions.reason_in(str(value)) or (value if source == "repair_form" else None)
+    return {wanted: str(value)[:500]} if value else {}
 
 
 class StopForm(Action):
@@ -159,14 +177,52 @@ class RouteDetail(Action):
         if parsing.find_ticket_number(text):          # a bare ticket number: its progress
             from actions.tickets import CheckTicket
             return CheckTicket().run(dispatcher, tracker, domain)
-        target = details.switch_target(text, None)
-        products = [e for e in message.get("entities", []) if e.get("entity") == "product"]
-        if target is None and products and any(w in text for w in FAULT_WORDS):
-            target = "repair_form"
-        triggers = profile.load_profile().get("high_priority_complaint_keywords", [])
-        if target is None and any(str(w) in text for w in triggers):
-            target = "complaint_form"
+        target = form_for(message, profile.load_profile().get("high_priority_complaint_keywords", []))
         if target:
             return reset() + [FollowupAction(target)]
+        number = recent_ticket(tracker)
+        if number:                                    # a line about the ticket just filed
+            dispatcher.utter_message(text=(
+                f"好的，已为您记下。您的工单 {number} 已登记，客服会按您留的联系方式跟进；"
+                f"还有其他问题随时告诉我。"))
+            return []
         dispatcher.utter_message(response="utter_how_can_help")
         return []
+
+
+def form_for(message: Dict[str, Any], triggers=()) -> Optional[str]:
+    """The form a message outside any form belongs to, from what it carries: a request word,
+    a product with a fault, a product, order number or date with 退/换, a trigger word."""
+    text = message.get("text", "") or ""
+    target = details.switch_target(text, None)
+    product = any(e.get("entity") == "product" for e in message.get("entities", [])) \
+        or mentions.english_product(text) is not None
+    if target is None and details.return_type(text) and (
+            product or parsing.find_order_id(text) or details.days_since(text, _today()) is not None):
+        target = "return_form"
+    if target is None and product and (any(w in text for w in FAULT_WORDS) or mentions.mentions_fault(text)):
+        target = "repair_form"
+    if target is None and any(str(w) in text for w in triggers):
+        target = "complaint_form"
+    return target
+
+
+def _today():
+    from bot.profile import business as profile
+
+    return profile.now().astimezone(profile.shop_tz()).date()
+
+
+def recent_ticket(tracker: Tracker, messages: int = 2) -> Optional[str]:
+    """The ticket number told in the last ``messages`` answers, if any."""
+    seen = 0
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            seen += 1
+            if seen > messages:
+                return None
+        elif event.get("event") == "bot":
+            number = parsing.find_ticket_number(event.get("text") or "")
+            if number:
+                return number
+    return None

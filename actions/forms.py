@@ -14,7 +14,7 @@ from rasa_sdk.events import SlotSet
 
 from actions.listening import (NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, load_facts, mine_ids,
                                mine_order, mine_phone, mine_told_complaint, substance)
-from bot.profile import details, parsing
+from bot.profile import details, mentions, parsing
 from bot.profile import business as profile
 from bot.profile import privacy
 
@@ -25,7 +25,7 @@ CATEGORY_OPTIONS = {"1": "商品质量", "2": "物流配送", "3": "服务态度
 FAULT_CUES = re.compile(r"坏|不|没|漏|响|异|冒|烧|停|卡|断|裂|慢|热|冷|跳闸|报错|故障|问题|失灵|掉|松|堵|臭|味|闪")
 REASON_CUES = re.compile(r"质量|尺寸|不合适|不想要|颜色|色差|坏|破|与描述不符|不符|买错|拍错|大了|小了|太大|太小|不喜欢|"
                          r"多买|少件|瑕疵|划痕|故障|不制冷|不好用|有问题|发错|用不了|不能用|异味")
-TIME_CUES = re.compile(r"天|号|日|月|周|星期|礼拜|昨|前|刚|今")
+TIME_CUES = re.compile(r"天|号|日|月|周|星期|礼拜|昨|前|刚|今|(?i:ago|yesterday|today|last week|last month|just (?:got|received))")
 
 
 def phone_value(turn: Turn) -> Tuple[Optional[str], Optional[str]]:
@@ -86,6 +86,8 @@ class ValidateComplaintForm(ListeningForm):
 
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
         mine_ids(turn, found, "phone", "order_id")
+        if "order_id" not in found and not turn.slot("order_id") and mentions.says_no_order(turn.text):
+            found["order_id"] = NO_VALUE
         named = explicit_category(turn.text)
         if turn.starting:
             if mine_told_complaint(turn, found, category_of):
@@ -121,13 +123,41 @@ class ValidateComplaintForm(ListeningForm):
         return None, self.hints["order_id"]
 
     def judge_phone(self, turn: Turn):
-        if SKIP.search(turn.folded) and tries_of(turn, "phone") >= 1:
+        if SKIP.search(turn.folded) and not details.digits_only(turn.text):
             return NO_VALUE, None
         return phone_value(turn)
+
+    def after(self, turn: Turn, found: Dict[str, Any], dispatcher) -> None:
+        if found.get("phone") == NO_VALUE and turn.requested == "phone":
+            dispatcher.utter_message(text="好的，不留电话也可以登记，客服会在这个对话里联系您。")
 
 
 def tries_of(turn: Turn, field: str) -> int:
     return int((turn.slot("form_tries") or {}).get(field, 0))
+
+
+def told_before(tracker: Tracker, messages: int = 6) -> Optional[Tuple[str, Optional[str]]]:
+    """The product the customer named earlier in this conversation (since the last ticket
+    was filed) and, when that message told a fault, the fault: ``(product, fault)``."""
+    seen = 0
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "bot" and parsing.find_ticket_number(event.get("text") or ""):
+            return None
+        if event.get("event") != "user":
+            continue
+        seen += 1
+        if seen == 1:
+            continue                  # the message being read now
+        if seen > messages:
+            return None
+        text = event.get("text") or ""
+        entities = (event.get("parse_data") or {}).get("entities") or []
+        product = next((str(e["value"]) for e in entities if e.get("entity") == "product" and e.get("value")), None) \
+            or mentions.english_product(text)
+        if product:
+            rest = details.PHONE_ANY.sub("", re.sub(r"(?i)dd\d+|\d{12,20}", "", details.fold(text))).strip()
+            return product, rest[:1000] if mentions.mentions_fault(rest) else None
+    return None
 
 
 class ValidateRepairForm(ListeningForm):
@@ -146,20 +176,29 @@ class ValidateRepairForm(ListeningForm):
         phone = mine_phone(turn)
         if phone:
             found["phone"] = phone
+        order = mine_order(turn)         # not asked, but kept when given (the ticket shows it)
+        if order:
+            found["order_id"] = order
         address = details.find_address(turn.text)
         if address:
             found["address"] = address[:200]
-        product = turn.product
+        product = turn.product or mentions.english_product(turn.text)
         if product and (turn.starting or not turn.slot("product") or turn.requested == "product"
                         or details.is_correction(turn.text)):
             found["product"] = product
         product = found.get("product") or turn.slot("product") or ""
-        rest = details.strip_phone(turn.text)
+        rest = details.PHONE_ANY.sub("", details.fold(turn.text))
         if address:
             rest = rest.replace(address, "")
         if (turn.starting or turn.requested == "product") and not turn.slot("fault_description"):
-            if len(substance(rest).replace(product, "")) >= 3 and FAULT_CUES.search(rest):
-                found["fault_description"] = rest[:1000]
+            if len(substance(rest).replace(product, "")) >= 2 and mentions.mentions_fault(rest):
+                found["fault_description"] = rest.strip()[:1000]
+        if turn.starting and not found.get("product") and not turn.slot("product"):
+            earlier = told_before(turn.tracker)
+            if earlier:
+                found["product"] = earlier[0]
+                if earlier[1] and "fault_description" not in found and not turn.slot("fault_description"):
+                    found["fault_description"] = earlier[1]
         self.rate(turn, found)
 
     def rate(self, turn: Turn, found: Dict[str, Any]) -> None:
@@ -173,7 +212,7 @@ class ValidateRepairForm(ListeningForm):
         found["urgency"] = "urgent" if urgent else "normal"
 
     def judge_product(self, turn: Turn):
-        product = turn.entities.get("product")
+        product = turn.entities.get("product") or mentions.english_product(turn.text)
         if product:
             return product, None
         text = substance(details.fold(turn.text))
@@ -183,6 +222,9 @@ class ValidateRepairForm(ListeningForm):
 
     def judge_fault_description(self, turn: Turn):
         rest = details.strip_phone(turn.text)
+        address = details.find_address(turn.text)
+        if len(substance(details.PHONE_ANY.sub("", details.fold(turn.text)).replace(address or "\0", ""))) < 2:
+            return None, "请简单描述一下故障现象，比如“不制冷”“漏水”“开不了机”。"      # only an address / a phone
         if turn.intent in NOT_AN_ANSWER and not FAULT_CUES.search(rest):
             return None, "请简单描述一下故障现象，比如“不制冷”“漏水”“开不了机”。"
         if len(substance(rest)) < 2:
@@ -222,15 +264,18 @@ class ValidateReturnForm(ListeningForm):
 
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
         mine_ids(turn, found, "order_id", "phone")
+        if "order_id" not in found and not turn.slot("order_id") and mentions.says_no_order(turn.text):
+            found["order_id"] = NO_VALUE
         kind = details.return_type(turn.text)
         if kind and (turn.starting or turn.requested in ("return_type", "form_confirmed")
                      or details.is_correction(turn.text) or "不" in turn.folded):
             found["return_type"] = kind
         if not turn.starting and turn.requested not in ("return_reason",):
             pass
-        if REASON_CUES.search(turn.folded) and (turn.starting or turn.requested != "return_reason"):
+        reason = mentions.reason_in(turn.text)
+        if reason and (turn.starting or turn.requested != "return_reason"):
             if not turn.slot("return_reason") or details.is_correction(turn.text):
-                found["return_reason"] = turn.text[:500]
+                found["return_reason"] = reason
         if TIME_CUES.search(turn.folded) and turn.requested != "days_since_receipt":
             days = details.days_since(re.sub(r"(?i)dd\d+|\d{12,20}", "", turn.folded), today())
             if days is not None and not (turn.requested == "order_id" and not TIME_CUES.search(turn.folded)):
@@ -251,9 +296,12 @@ class ValidateReturnForm(ListeningForm):
     def judge_return_reason(self, turn: Turn):
         if turn.intent in NOT_AN_ANSWER and not REASON_CUES.search(turn.folded):
             return None, "请简单说一下原因，例如“质量问题”或“尺寸不合适”。"
-        if len(substance(turn.text)) < 2:
+        # the reason without the phone or order number the same message carries
+        rest = details.PHONE_ANY.sub("", re.sub(r"(?i)dd\d{6,18}|\d{12,20}", "", details.fold(turn.text))).strip(" ，,")
+        if len(substance(rest)) < 2:
             return None, "请简单说一下原因，例如“质量问题”或“尺寸不合适”。"
-        return turn.text[:500], None
+        told = mentions.reason_in(turn.text)
+        return (told if told and rest != turn.text else rest)[:500], None
 
     def judge_phone(self, turn: Turn):
         return phone_value(turn)

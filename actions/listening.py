@@ -24,7 +24,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.profile import details, parsing
+from bot.profile import details, mentions, parsing
 from bot.profile import business as profile
 
 NO_VALUE = "无"
@@ -185,6 +185,8 @@ class ListeningForm(Action):
                 return []
             if target and CHANGE_OF_MIND.search(turn.folded):
                 return [SlotSet("switch_to", target), SlotSet("requested_slot", None)]
+            if side_answer(turn, dispatcher):
+                return [SlotSet("form_tries", counts)]        # answered; the form asks again
         self.mine(turn, found)
         requested = turn.requested if not turn.starting else None
         if requested == "form_confirmed":
@@ -193,6 +195,9 @@ class ListeningForm(Action):
             value, why = getattr(self, f"judge_{requested}")(turn)
             if value is not None:
                 found[requested] = value
+            elif gave_other_details(turn, found, requested):
+                # not this answer, but other details: taken, and the question is asked again
+                acknowledge(turn, found, requested, dispatcher)
             else:
                 counts[requested] = counts.get(requested, 0) + 1
                 self.refuse(turn, requested, why, counts[requested], found, dispatcher)
@@ -255,6 +260,48 @@ class ListeningForm(Action):
         else:
             dispatcher.utter_message(text="请回复“确认”提交，或直接告诉我要修改的内容。")
         found["form_confirmed"] = None
+
+
+NAMES = {"complaint_category": "类型", "complaint_description": "问题描述", "order_id": "订单号",
+         "phone": "电话", "product": "商品", "fault_description": "故障情况", "address": "地址",
+         "return_type": "退换方式", "return_reason": "原因", "days_since_receipt": "收货时间"}
+
+
+def gave_other_details(turn: Turn, found: Dict[str, Any], requested: str) -> bool:
+    """The message brought details for other questions (new ones, not what the form has)."""
+    return any(name in NAMES and name != requested and value not in (None, "")
+               and value != turn.slot(name) for name, value in found.items())
+
+
+def acknowledge(turn: Turn, found: Dict[str, Any], requested: str, dispatcher: CollectingDispatcher) -> None:
+    told = [NAMES[n] for n, v in found.items() if n in NAMES and n != requested and v not in (None, "")
+            and v != turn.slot(n)]
+    dispatcher.utter_message(text=f"好的，{'、'.join(dict.fromkeys(told))}已记下。")
+
+
+def side_answer(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
+    """A message mid-form that is no answer but something to answer: a bare ticket number (its
+    progress), a question the classifier was unsure of (the FAQ answer it leans to), why a
+    phone is needed. True when answered (the form then repeats its question, no failed try)."""
+    number = parsing.find_ticket_number(turn.text)
+    if number and len(substance(re.sub(r"(?i)kf\d+", "", turn.folded))) < 6:
+        from actions.tickets import answer_ticket_number      # the lookup, with its privacy check
+        dispatcher.utter_message(text=answer_ticket_number(turn.tracker, number, turn.text))
+        return True
+    if turn.requested == "phone" and mentions.asks_why_phone(turn.text):
+        dispatcher.utter_message(text="电话只用于客服就这件事联系您，加密保存，不会给其他人看到；"
+                                      "不方便留的话可以回复“跳过”，或回复“转人工”。")
+        return True
+    if turn.intent not in ("nlu_fallback", "out_of_scope") or not mentions.is_question(turn.text):
+        return False
+    if details.find_phone(turn.text) or mine_order(turn) or details.find_address(turn.text):
+        return False
+    selected = (((turn.tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}).get("response") or {}
+    key, confidence = selected.get("intent_response_key"), selected.get("confidence") or 0
+    if key and confidence >= (0.1 if turn.intent == "nlu_fallback" else 0.4):
+        dispatcher.utter_message(response=f"utter_{key}")
+        return True
+    return False
 
 
 class _Reworded(Turn):

@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Text
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, latest_turn_key, local_time, store, ticket_payload
-from actions.dialogue import reset
-from bot.profile import details, parsing
+from actions.dialogue import form_for, reset
+from bot.profile import details, mentions, parsing
 from bot.profile import business as profile
 from bot.profile import pack
 
@@ -60,6 +61,16 @@ class HandleFallback(Action):
         if parsing.find_ticket_number(tracker.latest_message.get("text", "")):
             from actions.tickets import CheckTicket     # a bare ticket number: its progress
             return CheckTicket().run(dispatcher, tracker, domain)
+        # the details a message carries start their form (``…漏水能不能给我换一台新的``)
+        target = form_for(tracker.latest_message or {}, profile.load_profile().get("high_priority_complaint_keywords", []))
+        if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
+            return reset() + [FollowupAction(target)]
+        # a question the classifier was unsure of: the FAQ answer it leans to, when it leans
+        selected = ((tracker.latest_message.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+        if selected.get("intent_response_key") and (selected.get("confidence") or 0) >= 0.35 \
+                and mentions.is_question(tracker.latest_message.get("text", "")):
+            dispatcher.utter_message(response=f"utter_{selected['intent_response_key']}")
+            return []
         misses = 0
         for event in reversed(tracker.events):
             if event.get("event") != "user":

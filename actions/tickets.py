@@ -20,7 +20,7 @@ from bot.store import lookups
 from bot.store.tickets import TicketView
 
 COMPLAINT_SLOTS = ("complaint_category", "complaint_description", "order_id")
-REPAIR_SLOTS = ("product", "fault_description", "address", "urgency")
+REPAIR_SLOTS = ("product", "fault_description", "address", "urgency", "order_id")
 RETURN_SLOTS = ("order_id", "return_type", "return_reason", "days_since_receipt")
 
 
@@ -113,10 +113,11 @@ class SubmitRepair(FormFiling, Action):
         urgent = tracker.get_slot("urgency") == "urgent"
         priority = "urgent" if urgent else "normal"
         product = tracker.get_slot("product")
+        order_id = tracker.get_slot("order_id")
         ticket = self.open_ticket(
             tracker, kind="repair", category=product or "其他", product=product,
             description=_clean(tracker.get_slot("fault_description")), priority=priority,
-            address=tracker.get_slot("address"))
+            address=tracker.get_slot("address"), order_id=None if order_id in (None, "无") else order_id)
         # the business's wording (its pack's messages.yml), the promise from its profile
         text = pack.say("repair_urgent" if urgent else "repair_normal", number=ticket.number,
                         promise=f"{sla.promised_hours('repair', priority):g} 小时",
@@ -161,7 +162,7 @@ class SubmitReturn(FormFiling, Action):
                 "why": "window", "days": days, "order_id": order_id, "reason": reason,
                 "return_type": kind})]
         ticket = self.open_ticket(
-            tracker, kind="return", category=label, order_id=order_id, description=reason,
+            tracker, kind="return", category=label, order_id=order_id, description=_clean(reason),
             details={"return_type": kind, "days_since_receipt": days, "quality_problem": quality,
                      "order_unverified": order_id is None})
         return self.filed(dispatcher, tracker, ticket, (
@@ -196,9 +197,7 @@ class CheckTicket(Action):
         number = parsing.find_ticket_number(latest_entity(tracker, "ticket_id") or "") \
             or parsing.find_ticket_number(text)
         if number:
-            result = ticket_lookup().by_number(number, customer_id=tracker.sender_id,
-                                               check_digits=parsing.check_digits(text))
-            dispatcher.utter_message(text=lookup_answer(number, result))
+            dispatcher.utter_message(text=answer_ticket_number(tracker, number, text))
             return [SlotSet("ticket_id", None)]
         tickets = store().for_customer(tracker.sender_id)
         if not tickets:
@@ -207,6 +206,14 @@ class CheckTicket(Action):
             lines = "\n".join(describe(t) for t in tickets[:5])
             dispatcher.utter_message(text=f"您有 {len(tickets)} 个处理中的工单：\n{lines}")
         return []
+
+
+def answer_ticket_number(tracker: Tracker, number: str, text: str) -> str:
+    """The progress of ticket ``number`` as the customer may see it (the phone check for
+    someone else's ticket)."""
+    result = ticket_lookup().by_number(number, customer_id=tracker.sender_id,
+                                       check_digits=parsing.check_digits(text))
+    return lookup_answer(number, result)
 
 
 @lru_cache(maxsize=1)

@@ -88,7 +88,8 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
     ones (``前几天`` ≈ 3, ``十几天`` ≈ 15, ``一个多月`` ≈ 35). A date in the future of this
     year means last year's; a bare day of the month after today means last month's.
     """
-    text = fold(text).strip()
+    text = _POLICY.sub(" ", fold(text)).strip()
+    text = re.sub(r"半个多?月", "15天", text)
     if not text:
         return None
     full = _FULL.search(text)
@@ -142,7 +143,8 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
                 return _days_to(dt.date(year, month, min(day, _last_day(year, month))), today)
             except ValueError:
                 return None
-    ago = _AGO.search(text)
+    agos = list(_AGO.finditer(text))
+    ago = next((m for m in agos if "前" in m.group(0)), agos[0] if agos else None)
     if ago:
         count = _num(ago.group(1))
         if count is None:
@@ -154,10 +156,33 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
     days = first_match(_VAGUE, text)
     if days is not None:
         return days
+    english = english_days(text)
+    if english is not None:
+        return english
     bare = re.fullmatch(r"\s*" + _NUM + r"\s*", text)
     if bare:
         return _num(bare.group(1))
     return None
+
+
+_EN_NUMBER = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+              "eight": 8, "nine": 9, "ten": 10, "a couple of": 2, "couple of": 2, "a few": 3, "few": 3}
+_EN_AGO = re.compile(r"(?i)(?<![a-z])(\d{1,3}|an?|one|two|three|four|five|six|seven|eight|nine|ten|(?:a )?couple of|(?:a )?few)"
+                     r"\s+(day|week|month)s?\s+(?:ago|before|back)")
+_EN_WORDS = pattern_table((r"(?i)day before yesterday", 2), (r"(?i)yesterday", 1), (r"(?i)\btoday\b|just (?:got|received|arrived)", 0),
+                          (r"(?i)last week", 7), (r"(?i)last month", 30))
+# a policy named in the message ("七天无理由", "15天内") is no date
+_POLICY = re.compile(r"(\d{1,2}|[一二三四五六七八九十]{1,3})\s*天\s*(?:无理由|内|以内|之内|包退|包换|退换|价保|保价)")
+
+
+def english_days(text: str) -> Optional[int]:
+    """``2 days ago`` → 2, ``a week ago`` → 7, ``yesterday`` → 1, ``last week`` → 7, or None."""
+    match = _EN_AGO.search(text or "")
+    if match:
+        token = match.group(1).lower()
+        count = int(token) if token.isdigit() else _EN_NUMBER.get(token, 1)
+        return count * {"day": 1, "week": 7, "month": 30}[match.group(2).lower()]
+    return first_match(_EN_WORDS, text or "")
 
 
 def mentions_time(text: str) -> bool:
@@ -348,7 +373,7 @@ def after_correction(text: str) -> str:
 
 KINDS = {
     "return_form": ("退货", "退款", "退掉", "退了吧", "退钱", "换货", "换一个", "换个新", "退换", "换新",
-                    "refund", "return"),
+                    "换一台", "换台新", "换个好的", "refund", "return", "exchange"),
     "repair_form": ("报修", "维修", "修一下", "修理", "上门修", "来修", "修好", "安装", "repair", "fix"),
     "complaint_form": ("投诉", "举报", "差评", "complain"),
 }
@@ -379,10 +404,11 @@ def switch_target(text: str, current: str | None) -> Optional[str]:
 def return_type(text: str) -> Optional[str]:
     """``return`` or ``exchange``, reading negation: ``不换了，退货`` is a return,
     ``不退了换个新的`` an exchange; the last non-negated one wins."""
-    folded = fold(text)
-    folded = re.sub(r"(不|别|不用|不要|不想)(想)?(换|换货|退|退货)(了)?", lambda m: "□" * len(m.group(0)), folded)
-    ex = max(folded.rfind(w) for w in ("换", "调换"))
-    ret = max(folded.rfind(w) for w in ("退", "不要了", "退钱"))
+    folded = fold(text).lower()
+    folded = re.sub(r"(不|别|不用|不要|不想)(想)?(换|换货|退|退货)(了)?|(?:don't|do not|not|no)\s+(?:want to\s+)?(?:exchange|return|refund)",
+                    lambda m: "□" * len(m.group(0)), folded)
+    ex = max(folded.rfind(w) for w in ("换", "调换", "exchange", "replace"))
+    ret = max(folded.rfind(w) for w in ("退", "不要了", "退钱", "return", "refund", "money back"))
     if ex < 0 and ret < 0:
         return None
     return "exchange" if ex > ret else "return"

@@ -1,0 +1,100 @@
+"""What else a customer's message mentions: a product in English, a missing order number, a
+fault, the reason for a return, a question rather than an answer.
+
+Pure functions (no Rasa, no I/O), used by the form validators in ``actions/`` and tested in
+tests/test_mentions_parsing.py. Text is read through ``details.fold`` (full-width forms and
+every digit ASCII) first.
+"""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from bot.profile.details import PHONE_ANY, fold
+
+# --- a product named in English ("my fridge不制冷") ------------------------------------------
+_ENGLISH_PRODUCTS = (
+    ("washing machine", "洗衣机"), ("washer", "洗衣机"), ("dishwasher", "洗碗机"),
+    ("refrigerator", "冰箱"), ("fridge", "冰箱"), ("freezer", "冰箱"),
+    ("air conditioner", "空调"), ("air conditioning", "空调"), ("aircon", "空调"), ("a/c", "空调"),
+    ("television", "电视"), ("tv", "电视"), ("water heater", "热水器"), ("boiler", "热水器"),
+    ("sofa", "沙发"), ("couch", "沙发"), ("mattress", "床垫"), ("microwave", "微波炉"),
+    ("range hood", "油烟机"), ("cooker hood", "油烟机"), ("rice cooker", "电饭煲"),
+    ("water purifier", "净水器"), ("robot vacuum", "扫地机器人"), ("wardrobe", "衣柜"),
+    ("laptop", "电脑"), ("computer", "电脑"), ("stove", "燃气灶"), ("gas hob", "燃气灶"),
+)
+
+
+def english_product(text: str) -> Optional[str]:
+    """The catalogue word for a product named in English (``fridge`` → 冰箱), or None."""
+    lowered = fold(text).lower()
+    for word, product in _ENGLISH_PRODUCTS:
+        if re.search(r"(?<![a-z])" + re.escape(word) + r"s?(?![a-z])", lowered):
+            return product
+    return None
+
+
+# --- "I have no order number" said in passing ("订单号找不到了！") ------------------------------
+_NO_ORDER = re.compile(
+    r"(?:订单号?|单号|order(?:\s*(?:number|no\.?|id))?)[^，,。！!？?\d]{0,4}(?:找不到|没有|不知道|忘了|忘记|记不得|不记得|丢了|查不到|没存|没留|"
+    r"not sure|don't have|lost)|(?:没有|没|找不到|不知道|忘了|忘记了?|不记得|记不得|查不到|no|don't have|lost)\s*(?:the\s+|my\s+)?"
+    r"(?:订单号|订单|单号|order\s*(?:number|no\.?|id)?)", re.I)
+
+
+def says_no_order(text: str) -> bool:
+    """The customer says they have no order number (``订单号找不到了``, ``没有单号``)."""
+    return bool(_NO_ORDER.search(fold(text)))
+
+
+# --- a fault ("黑屏", "makes loud noise") ----------------------------------------------------
+FAULT = re.compile(
+    r"坏|不|没|漏|响|异|冒|烧|停|卡|断|裂|慢|热|冷|跳闸|报错|故障|问题|失灵|掉|松|堵|臭|味|闪|黑屏|花屏|蓝屏|白屏|死机|"
+    r"歪|变形|凹|鼓包|渗|滴|抖|晃|噪|吵|锈|霉|打不开|关不上|"
+    r"(?i:noise|noisy|leak|broken|break|not working|doesn't work|won't|stopped|dead|crack|smell|smoke|spark|"
+    r"no power|not cool|not heat|error|stuck|flicker|loud)")
+
+
+def mentions_fault(text: str) -> bool:
+    return bool(FAULT.search(fold(text)))
+
+
+# --- the reason for a return, told with the request ("冰箱门是歪的！给我换一台！") -----------
+_REASON = re.compile(
+    r"质量|尺寸|不合适|不想要|不要了|不喜欢|颜色|色差|坏|破|不符|不一样|买错|拍错|大了|小了|太大|太小|多买|少件|缺|瑕疵|划|刮|"
+    r"故障|不制冷|不好用|有问题|发错|用不了|不能用|异味|臭|歪|斜|变形|凹|裂|碎|脏|旧|假|漏|响|闪|黑屏|不亮|不转|不加热|"
+    r"(?i:don't like|do not like|not like|wrong|size|fit|broken|damaged|defect|faulty|leak|not working|doesn't work|"
+    r"changed my mind|don't need|don't want)")
+_NOT_REASON = re.compile(r"订单|单号|电话|手机|号码|地址|(?i:order|phone|address)")
+_REQUEST = re.compile(r"我要|我想|(?<!不)想要|能不能|可不可以|可以吗|行不行|给我|帮我|麻烦|申请|办理|"
+                      r"退货|退款|退钱|退掉|退了|换货|换一台|换一个|换个|换台|换新的?|退换|退|换|(?i:return|refund|exchange|please)")
+
+
+def reason_in(text: str) -> Optional[str]:
+    """The clauses of a message that say why the item goes back (a defect, a dislike), or None:
+    request words, order numbers, phones and dates are no reason."""
+    folded = PHONE_ANY.sub(" ", fold(text))
+    folded = re.sub(r"(?i)dd\d+|\d{12,20}", " ", folded)
+    kept = []
+    for clause in re.split(r"[，,。！!？?；;~～\n]+", folded):
+        clause = _NOT_REASON.sub("", clause).strip(" :：是")
+        rest = _REQUEST.sub("", clause)
+        if len(re.sub(r"[\s的了吧啊呀呢哦嘛😭🙏😂]", "", rest)) >= 2 and _REASON.search(clause):
+            kept.append(clause)
+    return "，".join(kept)[:500] if kept else None
+
+
+# --- a question rather than an answer ("修要花钱吗") ------------------------------------------
+_QUESTION = re.compile(r"吗|么[？?]?$|[？?]|多少钱|多少|多久|几天|怎么|如何|为什么|为啥|凭什么|是不是|要不要|收费|免费|"
+                       r"(?i:how|what|why|when|can i|do i|is it)")
+
+
+def is_question(text: str) -> bool:
+    return bool(_QUESTION.search(fold(text)))
+
+
+_WHY_PHONE = re.compile(r"(凭什么|为什么|为啥|干嘛|干什么|怎么还|还要).{0,6}(电话|手机|号码|联系方式)|(电话|手机|号码).{0,6}(干嘛|干什么|做什么|有什么用)")
+
+
+def asks_why_phone(text: str) -> bool:
+    """``凭什么给你电话？``: the customer asks why a phone number is needed."""
+    return bool(_WHY_PHONE.search(fold(text)))

@@ -1,0 +1,87 @@
+"""What else a message mentions (bot/profile/mentions.py) and the colloquial dates, English
+words and return kinds added to bot/profile/details.py, in the forms customers write."""
+import datetime as dt
+
+import pytest
+
+from bot.profile import details, mentions, parsing
+
+TODAY = dt.date(2026, 11, 27)
+
+
+@pytest.mark.parametrize("text,days", [
+    ("半个月前收到的 能七天无理由退吗", 15),        # the policy named is no date
+    ("两天前到的，7天内能退吗", 2),
+    ("半个多月了", 15),
+    ("just received it 2 days ago", 2), ("got it a week ago", 7), ("three days ago", 3),
+    ("delivered yesterday", 1), ("arrived the day before yesterday", 2), ("last week", 7),
+    ("才买了三天就这样", 3), ("大概4天前 received", 4),
+])
+def test_days_since_colloquial_and_english(text, days):
+    assert details.days_since(text, TODAY) == days
+
+
+@pytest.mark.parametrize("text", ["7天无理由退货吗", "I want to return it"])
+def test_no_date_in_a_policy_or_a_request(text):
+    assert details.days_since(text, TODAY) is None
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("想return", "return"), ("I want a refund", "return"), ("can I exchange it", "exchange"),
+    ("don't want to return it, exchange please", "exchange"), ("不换了！退货！退钱！", "return"),
+    ("不退了，换个新的", "exchange"),
+])
+def test_return_type_reads_english_and_negation(text, kind):
+    assert details.return_type(text) == kind
+
+
+@pytest.mark.parametrize("text,product", [
+    ("我的fridge不制冷了", "冰箱"), ("my washing machine keeps leaking", "洗衣机"),
+    ("the TV is dead", "电视"), ("Air Conditioner 不出冷风", "空调"), ("tvb的节目", None), ("你好", None),
+])
+def test_english_product(text, product):
+    assert mentions.english_product(text) == product
+
+
+@pytest.mark.parametrize("text,none", [
+    ("我要退货！订单号找不到了！", True), ("没有订单号", True), ("单号忘了", True), ("I lost the order number", True),
+    ("订单DD663018274459", False), ("找不到客服", False),
+])
+def test_says_no_order(text, none):
+    assert mentions.says_no_order(text) is none
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("你们发的冰箱门是歪的！给我换一台！", "冰箱门是歪的"),
+    ("电话15200001212，昨天收到的冰箱，不想要了", "不想要了"),
+    ("买的床垫尺寸不对，想退货", "尺寸不对"),
+    ("我要退货！订单号找不到了！是我老婆下的单！", None),
+    ("退货，订单DD889102736455", None),
+])
+def test_reason_in(text, reason):
+    found = mentions.reason_in(text)
+    if reason is None:
+        assert found is None
+    else:
+        assert found and reason in found and "15200001212" not in found
+
+
+@pytest.mark.parametrize("text,fault", [("电视 黑屏", True), ("makes loud noise when spinning", True),
+                                        ("热水器漏气", True), ("锦江区春熙路6号8楼", False)])
+def test_mentions_fault(text, fault):
+    assert mentions.mentions_fault(text) is fault
+
+
+def test_questions_and_why_a_phone():
+    assert mentions.is_question("修要花钱吗") and mentions.is_question("how long does it take")
+    assert not mentions.is_question("幸福小区5栋2单元301")
+    assert mentions.asks_why_phone("凭什么给你电话？") and mentions.asks_why_phone("要我手机号干嘛")
+    assert not mentions.asks_why_phone("电话13900002468")
+
+
+@pytest.mark.parametrize("text,category", [
+    ("delivery太慢了，下单十天了还没收到", "物流配送"), ("your customer service is rude", "服务态度"),
+    ("质量太差", "商品质量"), ("Refund 一直没到", "退款售后"),
+])
+def test_complaint_category_cues(text, category):
+    assert parsing.complaint_category(text) == category
