@@ -95,7 +95,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("KEFU_SESSION_HOURS", 12.0, float, "agents' console sign-in lifetime (cookie and stored expiry)"),
     Setting("KEFU_ADMIN_PASSWORD", None, str, "password for create-admin / the admin CLI instead of a prompt (secret)"),
     Setting("KEFU_CANNED_REPLIES", None, Path, "agents' canned replies file; unset: the business pack's"),
-    Setting("KEFU_SLA_INTERVAL", 30.0, float, "seconds between SLA watcher passes (breaches marked and alerted)"),
+    Setting("KEFU_SLA_INTERVAL", 30.0, float, "seconds between passes of the SLA clocks (each breach marked, alerted and escalated once)"),
     Setting("KEFU_WECOM_WEBHOOK", None, str, "WeCom group-robot URL notified of new handoffs and SLA breaches (secret)"),
     Setting("KEFU_OUTBOX_MAX_ATTEMPTS", 8, int, "failed deliveries of one outbox row (pushes, alerts, group) before it is dead-lettered for agents"),
     Setting("KEFU_OUTBOX_BACKOFF", 2.0, float, "seconds before an outbox row that failed is tried again, doubling per attempt"),

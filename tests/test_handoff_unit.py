@@ -1,5 +1,6 @@
 """Handoff pieces without the stack: accounts and sessions, outside-hours behaviour, the
-queue's claim rule, the SLA watcher and the WeCom robot alert (against a local fake).
+queue's claim rule, SLA breaches through the clocks (marked, escalated and alerted once)
+and the WeCom robot alert (against a local fake).
 Sign-in back-off: tests/test_hardening_support.py."""
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from bot.profile import business as profile
 from bot.store.agents import AgentError, AgentStore, hash_password, main as agents_main, verify_password
-from bot.store.handoffs import HandoffError, HandoffStore, check_sla
+from bot.store.handoffs import HandoffError, HandoffStore
 from bot.store.tickets import TicketStore
 from bot.store.transcripts import TranscriptStore
 from bot.messages import InboundMessage
@@ -131,60 +132,151 @@ def test_outside_service_hours_a_callback_ticket_and_no_queue(db, monkeypatch):
     assert app.pushed and "第 1 位" in app.pushed[0][1][0]          # told the queue position
 
 
-def test_sla_watcher_marks_once_and_alerts_the_wecom_robot(db, monkeypatch):
-    from bot.settings import setting
-    from bot.support.handoffs import HandoffService
-    from bot.workspace.alerts import WeComAlerts
+class Robot:
+    """WeCom's group robot (``/cgi-bin/webhook/send``), served in the test's loop."""
 
-    received = []
+    def __init__(self) -> None:
+        self.received: list = []
+
+    async def send(self, request):
+        self.received.append((await request.json())["text"]["content"])
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/cgi-bin/webhook/send", self.send)
+        return app
+
+    def breaches(self, number: str) -> list:
+        """The robot's alerts of ticket ``number`` being late (超时), whatever loop sent them."""
+        return [text for text in self.received if "超时" in text and number in text]
+
+
+def _complaint(key: str, priority: str = "normal"):
+    # opened 11-27 10:00: first response due 11-29 10:00 (24 service hours, 09:00-21:00),
+    # resolution (72 service hours) on 12-03
+    ticket, _ = TicketStore().open_ticket(kind="complaint", category="物流配送", description="x",
+                                          customer_id=f"web:{key}", channel="web",
+                                          idempotency_key=key, priority=priority)
+    return ticket
+
+
+async def _drain(service, what: str):
+    for _ in range(200):
+        await service.outbox_round({})
+        if not HandoffStore().pending("wecom"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the outbox kept {what}")
+
+
+def test_a_clock_breach_is_marked_once_escalates_once_and_alerts_the_robot_once(db, monkeypatch):
+    from bot.support.handoffs import HandoffService
+    from bot.support.sla_clocks import SlaClocks
+    from bot.workspace.alerts import WeComAlerts
+    from tests.fakes import served
+
+    robot = Robot()
 
     async def scenario():
-        async def robot(request):
-            received.append(await request.json())
-            return web.json_response({"errcode": 0, "errmsg": "ok"})
+        async with served(robot.app()) as server:
+            service = HandoffService()
+            alerts = WeComAlerts(service, str(server.make_url("/cgi-bin/webhook/send?key=k")))
+            alerts.attach(service.bus)
+            clocks = SlaClocks(service.bus, engine=service.store.engine)
+            clocks.attach(service.bus)
+            ticket = _complaint("late-1")
+            handoff = await service.open("web:late-1", "web", "late-1", ticket_number=ticket.number,
+                                         reason="complaint_high")
+            assert await clocks.check_once() == []                      # not due yet
+            monkeypatch.setenv("KEFU_FAKE_NOW", "2026-11-29T12:00:00")  # first response late
+            first = await clocks.check_once()
+            assert await clocks.check_once() == []                      # marked once
+            await _drain(service, "the first alert")
+            after_first = list(robot.breaches(ticket.number))
+            monkeypatch.setenv("KEFU_FAKE_NOW", "2026-12-09T12:00:00")  # resolution late too
+            second = await clocks.check_once()
+            assert await clocks.check_once() == []
+            await _drain(service, "the second alert")
+            await alerts.close()
+            return ticket, handoff, first, second, after_first
 
-        robot_app = web.Application()
-        robot_app.router.add_post("/cgi-bin/webhook/send", robot)
-        runner = web.AppRunner(robot_app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        monkeypatch.setenv("KEFU_WECOM_WEBHOOK", f"http://127.0.0.1:{port}/cgi-bin/webhook/send?key=k")
-        service = HandoffService(senders=FakeApp()["senders"])
-        alerts = WeComAlerts(service, setting("KEFU_WECOM_WEBHOOK"))
-        alerts.attach(service.bus)
-        ticket, _ = TicketStore().open_ticket(kind="complaint", category="物流配送",
-                                              description="x", customer_id="web:late",
-                                              channel="web", idempotency_key="late-1",
-                                              priority="high")
-        assert await service.check_sla_once() == []              # not due yet
-        monkeypatch.setenv("KEFU_FAKE_NOW", "2026-11-28T11:00:00")  # 25 h later
-        breached = await service.check_sla_once()
-        assert [b["ticket"] for b in breached] == [ticket.number]
-        assert await service.check_sla_once() == []              # marked once
-        loop = asyncio.ensure_future(service.outbox_loop())
-        for _ in range(100):
-            if received:
-                break
+    ticket, handoff, first, second, after_first = asyncio.run(scenario())
+    assert [(m["clock"], m["escalated"], m["handoff_id"]) for m in first] == [
+        ("first_response", True, handoff.id)]
+    assert [(m["clock"], m["escalated"]) for m in second] == [("resolution", False)]
+    # one alert per breach: the first says it was escalated for the lead, the second not
+    assert len(after_first) == 1 and "首次响应" in after_first[0] and "请组长处理" in after_first[0]
+    alerts = robot.breaches(ticket.number)
+    assert len(alerts) == 2 and "解决" in alerts[1] and "组长" not in alerts[1]
+    found = TicketStore().find(ticket.number)
+    kinds = [e["kind"] for e in found.events]
+    assert kinds.count("sla_missed") == 2 and kinds.count("escalated") == 1
+    assert found.priority == "high"                                     # normal -> high, once
+    listed = HandoffStore().listing(agent_id=None, include_all=True)
+    assert [h["sla_breached"] for h in listed if h["id"] == handoff.id] == [True]   # the ⚠
+    assert HandoffStore().report()["sla_breaches"] == 1
+
+
+def test_closed_and_answered_tickets_never_breach(db):
+    from bot.store.sla_clocks import SlaClockStore
+
+    closed = _complaint("closed-1")
+    TicketStore().change_status(closed.number, "closed", actor="customer")   # withdrawn
+    answered = _complaint("answered-1")
+    assert SlaClockStore().responded(answered.number, profile.now())
+    late = profile.now() + dt.timedelta(days=2, hours=2)        # first responses due, not resolution
+    assert SlaClockStore().mark_missed(late) == []
+
+
+def test_the_running_gateway_alerts_a_breach_once_and_an_answered_ticket_never(db, monkeypatch):
+    """The gateway's own wiring (bot/gateway/app.py): whatever SLA loops it runs, a breach
+    reaches WeCom's robot once, and a ticket whose first response was given does not at all."""
+    from bot.gateway.app import create_app
+    from bot.settings import Settings
+    from bot.store.agents import AgentStore
+    from bot.support.sla_clocks import SlaClocks
+    from tests.fakes import served
+
+    robot = Robot()
+    rounds = [0]
+    check_once = SlaClocks.check_once
+
+    async def counted(self):
+        found = await check_once(self)
+        rounds[0] += 1
+        return found
+
+    monkeypatch.setattr(SlaClocks, "check_once", counted)
+    for name in ("KEFU_TELEGRAM_AGENT_TOKEN", "KEFU_TELEGRAM_TOKEN", "KEFU_WECHAT_TOKEN", "KEFU_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    async def wait_for(probe, what: str):
+        for _ in range(600):
+            if probe():
+                return
             await asyncio.sleep(0.05)
-        loop.cancel()
-        await alerts.close()
-        await runner.cleanup()
-        return ticket
+        raise AssertionError(f"timed out waiting for {what}")
 
-    ticket = asyncio.run(scenario())
-    assert received and ticket.number in received[0]["text"]["content"]
-    assert received[0]["msgtype"] == "text"
-    events = [e["kind"] for e in TicketStore().find(ticket.number).events]
-    assert "sla_breach" in events
-    assert HandoffStore().pending("wecom") == []                 # delivered, not queued
+    async def scenario():
+        async with served(robot.app()) as server:
+            app = create_app(Settings(rasa_url="http://127.0.0.1:9", action_url="http://127.0.0.1:9",
+                                      wecom_webhook=str(server.make_url("/cgi-bin/webhook/send?key=k")),
+                                      sla_interval=0.05))
+            async with served(app):
+                late, answered = _complaint("gw-late"), _complaint("gw-answered")
+                amy = AgentStore().create("amy", "password-amy")
+                handoff = await app["handoff"].open("web:gw-answered", "web", "gw-answered",
+                                                    ticket_number=answered.number,
+                                                    reason="complaint_high", agent=amy)
+                await app["handoff"].reply(handoff.id, amy, "您好，我们马上处理")   # first response
+                monkeypatch.setenv("KEFU_FAKE_NOW", "2026-11-29T12:00:00")
+                await wait_for(lambda: robot.breaches(late.number), "the breach alert")
+                seen = rounds[0]
+                await wait_for(lambda: rounds[0] >= seen + 3, "three more SLA rounds")
+                await wait_for(lambda: not HandoffStore().pending("wecom"), "the outbox")
+            return late, answered
 
-
-def test_sla_check_ignores_closed_tickets(db):
-    ticket, _ = TicketStore().open_ticket(kind="repair", category="空调", description="x",
-                                          customer_id="web:r", channel="web",
-                                          idempotency_key="r-1")
-    TicketStore().change_status(ticket.number, "closed", actor="t")
-    later = profile.now() + dt.timedelta(days=3)
-    assert check_sla(later) == []
+    late, answered = asyncio.run(scenario())
+    assert len(robot.breaches(late.number)) == 1, robot.received
+    assert robot.breaches(answered.number) == [], robot.received

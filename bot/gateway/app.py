@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         # sign-in back-off counters past their window (bot/store/throttle.py)
         supervisor.every("sign-in-pruner", 3600, lambda: asyncio.to_thread(throttle.prune))
         supervisor.start("outbox", handoffs.outbox_loop)
-        supervisor.every("sla-watcher", settings.sla_interval, handoffs.check_sla_once)
+        # the one SLA loop: clocks past due breach once, alert once, escalate once
         supervisor.every("sla-clocks", settings.sla_interval, clocks.check_once)
         supervisor.every("queue-watcher", ROUND_EVERY, waiting.run_once)
         if group:

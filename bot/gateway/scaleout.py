@@ -209,7 +209,7 @@ def setup(app, *, bus, live, handoffs, supervisor) -> None:
         await live_events.publish(live_events.events, {
             "conversation": event["message"].conversation_id, **event["payload"]})
 
-    bus.subscribe_many(events.HANDOFF_EVENTS, share_handoff_event)
+    bus.subscribe_many(events.HANDOFF_EVENTS + (events.SLA_CLOCK_MISSED,), share_handoff_event)
     bus.subscribe_many(events.ACTION_EVENTS, share_action_event)
 
     async def start(_app) -> None:

@@ -1,4 +1,4 @@
-"""Handoff state in SQL: the queue, who holds a conversation, the agent-side outbox, SLA.
+"""Handoff state in SQL: the queue, who holds a conversation, the agent-side outbox.
 
 Everything here is synchronous SQLAlchemy (call it through ``asyncio.to_thread`` from the
 gateway). Nothing about a handoff lives only in a process's memory, so a gateway restart
@@ -13,11 +13,9 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
-from bot.profile import business as profile
 from bot.store.engine import get_engine, retrying
 from bot.store.outbox import OutboxLease, OutboxStore
-from bot.store.schema import Agent, Handoff, Message, SlaBreach, TelegramLink, Ticket, TicketEvent
-from bot.store.tickets import OPEN_STATUSES
+from bot.store.schema import Agent, Handoff, Message, SlaBreach, TelegramLink, Ticket
 
 ACTIVE = ("queued", "claimed")
 
@@ -305,28 +303,3 @@ class HandoffStore:
             row = session.get(Handoff, link.handoff_id) if link else None
             return self._out(session, row) if row else None
         return self._run(work)
-
-
-def check_sla(now: dt.datetime | None = None, engine: Engine | None = None) -> List[Dict[str, Any]]:
-    """Mark every open ticket past its due time once; returns the newly breached ones."""
-    now = now or profile.now()
-
-    def work(session):
-        seen = select(SlaBreach.ticket_id)
-        rows = session.scalars(select(Ticket).where(
-            Ticket.status.in_(OPEN_STATUSES), Ticket.sla_due_at < now,
-            Ticket.id.not_in(seen)).order_by(Ticket.sla_due_at).limit(200)).all()
-        out = []
-        for ticket in rows:
-            if _aware(ticket.sla_due_at) >= now:     # SQLite compares naive strings
-                continue
-            session.add(SlaBreach(ticket_id=ticket.id, at=now))
-            session.add(TicketEvent(ticket_id=ticket.id, kind="sla_breach", actor="sla",
-                                    note=f"due {_iso(ticket.sla_due_at)}"))
-            handoff = session.scalars(select(Handoff).where(
-                Handoff.ticket_number == ticket.number).order_by(Handoff.id.desc())).first()
-            out.append({"ticket": ticket.number, "kind": ticket.kind,
-                        "priority": ticket.priority, "due": _iso(ticket.sla_due_at),
-                        "handoff": handoff.id if handoff else None})
-        return out
-    return retrying(work, engine=engine)

@@ -219,7 +219,7 @@ class TelegramLink(Base):
 
 
 class SlaBreach(Base):
-    """A ticket seen past its due time by the SLA watcher (once per ticket)."""
+    """A ticket's first SLA breach (a clock missed, bot/store/sla_clocks.py), once per ticket."""
 
     __tablename__ = "sla_breaches"
 

@@ -9,8 +9,10 @@ transaction as the status change that moves them:
 * first human response (an agent's reply, or an agent moving the ticket on): the
   first-response clock stops, ``hit`` unless it was already ``missed``;
 * resolved: the resolution clock stops likewise (reopened: it runs again, keeping its count);
-* the watcher (:func:`due_clocks`, bot/support/sla_clocks.py) marks a running clock past
-  ``due_at`` ``missed`` once. A stopped clock is never missed afterwards.
+* :meth:`SlaClockStore.mark_missed` (the ``sla-clocks`` loop, bot/support/sla_clocks.py)
+  marks a running clock past ``due_at`` ``missed`` once; the ticket's first breach escalates
+  it and is noted in ``sla_breaches`` (the consoles' ⚠, the breach count). A stopped clock
+  (a first response already given) is never missed afterwards.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from sqlalchemy.engine import Engine
 
 from bot.profile import sla
 from bot.store.engine import get_engine, retrying
-from bot.store.schema import SlaClock, Ticket, TicketEvent
+from bot.store.schema import Handoff, SlaBreach, SlaClock, Ticket, TicketEvent
 
 
 def aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -132,10 +134,16 @@ class SlaClockStore:
 
     def mark_missed(self, now: dt.datetime, limit: int = 200) -> List[Dict[str, Any]]:
         """Every running clock past its due time becomes ``missed`` (once); returns them,
-        with whether this is the ticket's first breach (escalated here: priority up once)."""
+        with whether this is the ticket's first breach (escalated here: priority up once)
+        and the ticket's latest handoff (``handoff_id``, None without one)."""
+        from bot.store.tickets import OPEN_STATUSES     # (bot.store.tickets imports this module)
+
         def work(session):
-            rows = session.scalars(select(SlaClock).where(
-                SlaClock.state == "active", SlaClock.due_at.is_not(None), SlaClock.due_at < now)
+            # a ticket resolved or closed without a person's first answer (the customer
+            # withdrew it) is not answered late: only open tickets breach
+            rows = session.scalars(select(SlaClock).join(Ticket, Ticket.id == SlaClock.ticket_id).where(
+                SlaClock.state == "active", SlaClock.due_at.is_not(None), SlaClock.due_at < now,
+                Ticket.status.in_(OPEN_STATUSES))
                 .order_by(SlaClock.due_at).limit(limit).with_for_update()).all()
             out = []
             for clock in rows:
@@ -150,9 +158,14 @@ class SlaClockStore:
                     ticket.priority = {"normal": "high"}.get(ticket.priority, "urgent")
                     session.add(TicketEvent(ticket_id=ticket.id, kind="escalated", actor="sla",
                                             at=now, note=f"{before} → {ticket.priority}"))
+                    if session.scalar(select(SlaBreach.id).where(
+                            SlaBreach.ticket_id == ticket.id)) is None:
+                        session.add(SlaBreach(ticket_id=ticket.id, at=now))
                 session.add(TicketEvent(ticket_id=ticket.id, kind="sla_missed", actor="sla",
                                         at=now, note=clock.clock))
-                out.append({"ticket": ticket.number, "ticket_id": ticket.id,
+                handoff = session.scalar(select(Handoff.id).where(
+                    Handoff.ticket_number == ticket.number).order_by(Handoff.id.desc()).limit(1))
+                out.append({"ticket": ticket.number, "ticket_id": ticket.id, "handoff_id": handoff,
                             "clock": clock.clock, "kind": ticket.kind,
                             "priority": ticket.priority, "escalated": escalate,
                             "assignee_id": ticket.assignee_id,
@@ -168,8 +181,6 @@ class SlaClockStore:
 
     def set_first_reply(self, handoff_id: int, at: dt.datetime) -> None:
         """The handoff's first human reply (reports measure FRT from it), set once."""
-        from bot.store.schema import Handoff
-
         retrying(lambda session: session.execute(update(Handoff).where(
             Handoff.id == handoff_id, Handoff.first_reply_at.is_(None))
             .values(first_reply_at=at)), engine=self.engine)

@@ -26,21 +26,20 @@ CLAIMED = "claimed"
 TRANSFERRED = "transferred"
 AGENT_REPLY = "agent_reply"
 CLOSED = "closed"
-SLA_BREACH = "sla_breach"
 
 TICKET_CHANGED = "ticket"             # a note or status change on a handoff's ticket
 HANDOFF_EVENTS = (HANDOFF_NEW, CUSTOMER_MESSAGE, CLAIMED, TRANSFERRED, AGENT_REPLY, CLOSED,
-                  SLA_BREACH, TICKET_CHANGED)
+                  TICKET_CHANGED)
 
 # --- the service team's workspace (issue 15): tickets, return calls, SLA clocks ------------
 BOT_FALLBACK = "bot_fallback"          # announced by the fallback action: a line not understood
 TICKET_STATUS = "ticket_status"        # a ticket moved (console ticket page, handoff close …)
 TICKET_ASSIGNED = "ticket_assigned"
 RETURN_CALL_RECORDED = "return_call"   # one try of a 回访 (maybe closing the ticket)
-SLA_CLOCK_MISSED = "sla_clock_missed"  # a first-response or resolution clock ran out
-SLA_ESCALATED = "sla_escalated"        # a ticket's first breach: priority up, the lead told
-WORKSPACE_EVENTS = (TICKET_STATUS, TICKET_ASSIGNED, RETURN_CALL_RECORDED, SLA_CLOCK_MISSED,
-                    SLA_ESCALATED)
+# an SLA breach: a first-response or resolution clock ran out (the only SLA event: one per
+# breach; ``escalated`` True on the ticket's first, which raised its priority for the lead)
+SLA_CLOCK_MISSED = "sla_clock_missed"
+WORKSPACE_EVENTS = (TICKET_STATUS, TICKET_ASSIGNED, RETURN_CALL_RECORDED, SLA_CLOCK_MISSED)
 
 # --- the outbox (bot/support/outbox.py) ------------------------------------------------------
 DELIVERY_FAILED = "delivery_failed"    # a row was dead-lettered: agents see it in the console

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from bot.messages import InboundMessage, OutboundMessage
 from bot.profile import business as profile
 from bot.store.agents import AgentStore, AgentView
-from bot.store.handoffs import HandoffError, HandoffStore, HandoffView, check_sla
+from bot.store.handoffs import HandoffError, HandoffStore, HandoffView
 from bot.store.tickets import TicketStore
 from bot.store.transcripts import TranscriptStore
 from bot.support import events
@@ -195,7 +195,7 @@ class HandoffService:
                             "handoff": handoff.as_json(), "agent": agent.as_json(), "via": via})
         return handoff
 
-    # --- background: the outbox and the SLA watcher (run by the gateway's supervisor) ---------
+    # --- background: the outbox (run by the gateway's supervisor; SLA: bot/support/sla_clocks.py)
 
     async def outbox_loop(self) -> None:
         """Deliver the outbox (bot/support/outbox.py): customers, the agents' group, WeCom."""
@@ -203,9 +203,3 @@ class HandoffService:
 
     async def outbox_round(self, backoff: Dict[str, Any] | None = None) -> None:
         await self.outbox.round(backoff)
-
-    async def check_sla_once(self) -> List[Dict[str, Any]]:
-        breached = await self._db(check_sla, None, self.store.engine)
-        for item in breached:
-            await self.publish({"type": events.SLA_BREACH, "handoff_id": item["handoff"], **item})
-        return breached

@@ -1,13 +1,16 @@
-"""SLA clocks as the service team lives them: the watcher, breaches, the one escalation.
+"""SLA clocks as the service team lives them: the one SLA loop, breaches, the one escalation.
 
 Each ticket has a first-response and a resolution clock (rows and their state machine:
 :mod:`bot.store.sla_clocks`), counted in the profile's service hours and paused while the
 ticket waits on the customer. Here:
 
-* :meth:`SlaClocks.check_once` (a supervised loop in the gateway) marks every running
-  clock past due ``missed`` once and publishes :data:`~bot.support.events.SLA_CLOCK_MISSED`;
-  a ticket's first breach escalates it (priority up, once) and publishes
-  :data:`~bot.support.events.SLA_ESCALATED` for the lead (WeCom alerts and consoles listen);
+* :meth:`SlaClocks.check_once` (the gateway's supervised ``sla-clocks`` loop, the only SLA
+  loop) marks every running clock past due ``missed`` once and publishes one
+  :data:`~bot.support.events.SLA_CLOCK_MISSED` per breach: WeCom's robot gets one alert,
+  the agents' group one line, the consoles a live update. A ticket's first breach also
+  escalates it (priority up, once) and says so in that same event (``escalated``: the
+  alert asks the lead to take it). A first response already given stops its clock, so it
+  never breaches afterwards;
 * bus listeners: an agent's reply in a handoff stops its ticket's first-response clock (and
   stamps the handoff's first reply for the reports); a customer writing to a ticket that
   waits on them resumes it (status back to in progress, clocks running again).
@@ -42,10 +45,8 @@ class SlaClocks:
 
     async def check_once(self) -> List[Dict[str, Any]]:
         missed = await asyncio.to_thread(self.store.mark_missed, profile.now())
-        for item in missed:
+        for item in missed:             # one event per breach, escalated or not: one alert
             await self.bus.publish({"type": events.SLA_CLOCK_MISSED, **item})
-            if item["escalated"]:
-                await self.bus.publish({"type": events.SLA_ESCALATED, **item})
         return missed
 
     async def on_agent_reply(self, event: Dict[str, Any]) -> None:

@@ -62,8 +62,8 @@ class AgentsGroup:
         self.standby_seconds = min(5.0, poll_timeout + 1.0)
 
     def attach(self, bus: EventBus) -> None:
-        """Follow every handoff event; deliver the outbox target ``telegram``."""
-        bus.subscribe_many(events.HANDOFF_EVENTS, self.hook)
+        """Follow every handoff event and SLA breach; deliver the outbox target ``telegram``."""
+        bus.subscribe_many(events.HANDOFF_EVENTS + (events.SLA_CLOCK_MISSED,), self.hook)
         self.service.deliverers["telegram"] = self.deliver
 
     # --- what the group is told (through the outbox) ---------------------------------
@@ -91,10 +91,12 @@ class AgentsGroup:
             text = f"↪️ 已转接给 {h.get('agent_name')}"
         elif kind == events.CLOSED:
             text = f"🏁 会话已结束（{who}）"
-        elif kind == events.SLA_BREACH:
-            await self.service.enqueue("telegram", {"op": "group", "text": (
-                f"⏰ 工单 {event['ticket']}（{event['kind']}，{event['priority']}）已超过承诺时间")},
-                handoff_id)
+        elif kind == events.SLA_CLOCK_MISSED:        # an SLA breach, once (bot/support/sla_clocks.py)
+            clock = {"first_response": "首次响应", "resolution": "解决"}.get(event["clock"], event["clock"])
+            text = f"⏰ 工单 {event['ticket']}（{event['kind']}，{event['priority']}）{clock}时限已过"
+            if event.get("escalated"):
+                text += "，已升级，请组长处理"
+            await self.service.enqueue("telegram", {"op": "group", "text": text}, handoff_id)
             return
         else:
             return

@@ -1,4 +1,4 @@
-"""WeCom group-robot alerts (notify only): new handoffs waiting and SLA breaches.
+"""WeCom group-robot alerts (notify only): new handoffs waiting and SLA breaches (one each).
 
 A listener on the event bus turns those events into robot messages queued in the SQL
 outbox (target ``wecom``); :meth:`WeComAlerts.deliver` sends one row. Runs in the gateway.
@@ -33,14 +33,11 @@ class WeComAlerts:
             h = event["handoff"]
             text = (f"【转人工】会话 #{h['id']}（{h['channel']}，{h['priority']}）等待接入，"
                     f"工单 {h['ticket_number'] or '-'}，原因 {h['reason']}")
-        elif event["type"] == events.SLA_BREACH:
-            text = f"【超时】工单 {event['ticket']}（{event['kind']}，{event['priority']}）已超过承诺时间"
-        elif event["type"] == events.SLA_CLOCK_MISSED:
+        elif event["type"] == events.SLA_CLOCK_MISSED:       # one alert per breach
             clock = {"first_response": "首次响应", "resolution": "解决"}.get(event["clock"], event["clock"])
             text = f"【SLA 超时】工单 {event['ticket']}（{event['kind']}）{clock}时限已过"
-        elif event["type"] == events.SLA_ESCALATED:
-            text = (f"【升级·请组长处理】工单 {event['ticket']}（{event['kind']}）首次超时，"
-                    f"优先级已升为 {event['priority']}")
+            if event.get("escalated"):                         # the ticket's first breach
+                text += f"，已升级为 {event['priority']}，请组长处理"
         else:
             return
         await self.service.enqueue(TARGET, {"msgtype": "text", "text": {"content": text}},
@@ -73,9 +70,7 @@ class WeComAlerts:
     def attach(self, bus: events.EventBus) -> None:
         """Listen for the events that alert, and deliver the outbox target ``wecom``."""
         bus.subscribe(events.HANDOFF_NEW, self.on_event)
-        bus.subscribe(events.SLA_BREACH, self.on_event)
         bus.subscribe(events.SLA_CLOCK_MISSED, self.on_event)
-        bus.subscribe(events.SLA_ESCALATED, self.on_event)
         self.service.deliverers[TARGET] = self.deliver
 
     async def close(self) -> None:
