@@ -40,3 +40,58 @@ def test_a_correction_with_a_reason_gives_both():
     slots, _ = validate(ValidateReturnForm(), RETURN, "订单号错了 DD889102736456，尺寸不合适")
     assert slots["order_id"].upper() == "DD889102736456"
     assert "尺寸不合适" in slots["return_reason"]
+
+
+COMPLAINT = dict(complaint_category="服务态度", complaint_description="客服态度太差了", order_id=None,
+                 phone=None, requested_slot="phone", form_tries={})
+
+
+def test_a_complaint_takes_an_order_number_given_instead_of_the_phone_and_asks_again():
+    from actions.forms import ValidateComplaintForm
+    slots, said = validate(ValidateComplaintForm(), COMPLAINT, "DD202611200088")
+    assert slots["order_id"] == "DD202611200088" and "phone" not in slots
+    assert slots["form_tries"] == {}                    # other details given: no failed try
+    assert said and "订单号" in said[0]
+
+
+def test_a_complaint_accepts_a_refusal_to_leave_a_phone():
+    from actions.forms import ValidateComplaintForm
+    slots, said = validate(ValidateComplaintForm(), COMPLAINT, "不给！就是不给！", intent="deny")
+    assert slots["phone"] == "无" and "客服" in said[0]
+
+
+def test_why_a_phone_is_answered_not_counted_as_a_try():
+    from actions.forms import ValidateComplaintForm
+    slots, said = validate(ValidateComplaintForm(), COMPLAINT, "凭什么给你电话？", intent="out_of_scope")
+    assert "phone" not in slots and slots["form_tries"] == {}
+    assert "加密" in said[0]
+
+
+def test_a_return_started_with_its_details_takes_them_all():
+    start = dict(RETURN, order_id=None, return_type=None, requested_slot=None)
+    slots, _ = validate(ValidateReturnForm(), start, "你们发的冰箱门是歪的！给我换一台！订单号找不到了，三天前到的")
+    assert slots["return_type"] == "exchange" and "歪" in slots["return_reason"]
+    assert slots["order_id"] == "无" and slots["days_since_receipt"] == 3.0
+
+
+def test_a_return_reason_keeps_no_phone():
+    slots, _ = validate(ValidateReturnForm(), RETURN, "电话15200001212，昨天收到的，不想要了")
+    assert slots["phone"] == "15200001212"
+    assert "15200001212" not in slots["return_reason"] and "不想要" in slots["return_reason"]
+
+
+def test_a_repair_takes_an_english_product_and_a_short_fault():
+    from actions.forms import ValidateRepairForm
+    start = dict(product=None, fault_description=None, address=None, phone=None, requested_slot=None, form_tries={})
+    slots, _ = validate(ValidateRepairForm(), start, "my fridge 黑屏 浦东新区世纪大道100号2201 13800004321")
+    assert slots["product"] == "冰箱" and "黑屏" in slots["fault_description"]
+    assert slots["phone"] == "13800004321" and "世纪大道100号" in slots["address"]
+
+
+def test_an_address_alone_is_no_fault_description():
+    from actions.forms import ValidateRepairForm
+    asked = dict(product="热水器", fault_description=None, address=None, phone=None,
+                 requested_slot="fault_description", form_tries={})
+    slots, _ = validate(ValidateRepairForm(), asked, "东城区东直门外大街42号5号楼601")
+    assert "fault_description" not in slots and "东直门外大街" in slots["address"]
+    assert slots["form_tries"] == {}

@@ -64,7 +64,7 @@ _REASON = re.compile(
     r"故障|不制冷|不好用|有问题|发错|用不了|不能用|异味|臭|歪|斜|变形|凹|裂|碎|脏|旧|假|漏|响|闪|黑屏|不亮|不转|不加热|"
     r"(?i:don't like|do not like|not like|wrong|size|fit|broken|damaged|defect|faulty|leak|not working|doesn't work|"
     r"changed my mind|don't need|don't want)")
-_NOT_REASON = re.compile(r"订单|单号|电话|手机|号码|地址|(?i:order|phone|address)")
+_NOT_REASON = re.compile(r"订单号码?|订单|单号|电话号码|电话|手机号码?|手机|号码|地址|(?i:order|phone|address)")
 _REQUEST = re.compile(r"我要|我想|(?<!不)想要|能不能|可不可以|可以吗|行不行|给我|帮我|麻烦|申请|办理|"
                       r"退货|退款|退钱|退掉|退了|换货|换一台|换一个|换个|换台|换新的?|退换|退|换|(?i:return|refund|exchange|please)")
 
