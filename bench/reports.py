@@ -72,11 +72,13 @@ def _timed(label: str, work):
 
 
 def run(url: str, n: int) -> None:
-    from sqlalchemy import update
+    from sqlalchemy import func, select, update
 
+    from bot.profile import business as profile
     from bot.store.engine import engine_for
+    from bot.store.report_days import ReportDayStore
     from bot.store.reports import ReportStore
-    from bot.store.schema import Ticket
+    from bot.store.schema import ReportMark, Ticket
     from bot.store.ticket_queries import TicketFilter, TicketQueries
     from bot.support import metrics
 
@@ -86,6 +88,10 @@ def run(url: str, n: int) -> None:
     build(engine, n)
     print(f"  built {n} tickets (+ clocks, 回访, answers, lines) in {time.perf_counter() - began:.1f} s")
     store = ReportStore(engine)
+    with engine.connect() as conn:
+        marks = conn.execute(select(func.count()).select_from(ReportMark)).scalar()
+    _timed(f"the build's {marks} change marks consumed", lambda: ReportDayStore(engine).consume(
+        lambda hours: metrics.touched_days(hours, profile.shop_tz(), 1800, 259200)))
     day, week = (dt.date(2026, 11, 15),) * 2, (dt.date(2026, 11, 9), dt.date(2026, 11, 15))
     month = (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
     os.environ["KEFU_FAKE_NOW"] = "2026-11-15T12:00:00"

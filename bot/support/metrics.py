@@ -97,7 +97,7 @@ def _round(value: Optional[float]) -> Optional[float]:
 ROLLUP_VERSION = 1      # bump when a definition changes: every stored day is computed again
 
 
-def _touched(hours: List[tuple], tz, gap: float, repeat: float) -> List[str]:
+def touched_days(hours: List[tuple], tz, gap: float, repeat: float) -> List[str]:
     """The days whose figures changed rows of these UTC hours may change: a line (handoff,
     ticket) is read by the conversations of the ``repeat + gap`` before it (repeat contacts)
     and of its own day; a clock, 回访 or answer by its own day's."""
@@ -136,7 +136,7 @@ def summary(date_from: dt.date, date_to: dt.date, store: ReportStore | None = No
     rollups = ReportDayStore(store.engine)
 
     def touched(hours):
-        return _touched(hours, tz, rules["gap"], rules["repeat"])
+        return touched_days(hours, tz, rules["gap"], rules["repeat"])
 
     gen0 = rollups.consume(touched)
     closed_to = min(date_to, today - dt.timedelta(days=1))
