@@ -14,6 +14,16 @@
   const OUTCOMES = [['reached', '已联系'], ['not_reached', '未接通'], ['refused', '拒绝回访']];
   const RC_STATUS = {due: '待回访', done: '已完成', unreachable: '无法联系', cancelled: '已取消'};
   const lead = () => ws.me && (ws.me.role === 'admin' || ws.me.role === 'lead');
+  // Every live update (a change anywhere) draws the open list, ticket and 回访 again, while
+  // the agent's own request may be drawing them too: only the newest request of each draws
+  // (an older answer arriving late never draws over a newer one), and what the agent was
+  // choosing or typing there (new status, assignee, note, a call's outcome) is kept.
+  const latest = {tickets: 0, ticket: 0, calls: 0};
+  const kept = (id, value) => {              // a select keeps a value it still offers
+    const node = $(id);
+    if (!node || value == null || (node.options && ![...node.options].some(o => o.value === value))) return;
+    node.value = value;
+  };
 
   const {el} = window.kefu;                   // /static/kefu.js
   const api = (path, body) => window.kefu.request('/api/agent' + path, body);
@@ -59,8 +69,10 @@
                              ['assignee', 't-assignee'], ['from', 't-from'], ['to', 't-to'], ['q', 't-q']]) {
       if ($(id).value.trim()) params.set(key, $(id).value.trim());
     }
+    const seq = ++latest.tickets;
     let data;
-    try { data = await api('/tickets?' + params); } catch (err) { $('t-count').textContent = '查询失败：' + err.message; return; }
+    try { data = await api('/tickets?' + params); } catch (err) { if (seq === latest.tickets) $('t-count').textContent = '查询失败：' + err.message; return; }
+    if (seq !== latest.tickets) return;          // a newer search is drawing the list
     $('t-count').textContent = `共 ${data.total} 个工单`;
     const body = $('t-rows');
     body.replaceChildren();
@@ -77,9 +89,11 @@
   async function openTicket(number) {
     ws.current = number;
     for (const row of document.querySelectorAll('.t-row')) row.classList.toggle('active', row.dataset.number === number);
+    const seq = ++latest.ticket;
     let t;
     try { t = (await api('/tickets/' + encodeURIComponent(number))).ticket; }
-    catch (err) { $('t-detail').replaceChildren(el('p', {textContent: '无法打开：' + err.message})); return; }
+    catch (err) { if (seq === latest.ticket) $('t-detail').replaceChildren(el('p', {textContent: '无法打开：' + err.message})); return; }
+    if (seq !== latest.ticket) return;           // a newer request is drawing this page
     const dl = el('dl', {});
     const add = (k, v) => { if (v !== null && v !== undefined && v !== '') dl.append(el('dt', {textContent: k}), el('dd', {textContent: String(v)})); };
     add('工单号', t.number); add('类型', `${t.kind_label}·${t.category}`); add('优先级', PRIORITY[t.priority]);
@@ -106,14 +120,20 @@
       }
     }
     const note = el('input', {id: 't-note', placeholder: '内部备注（客户不可见）', maxLength: 2000});
-    const noteRow = el('div', {class: 'row'}, note, el('button', {type: 'button', textContent: '备注', on: {click: () => { if (note.value.trim()) act(() => api(`/tickets/${t.number}/note`, {text: note.value.trim()})); }}}));
+    const noteRow = el('div', {class: 'row'}, note, el('button', {type: 'button', textContent: '备注', on: {click: () => { const text = $('t-note').value.trim(); if (text) act(async () => { await api(`/tickets/${t.number}/note`, {text}); $('t-note').value = ''; }); }}}));
     const events = el('div', {class: 'events'}, el('h3', {textContent: '处理记录'}));
     for (const e of t.events) events.appendChild(el('div', {textContent: `${when(e.at)} ${e.actor} ${e.kind === 'status' ? `${e.from || ''} → ${e.to}` : e.kind}${e.note ? '：' + e.note : ''}`}));
     const calls = el('div', {class: 'events'}, el('h3', {textContent: '回访'}));
     for (const c of t.return_calls) calls.appendChild(el('div', {class: 'rc-state', textContent: `${RC_STATUS[c.status]} · 尝试 ${c.attempts}/${c.max_attempts}${c.score ? ` · ${c.score} 分` : ''}${c.comment ? ' · ' + c.comment : ''}`}));
     const transcript = el('div', {class: 'events transcript'}, el('h3', {textContent: '对话记录'}));
     for (const line of t.transcript) transcript.appendChild(el('div', {class: 'tl ' + line.author, textContent: `${when(line.at)} ${line.author}：${line.text}`}));
+    const same = $('t-detail').dataset.number === t.number;   // drawn again: keep the agent's input
+    const before = same ? {status: $('t-new-status')?.value, to: $('t-assign-to')?.value, note: $('t-note')?.value,
+                           focus: document.activeElement?.id} : {};
     $('t-detail').replaceChildren(el('h2', {textContent: `工单 ${t.number}`}), dl, clocks, actions, noteRow, calls, events, transcript);
+    $('t-detail').dataset.number = t.number;
+    kept('t-new-status', before.status); kept('t-assign-to', before.to); kept('t-note', before.note);
+    if (before.focus && ['t-new-status', 't-assign-to', 't-note'].includes(before.focus) && $(before.focus)) $(before.focus).focus();
   }
 
   async function act(fn) {
@@ -126,8 +146,15 @@
   options($('rc-filter'), Object.entries(RC_STATUS).filter(([k]) => k !== 'cancelled').concat([['all', '全部']]));
   $('rc-filter').addEventListener('change', () => loadCalls());
   async function loadCalls() {
+    const seq = ++latest.calls;
     const data = await api('/return-calls?status=' + $('rc-filter').value).catch(() => ({return_calls: []}));
+    if (seq !== latest.calls) return;            // a newer request is drawing the list
     const box = $('rc-rows');
+    const before = {};                           // per call: what the agent chose or typed so far
+    for (const row of box.querySelectorAll('.rc-row')) {
+      const field = cls => row.querySelector(cls)?.value;
+      before[row.dataset.id] = {outcome: field('.rc-outcome'), score: field('.rc-score'), comment: field('.rc-comment')};
+    }
     box.replaceChildren();
     if (!data.return_calls.length) box.appendChild(el('p', {class: 'muted', textContent: '没有回访任务'}));
     for (const c of data.return_calls) {
@@ -135,6 +162,12 @@
       const score = options(el('select', {class: 'rc-score'}), [['5', '5 分'], ['4', '4 分'], ['3', '3 分'], ['2', '2 分'], ['1', '1 分']]);
       const comment = el('input', {class: 'rc-comment', placeholder: '回访备注', maxLength: 1000});
       outcome.addEventListener('change', () => { score.disabled = outcome.value !== 'reached'; });
+      const was = before[String(c.id)];
+      if (was) {
+        for (const [node, value] of [[outcome, was.outcome], [score, was.score]]) if ([...node.options].some(o => o.value === value)) node.value = value;
+        comment.value = was.comment || '';
+        score.disabled = outcome.value !== 'reached';
+      }
       const save = el('button', {class: 'primary rc-save', type: 'button', textContent: '记录', on: {click: () => act(() => api(`/return-calls/${c.id}`,
         {outcome: outcome.value, score: outcome.value === 'reached' ? Number(score.value) : null, comment: comment.value.trim() || null}))}});
       box.appendChild(el('div', {class: 'rc-row', dataset: {ticket: c.ticket, id: c.id}},
