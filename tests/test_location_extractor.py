@@ -28,6 +28,7 @@ PLACES = yaml.safe_load(packs.load("property").path("profile").read_text(encodin
     ("C座1506插座冒火花", "C座1506", "home"),
     ("七号楼2904", "七号楼2904", "home"),
     ("2单元501的灯", "2单元501", "home"),
+    ("3单元802 暖气不热", "3单元802", "home"),
     ("10号楼1单元门口", "10号楼1单元", "home"),
     ("电梯里困人了！3号楼电梯 快来", "3号楼电梯", "shared"),    # the precise one, not the first
     ("5栋楼顶的防水层坏了", "5栋楼顶", "shared"),

@@ -110,6 +110,7 @@ def location_spans(text: str, places: Iterable[str] = ()) -> List[Span]:
         return not any(a < end and start < b for a, b in taken)
 
     def home(match: re.Match, end: int) -> None:
+        end = match.start() + len(text[match.start():end].rstrip())
         parts = {k: v for k, v in match.groupdict().items() if v}
         word = ROOM_WORD.match(text, end)
         if word and parts.get("room"):
