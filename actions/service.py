@@ -1,6 +1,7 @@
 """Reaching a human, misunderstandings, and satisfaction ratings."""
 from __future__ import annotations
 
+import re
 from typing import Text
 
 from rasa_sdk import Action, Tracker
@@ -117,4 +118,34 @@ class RateService(Action):
         else:
             dispatcher.utter_message(text=(
                 "收到您的反馈，谢谢！如果对某次服务不满意，可以回复“投诉”登记，我们会认真处理。"))
+        return []
+
+
+# asking for a person, not about one ("人工客服回消息要多久"); "不用转" / "别转人工" is no request
+WANTS_PERSON = re.compile(r"(?<![不别没])(?:我要|要|找|转|接|叫|给我|帮我|需要)个?(?:人工|真人)|转接客服|"
+                          r"(?i:real person|human agent|talk to a human)")
+NO_PERSON = re.compile(r"(不用|不要|别|不需要|无需|没必要)(帮我)?(?:(转|找|接|叫)|人工|真人)|问问而已|随便问问")
+
+
+def wants_person(text: str) -> bool:
+    """The message asks for a person (``…我要人工服务``), and does not say not to."""
+    return bool(WANTS_PERSON.search(text or "")) and not NO_PERSON.search(text or "")
+
+
+class AnswerFaq(Action):
+    """A policy question outside any form: the answer the response selector chose; when the
+    same message also asks for a person (``你们晚上有人吗我要人工``), the handoff too."""
+
+    def name(self) -> Text:
+        return "action_answer_faq"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        selected = ((tracker.latest_message.get("response_selector") or {}).get("faq") or {}).get("response") or {}
+        if selected.get("intent_response_key"):
+            dispatcher.utter_message(response=f"utter_{selected['intent_response_key']}")
+        if wants_person(tracker.latest_message.get("text", "")):
+            hand_off(dispatcher, tracker, "request_human")
+            return reset()
+        if not selected.get("intent_response_key"):
+            dispatcher.utter_message(response="utter_how_can_help")
         return []

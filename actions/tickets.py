@@ -1,16 +1,17 @@
 """Turning finished forms into tickets, and answering "where is my ticket?"."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Any, Dict, List, Text, Tuple
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (customer_channel, form_run_key, latest_entity, local_time, store,
                             ticket_payload)
-from actions.dialogue import reset, switch
+from actions.dialogue import form_for, reset, switch
 from actions.forms import summary
 from bot.profile import details, parsing
 from bot.profile import business as profile
@@ -199,6 +200,9 @@ class CheckTicket(Action):
         if number:
             dispatcher.utter_message(text=answer_ticket_number(tracker, number, text))
             return [SlotSet("ticket_id", None)]
+        routed = misread_request(tracker, domain)
+        if routed:
+            return routed
         tickets = store().for_customer(tracker.sender_id)
         if not tickets:
             dispatcher.utter_message(text="您目前没有处理中的工单。如果是在其他渠道提交的，请发送工单号（KF开头）给我查询。")
@@ -206,6 +210,21 @@ class CheckTicket(Action):
             lines = "\n".join(describe(t) for t in tickets[:5])
             dispatcher.utter_message(text=f"您有 {len(tickets)} 个处理中的工单：\n{lines}")
         return []
+
+
+ASKS_PROGRESS = re.compile(r"进度|到哪|查|状态|怎么样了|处理了|处理得|结果|回复|多久|工单|单子|(?i:status|progress|ticket)")
+
+
+def misread_request(tracker: Tracker, domain) -> Optional[List[Dict[Text, Any]]]:
+    """A message the classifier took, unsure, for a progress question, that asks nothing about
+    progress but carries a form's details (``…漏水能不能给我换一台新的``): that form starts."""
+    message = tracker.latest_message or {}
+    if ((message.get("intent") or {}).get("confidence") or 0) >= 0.5 or ASKS_PROGRESS.search(message.get("text", "")):
+        return None
+    target = form_for(message)
+    if target and target in ((domain or {}).get("forms") or {}):
+        return reset() + [FollowupAction(target)]
+    return None
 
 
 def answer_ticket_number(tracker: Tracker, number: str, text: str) -> str:

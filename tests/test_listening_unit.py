@@ -95,3 +95,13 @@ def test_an_address_alone_is_no_fault_description():
     slots, _ = validate(ValidateRepairForm(), asked, "东城区东直门外大街42号5号楼601")
     assert "fault_description" not in slots and "东直门外大街" in slots["address"]
     assert slots["form_tries"] == {}
+
+
+@pytest.mark.parametrize("text,wants", [
+    ("你们晚上有人吗我要人工服务", True), ("几点有人工？帮我转人工", True), ("我不要机器人，我要人工", True),
+    ("人工客服回消息一般要多久呀 问问而已 不用转", False), ("人工客服几点上班", False),
+    ("不用转人工，我就问下运费", False),
+])
+def test_a_policy_question_that_also_asks_for_a_person(text, wants):
+    from actions.service import wants_person
+    assert wants_person(text) is wants
