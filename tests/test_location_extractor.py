@@ -127,3 +127,32 @@ def test_a_pack_component_after_a_missing_step_or_profile_key_names_the_pack_fil
         {"name": "X", "after": "CRFEntityExtractor", "places": "profile:no_such_key"}]}})
     with pytest.raises(packs.PackError, match="has no no_such_key"):
         assemble.with_pack_components(broken, [{"name": "CRFEntityExtractor"}])
+
+
+@pytest.mark.parametrize("text, parts", [
+    ("住在8栋2-301 厨房漏水", {"building": "8", "unit": "2", "room": "301"}),
+    ("2单元501的灯不亮", {"unit": "2", "room": "501"}),
+])
+def test_the_forms_read_the_same_homes(text, parts):
+    found = places.find_location(text, PLACES)
+    assert found.kind == "home" and found.parts == parts and found.complete_home
+
+
+def test_editing_the_address_grammar_changes_the_property_models_cache_key(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from bot.training.model_cache import INPUTS, data_hash
+
+    root, copy = Path(__file__).resolve().parent.parent, tmp_path / "project"
+    for entry in INPUTS:
+        src, dst = root / entry, copy / entry
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+        elif src.exists():
+            shutil.copy(src, dst)
+    before = data_hash(copy, business="property")
+    grammar = copy / "bot" / "profile" / "places.py"
+    grammar.write_text(grammar.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert data_hash(copy, business="property") != before

@@ -20,6 +20,9 @@ FLOOR = r"(?P<floor>\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:楼|层)
 ROOM = r"(?P<room>\d{3,4})\s*(?:室|号|房)?"
 HOME = re.compile(r"(?<![\dA-Za-z])" + BUILDING + r"\s*(?:" + UNIT + r")?\s*(?:" + FLOOR + r")?\s*(?:" + ROOM + r")?", re.A)
 DASHED = re.compile(r"(?<![\d-])(?P<building>\d{1,3})-(?P<unit>\d{1,2})-(?P<room>\d{3,4})(?![\d-])", re.A)
+# a unit and room with no building (``2单元501``), a building then unit-room (``8栋2-301``)
+UNIT_ROOM = re.compile(r"(?<![\dA-Za-z])" + UNIT + r"\s*" + ROOM, re.A)
+BUILDING_DASHED = re.compile(r"(?<![\dA-Za-z])" + BUILDING + r"\s*(?P<unit>\d{1,2})-(?P<room>\d{3,4})(?![\d-])", re.A)
 
 
 @dataclass
@@ -47,7 +50,7 @@ def find_location(text: str, places: Iterable[str] = ()) -> Optional[Location]:
     """The most precise location in ``text``: a home when it names a building, else a shared
     place of ``places`` (optionally with its building: ``3号楼电梯``), else None."""
     folded = fold(text or "")
-    dashed = DASHED.search(folded)
+    dashed = DASHED.search(folded) or BUILDING_DASHED.search(folded)
     if dashed:
         return Location(dashed.group(0), "home", {k: v for k, v in dashed.groupdict().items() if v})
     best = None
@@ -55,6 +58,10 @@ def find_location(text: str, places: Iterable[str] = ()) -> Optional[Location]:
         parts = {k: v for k, v in match.groupdict().items() if v}
         if best is None or len(parts) > len(best[1]):
             best = (match, parts)
+    unit_room = UNIT_ROOM.search(folded)
+    if unit_room and best is None:
+        return Location(unit_room.group(0).strip(), "home",
+                        {k: v for k, v in unit_room.groupdict().items() if v})
     place = _place(folded, places)
     if best and (len(best[1]) > 1 or not place):
         match, parts = best
@@ -76,9 +83,6 @@ def find_location(text: str, places: Iterable[str] = ()) -> Optional[Location]:
 # --- where in a message: the span an NLU extractor annotates -------------------------------
 
 BUILDING_ONLY = re.compile(r"(?<![\dA-Za-z])" + BUILDING, re.A)
-# a unit and room with no building (``2单元501``), a building then unit-room (``8栋2-301``)
-UNIT_ROOM = re.compile(r"(?<![\dA-Za-z])" + UNIT + r"\s*" + ROOM, re.A)
-BUILDING_DASHED = re.compile(r"(?<![\dA-Za-z])" + BUILDING + r"\s*(?P<unit>\d{1,2})-(?P<room>\d{3,4})(?![\d-])", re.A)
 ROOM_WORD = re.compile(r"\s*(?:室|号|房)")
 PLACE_QUALIFIER = r"(?:小区|中心)?"      # 小区东门, 中心花园: the estate's own name for the place
 
