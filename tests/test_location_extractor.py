@@ -156,3 +156,12 @@ def test_editing_the_address_grammar_changes_the_property_models_cache_key(tmp_p
     grammar = copy / "bot" / "profile" / "places.py"
     grammar.write_text(grammar.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert data_hash(copy, business="property") != before
+
+
+def test_make_validate_names_a_pack_component_placed_after_a_missing_step(tmp_path):
+    from bot.business.checks import problems
+
+    pack = packs.load("property")
+    manifest = {**pack.manifest, "pipeline": [{"name": "X", "after": "NoSuchStep"}]}
+    broken = packs.Pack(**{**pack.__dict__, "manifest": manifest})
+    assert any("pipeline[0].after" in p and "NoSuchStep" in p for p in problems(broken))

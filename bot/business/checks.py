@@ -108,6 +108,11 @@ def problems(pack: packs.Pack) -> List[str]:
     for topic in sorted(answers - topics):
         out.append(f"{pack.files['faq_answers']}: {topic}: answer without training examples (faq/{topic})")
     messages = loaded["messages"] or {}
+    try:        # the components the pack adds to config.yml's pipeline, each after a step it has
+        config = yaml.safe_load((pack.root / "config.yml").read_text(encoding="utf-8")) or {}
+        assemble.with_pack_components(pack, config.get("pipeline") or [])
+    except (packs.PackError, OSError, yaml.YAMLError) as exc:
+        out.append(str(exc))
     try:
         domain = assemble.domain_of(pack)
     except (packs.PackError, OSError, yaml.YAMLError) as exc:
