@@ -1,4 +1,5 @@
-"""What admins teach the bot: ``data/nlu/annotated.yml`` (customer lines under the intent an
+"""What admins teach the bot: ``annotated.yml`` in the business pack's NLU folder
+(``data/nlu/`` for the shop, ``businesses/property/data/nlu/`` for the property office: customer lines under the intent an
 admin chose, sorted, deduplicated and stable, so a git diff shows exactly what was taught),
 the intents an annotation may use, and new FAQ topics (answer → the business pack's FAQ answers,
 responses re-rendered). Each annotation is also recorded in SQL (``annotations``).
@@ -26,7 +27,7 @@ from bot.store.engine import get_engine, retrying
 from bot.store.schema import Annotation, Message
 from bot.training.project import AdminError, now, project_dir
 
-ANNOTATED = Path("data/nlu/annotated.yml")
+ANNOTATED = Path("data/nlu/annotated.yml")     # the shop's; every pack's: annotated_path()
 ENTITY_MARK = re.compile(r"\[([^\]]+)\]\(([^)]+)\)")
 TOPIC_RE = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 
@@ -36,10 +37,23 @@ def plain(example: str) -> str:
     return ENTITY_MARK.sub(lambda m: m.group(1), example)
 
 
+def training_nlu(root: Path | None = None) -> Path:
+    """The business pack's NLU folder (project-relative), where its annotations are trained from."""
+    pack = packs.load(root=root or project_dir())
+    return Path(pack.evaluation.get("train") or ANNOTATED.parent)
+
+
+def annotated_path(root: Path | None = None) -> Path:
+    """The business pack's annotations file, project-relative (the shop's: :data:`ANNOTATED`)."""
+    return training_nlu(root) / ANNOTATED.name
+
+
 def known_intents(root: Path | None = None) -> List[str]:
     """Intents an annotation may use: the domain's (minus fallback) and every faq/… topic."""
+    from bot.training.assemble import domain_of
+
     root = root or project_dir()
-    domain = yaml.safe_load((root / "domain.yml").read_text(encoding="utf-8"))
+    domain = domain_of(packs.load(root=root))          # the shared domain with the pack's parts
     names = [i if isinstance(i, str) else next(iter(i)) for i in domain.get("intents", [])]
     names = [n for n in names if n not in ("nlu_fallback", "faq")]
     answers = faq_answers_path(root)
@@ -50,7 +64,7 @@ def known_intents(root: Path | None = None) -> List[str]:
 def existing_examples(root: Path) -> Dict[str, str]:
     """plain text → intent over data/nlu except the annotations file."""
     found: Dict[str, str] = {}
-    for path in sorted((root / "data" / "nlu").glob("*.yml")):
+    for path in sorted((root / training_nlu(root)).glob("*.yml")):
         if path.name == ANNOTATED.name:
             continue
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -64,7 +78,8 @@ def existing_examples(root: Path) -> Dict[str, str]:
 
 
 def read_annotations(root: Path | None = None) -> Dict[str, List[str]]:
-    path = (root or project_dir()) / ANNOTATED
+    root = root or project_dir()
+    path = root / annotated_path(root)
     if not path.exists():
         return {}
     doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -180,7 +195,7 @@ def annotate(message_id: int, intent: str, *, actor: str, text: str | None = Non
             blocks[other] = [e for e in examples if plain(e) != example]
         if not existing:
             blocks.setdefault(intent, []).append(marked)
-        path = root / ANNOTATED
+        path = root / annotated_path(root)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(render_annotations(blocks), encoding="utf-8")
@@ -194,4 +209,4 @@ def annotate(message_id: int, intent: str, *, actor: str, text: str | None = Non
         row.intent, row.example, row.actor, row.at = intent, marked, actor, now()
     retrying(record, engine=get_engine())
     return {"message_id": message_id, "intent": intent, "example": marked,
-            "file": str(ANNOTATED), "already_in_training_data": bool(existing)}
+            "file": str(annotated_path(root)), "already_in_training_data": bool(existing)}

@@ -44,8 +44,22 @@ def rasa_command() -> str:
     return str(Path(sys.executable).with_name("rasa"))
 
 
+def _evaluation_sets() -> set:
+    """Every pack's held-out split and frozen blind report set (what ``compare`` scores on)."""
+    from bot.profile import pack as packs
+
+    found = set()
+    for name in packs.names():
+        evaluation = packs.load(name).evaluation
+        if evaluation.get("own_split"):
+            found.add(evaluation["own_split"])
+        if evaluation.get("blind"):
+            found.add(evaluation["blind"] + "/report")
+    return found
+
+
 # what training reads (the model cache's inputs) plus what retraining needs beside them
-PROJECT_FILES = sorted(set(MODEL_INPUTS) | {"credentials.yml", "tests/nlu"})
+PROJECT_FILES = sorted(set(MODEL_INPUTS) | {"credentials.yml", "tests/nlu"} | _evaluation_sets())
 
 
 def copy_project(dest: Path, source: Path = PROJECT_ROOT) -> Path:

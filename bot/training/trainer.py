@@ -29,7 +29,9 @@ from bot.profile.business import PROJECT_ROOT
 from bot.profile.privacy import mask_text
 from bot.store.engine import get_engine, retrying
 from bot.store.schema import TrainingRun
+from bot.profile import pack as packs
 from bot.training.annotations import render_faq
+from bot.training.assemble import assemble
 from bot.training.project import AdminError, models_dir, now, project_dir, rasa_command, results_dir
 from bot.settings import setting
 
@@ -42,9 +44,7 @@ PROGRESS_RE = re.compile(r"(Epochs:\s+\d+%)|Starting to train component '([^']+)
 def candidate_name(root: Path) -> str:
     from bot.training.model_cache import data_hash
 
-    from bot.profile import pack
-
-    return f"{pack.load().name}-{data_hash(root)}"        # models/<business>-<hash>.tar.gz
+    return f"{packs.load().name}-{data_hash(root)}"       # models/<business>-<hash>.tar.gz
 
 
 def create_run(actor: str, mode: str, base_model: str | None = None) -> int:
@@ -239,16 +239,17 @@ def run_training(run_id: int, progress: Dict[str, Any] | None = None) -> Dict[st
         try:
             if root == PROJECT_ROOT:
                 render_faq(root)
-            code, tail = _stream([rasa_command(), "data", "validate", "--data", "data", "--domain",
-                                  "domain.yml", "--config", "config.yml"], root, progress, log)
+            # the business pack's domain, data and pipeline (KEFU_BUSINESS), as `make train` has them
+            inputs = assemble(packs.load(root=root))
+            code, tail = _stream([rasa_command(), "data", "validate", *inputs.args()], root, progress, log)
             if code != 0:
                 raise AdminError("rasa data validate failed:\n" + tail)
             progress["phase"] = "train"
             name = candidate_name(root)
             out = models_dir()
             out.mkdir(parents=True, exist_ok=True)
-            cmd = [rasa_command(), "train", "--config", "config.yml", "--domain", "domain.yml",
-                   "--data", "data", "--out", str(out), "--fixed-model-name", name]
+            cmd = [rasa_command(), "train", *inputs.args(), "--out", str(out),
+                   "--fixed-model-name", name]
             if run["mode"] == "finetune":
                 cmd += ["--finetune", run["base_model"], "--epoch-fraction",
                         str(setting("KEFU_FINETUNE_FRACTION"))]

@@ -123,13 +123,22 @@
     const table = el('table', {id: 'scores'}, el('tr', {}, el('th', {textContent: '指标'}), el('th', {textContent: '线上'}), el('th', {textContent: '候选'})),
       ...rows.map(([label, k]) => el('tr', {}, el('td', {textContent: label}), el('td', {textContent: PCT(s.live[k])}),
         el('td', {class: s.candidate[k] > s.live[k] ? 'up' : s.candidate[k] < s.live[k] ? 'down' : '', textContent: PCT(s.candidate[k])}))));
+    // each set apart: the held-out split and the blind report set decide; the annotated items
+    // (the candidate trained on them) are shown, never counted in the verdict
+    const SET_NAMES = {own_split: '留出测试集', blind_report: '盲测报告集', annotated: '新标注（候选已学过，不计入结论）'};
+    const bySet = el('table', {id: 'scores-by-set'}, el('tr', {}, el('th', {textContent: '测试集'}), el('th', {textContent: '句数'}),
+      el('th', {textContent: '线上准确率'}), el('th', {textContent: '候选准确率'})),
+      ...Object.entries(r.by_set || {}).map(([name, v]) => el('tr', {dataset: {set: name}}, el('td', {textContent: SET_NAMES[name] || name}),
+        el('td', {textContent: String(v.candidate.examples)}), el('td', {textContent: PCT(v.live.intent_accuracy)}),
+        el('td', {class: v.candidate.intent_accuracy > v.live.intent_accuracy ? 'up' : v.candidate.intent_accuracy < v.live.intent_accuracy ? 'down' : '',
+                  textContent: PCT(v.candidate.intent_accuracy)}))));
     const changed = Object.entries(r.per_intent).filter(([, v]) => v.change);
     const perIntent = el('div', {class: 'next', textContent: '意图 F1 变化：' + (changed.map(([k, v]) => `${k} ${v.change > 0 ? '+' : ''}${v.change}`).join('，') || '无')});
     const broken = el('div', {}, el('div', {textContent: `新出错的例子：${r.newly_broken.length} 个；新修好的：${r.newly_fixed.length} 个`}),
       ...r.newly_broken.slice(0, 20).map(b => el('div', {class: 'next', textContent: `✗ ${b.text}（应为 ${b.expected}，候选判为 ${b.candidate}）`})));
     const verdict = el('div', {id: 'verdict', class: r.worse.length ? 'error' : 'ok',
-      textContent: r.worse.length ? `候选更差（${r.worse.join('、')}），上线需填写理由` : `候选不比线上差（容差 ${r.tolerance}），可以上线`});
-    $('compare-result').replaceChildren(el('div', {class: 'next', textContent: `候选 ${r.candidate.split('/').pop()}，${r.examples} 个测试句`}), table, perIntent, broken, verdict);
+      textContent: r.worse.length ? `候选更差（${(r.worse_on || []).map(n => SET_NAMES[n] || n).join('、')}：${r.worse.join('、')}），上线需填写理由` : `候选不比线上差（容差 ${r.tolerance}），可以上线`});
+    $('compare-result').replaceChildren(el('div', {class: 'next', textContent: `候选 ${r.candidate.split('/').pop()}，${r.examples} 个测试句`}), table, bySet, perIntent, broken, verdict);
     $('confusion').src = '/api/admin/compare/confusion.png?candidate=' + encodeURIComponent(r.candidate) + '&t=' + Date.now();
     $('confusion').style.display = 'block';
   }
