@@ -26,7 +26,10 @@ def _aware(value) -> Optional[dt.datetime]:
     if value is None:
         return None
     if isinstance(value, str):                     # SQLite: the stored text, UTC
-        value = dt.datetime.fromisoformat(value)
+        try:                                       # 0.4 µs; parse + replace(tzinfo) 2 µs
+            return dt.datetime.fromisoformat(value + "+00:00")
+        except ValueError:                         # text that carries its own offset
+            value = dt.datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
@@ -166,7 +169,7 @@ class ReportStore:
         return [Line(c, ch, _aware(at)) for c, ch, at in session.connection().execute(
             select(Message.conversation_id, Message.channel, self._t(Message.at)).where(
                 Message.author == "customer", Message.at >= start, Message.at < later)
-            .order_by(*order))]
+            .order_by(*order)).all()]
 
     def _handoffs(self, session, start, later) -> List[HandoffRow]:
         t = self._t
@@ -177,7 +180,7 @@ class ReportStore:
                     t(Handoff.created_at), t(Handoff.first_reply_at), t(Handoff.closed_at),
                     Handoff.ticket_number).where(
                     Handoff.created_at >= start, Handoff.created_at < later)
-                    .order_by(Handoff.id))]
+                    .order_by(Handoff.id)).all()]
 
     def _misses(self, session, start, end, top: int) -> List[tuple]:
         return [(text, int(n)) for text, n in session.connection().execute(
@@ -196,7 +199,7 @@ class ReportStore:
             callbacks = [(c, _aware(at), n) for c, at, n in session.connection().execute(
                 select(Ticket.customer_id, self._t(Ticket.created_at), Ticket.number).where(
                     Ticket.created_at >= start, Ticket.created_at < later,
-                    Ticket.kind == "callback").order_by(Ticket.id))]
+                    Ticket.kind == "callback").order_by(Ticket.id)).all()]
             return (self._lines(session, start, later), self._handoffs(session, start, later),
                     callbacks)
         return self._read(work)
@@ -266,4 +269,4 @@ class ReportStore:
             .outerjoin(res, (res.ticket_id == Ticket.id) & (res.clock == "resolution"))
             .where(Ticket.created_at >= start, Ticket.created_at < end).order_by(Ticket.id))
         return self._read(lambda session: [
-            (*r[:5], _aware(r[5]), *r[6:]) for r in session.connection().execute(query)])
+            (*r[:5], _aware(r[5]), *r[6:]) for r in session.connection().execute(query).all()])
