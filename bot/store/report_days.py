@@ -52,7 +52,10 @@ class ReportDayStore:
 
     def consume(self, touched: Touched) -> int:
         """Marks -> stale days; returns the generation a computation starting now runs under."""
-        return self._run(lambda session: self._consume(session, touched))
+        try:
+            return self._run(lambda session: self._consume(session, touched))
+        except IntegrityError:      # two first readers both created report_state's row
+            return self._run(lambda session: self._consume(session, touched))
 
     def cached(self, first: dt.date, last: dt.date, rules: str) -> Dict[dt.date, dict]:
         def work(session):
