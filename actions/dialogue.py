@@ -6,6 +6,7 @@ over what applies (the order number to a return, the phone to a repair).
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -13,7 +14,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, latest_turn_key, store
-from bot.profile import details, mentions, parsing
+from bot.profile import details, mentions, parsing, privacy
 
 FORMS = ("complaint_form", "repair_form", "return_form")
 FORM_FIELDS = {
@@ -182,8 +183,13 @@ class RouteDetail(Action):
             return reset() + [FollowupAction(target)]
         number = recent_ticket(tracker)
         if number:                                    # a line about the ticket just filed
+            told = ""
+            if len(re.sub(r"[\W好的嗯哦行是对了吧啊呀]", "", text)) >= 4:
+                # kept on the ticket for the agent (phones, order numbers, addresses masked)
+                store().add_note(number, "客户补充：" + privacy.mask_customer_text(text)[:300], actor="customer")
+                told = "已把您这句话补充到工单里，"
             dispatcher.utter_message(text=(
-                f"好的，已为您记下。您的工单 {number} 已登记，客服会按您留的联系方式跟进；"
+                f"好的，{told}您的工单 {number} 已登记，客服会按您留的联系方式跟进；"
                 f"还有其他问题随时告诉我。"))
             return []
         dispatcher.utter_message(response="utter_how_can_help")

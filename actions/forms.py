@@ -95,6 +95,14 @@ class ValidateComplaintForm(ListeningForm):
                 found.setdefault("complaint_category", parsing.OTHER_CATEGORY)
         elif named and (turn.requested != "complaint_description" or len(substance(turn.text)) <= 6):
             found["complaint_category"] = named
+        told = turn.slot("complaint_description")
+        if turn.requested == "phone" and not found and told \
+                and turn.intent in ("inform", "complain", "rate_service", "nlu_fallback") \
+                and (category_of(turn.text) or mentions.mentions_fault(turn.text)) \
+                and not details.digits_only(turn.text) and len(substance(turn.text)) >= 6 \
+                and not SKIP.search(turn.folded) and not mentions.is_question(turn.text):
+            # more about the problem while the phone is asked: added to the description
+            found["complaint_description"] = f"{told}；{turn.text}"[:1000]
 
     def judge_complaint_category(self, turn: Turn):
         category = category_of(turn.text)

@@ -105,3 +105,10 @@ def test_an_address_alone_is_no_fault_description():
 def test_a_policy_question_that_also_asks_for_a_person(text, wants):
     from actions.service import wants_person
     assert wants_person(text) is wants
+
+
+def test_more_about_the_problem_while_the_phone_is_asked_is_added_to_the_description():
+    from actions.forms import ValidateComplaintForm
+    slots, said = validate(ValidateComplaintForm(), COMPLAINT, "师傅态度很差还骂人，东西也没装好")
+    assert slots["complaint_description"].startswith("客服态度太差了；") and "骂人" in slots["complaint_description"]
+    assert "phone" not in slots and slots["form_tries"] == {} and "问题描述" in said[0]
