@@ -182,6 +182,8 @@ class RouteDetail(Action):
         if target:
             return reset() + [FollowupAction(target)]
         number = recent_ticket(tracker)
+        if number and number not in {t.number for t in store().for_customer(tracker.sender_id, open_only=False)}:
+            number = None                             # a ticket looked up, not this customer's own
         if number:                                    # a line about the ticket just filed
             told = ""
             if len(re.sub(r"[\W好的嗯哦行是对了吧啊呀]", "", text)) >= 4:

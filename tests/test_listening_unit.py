@@ -112,3 +112,32 @@ def test_more_about_the_problem_while_the_phone_is_asked_is_added_to_the_descrip
     slots, said = validate(ValidateComplaintForm(), COMPLAINT, "师傅态度很差还骂人，东西也没装好")
     assert slots["complaint_description"].startswith("客服态度太差了；") and "骂人" in slots["complaint_description"]
     assert "phone" not in slots and slots["form_tries"] == {} and "问题描述" in said[0]
+
+
+def _after_ticket(ticket_store, monkeypatch, owner, text):
+    import actions.dialogue as dialogue
+    monkeypatch.setattr(dialogue, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="repair", category="空调", description="不制冷", customer_id=owner,
+                                         channel="web", idempotency_key=f"{owner}:1")
+    events = [{"event": "user", "text": "空调不制冷"}, {"event": "bot", "text": f"报修已登记，工单号 {ticket.number}。"},
+              {"event": "user", "text": text}]
+    tracker = Tracker("web:x", {}, {"text": text, "intent": {"name": "inform"}, "entities": []},
+                      events, False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    dialogue.RouteDetail().run(dispatcher, tracker, {})
+    return ticket, dispatcher.messages[0].get("text") or dispatcher.messages[0].get("response")
+
+
+def test_a_line_after_the_customers_own_ticket_is_kept_on_it(ticket_store, monkeypatch):
+    from bot.store.schema import TicketEvent
+    from sqlalchemy import select
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", "师傅下午来就行，电话13800001111也能打")
+    assert ticket.number in said and "补充" in said
+    with ticket_store.engine.connect() as conn:
+        notes = conn.execute(select(TicketEvent.note).where(TicketEvent.kind == "note")).scalars().all()
+    assert any("下午" in n and "13800001111" not in n for n in notes)
+
+
+def test_a_ticket_only_looked_up_takes_no_note(ticket_store, monkeypatch):
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:someone-else", "师傅下午来就行")
+    assert ticket.number not in (said or "")
