@@ -335,3 +335,25 @@ def test_triggers_mark_the_hour_and_how_far_back_it_reaches(db):
     # repair + its 2 clocks: its own day; callback (read by conversations): wide, its clocks
     # narrow; the customer's line wide; the bot's line no mark
     assert marks == [(hour, 0)] * 3 + [(hour, 1), (hour, 0), (hour, 0), (hour, 1)]
+
+
+def test_settling_turns_marks_into_stale_days_without_a_reader(scenario, db, monkeypatch):
+    """The gateway settles marks every few minutes: they never pile up unread, and a day they
+    touch is recomputed at the next reading (its stored figures are dropped, not kept stale)."""
+    from sqlalchemy import text
+
+    from bot.store.schema import ReportDay
+
+    clock_at(monkeypatch, dt.datetime(2026, 12, 5, 12, tzinfo=SH))
+    first = metrics.summary(dt.date(2026, 11, 27), dt.date(2026, 11, 30))
+    lines(db, "web:late", at(28, 15))                       # a new conversation on the 28th
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM report_marks")).scalar() > 0
+    metrics.settle_marks()
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM report_marks")).scalar() == 0
+    stale = retrying(lambda s: {r.day for r in s.scalars(select(ReportDay)) if r.figures is None},
+                     engine=db, write=False)
+    assert "2026-11-28" in stale
+    again = metrics.summary(dt.date(2026, 11, 27), dt.date(2026, 11, 30))
+    assert again["conversations"] == first["conversations"] + 1

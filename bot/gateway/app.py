@@ -23,7 +23,7 @@ from bot.web import close_after_unread_body
 from bot.store.deliveries import PRUNE_EVERY, DeliveryLedger
 from bot.store.throttle import SignInThrottleStore
 from bot.store.transcripts import TranscriptStore
-from bot.support import events
+from bot.support import events, metrics
 from bot.support.events import EventBus
 from bot.support.handoffs import HandoffService
 from bot.support.waiting import ROUND_EVERY, QueueWatcher
@@ -169,6 +169,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
         # the one SLA loop: clocks past due breach once, alert once, escalate once
         supervisor.every("sla-clocks", settings.sla_interval, clocks.check_once)
         supervisor.every("queue-watcher", ROUND_EVERY, waiting.run_once)
+        # the dashboard's change marks into stale days, whether or not anyone reads 报表
+        supervisor.every("report-marks", metrics.SETTLE_EVERY,
+                         lambda: asyncio.to_thread(metrics.settle_marks))
         if group:
             supervisor.start("telegram-agents-poll", group.poll_loop)
 

@@ -121,6 +121,20 @@ def _runs(days: List[dt.date]) -> List[List[dt.date]]:
     return runs
 
 
+SETTLE_EVERY = 600        # seconds between two settlings of the triggers' change marks
+
+
+def settle_marks(store: ReportStore | None = None) -> int:
+    """Turn the triggers' change marks into stale days now. The gateway runs this every
+    :data:`SETTLE_EVERY` seconds, so marks (one per counted row written) never pile up when
+    nobody opens the dashboard for weeks; returns the generation a computation would use."""
+    store = store or ReportStore()
+    rules = report_rules()
+    tz = profile.shop_tz()
+    return ReportDayStore(store.engine).consume(
+        lambda hours: touched_days(hours, tz, rules["gap"], rules["repeat"]))
+
+
 def summary(date_from: dt.date, date_to: dt.date, store: ReportStore | None = None) -> Dict[str, Any]:
     """The dashboard's figures of [date_from, date_to] (shop days). Days before today are
     read from ``report_days`` (computed once, again after a change touched them); today and
