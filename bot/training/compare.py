@@ -69,10 +69,13 @@ def evaluate_model(nlu: Path, model: Path, out: Path) -> Dict[str, Any]:
 
 
 def texts_of(folder: Path) -> set:
-    """The plain texts of an NLU folder's examples (how rasa test reports them)."""
+    """The texts of an NLU folder's examples as ``rasa test`` reports them: after the
+    pipeline's normaliser (traditional → simplified, widths, case), which rewrites the text."""
     from rasa.shared.nlu.training_data.loading import load_data
 
-    return {m.get("text") for m in load_data(str(folder)).intent_examples}
+    from bot.brain.components.normaliser import normalise
+
+    return {normalise(m.get("text")) for m in load_data(str(folder)).intent_examples}
 
 
 def set_scores(summary: Dict[str, Any], texts: set) -> Dict[str, Any]:
