@@ -186,13 +186,18 @@ class RouteDetail(Action):
             number = None                             # a ticket looked up, not this customer's own
         if number:                                    # a line about the ticket just filed
             told = ""
-            if len(re.sub(r"[\W好的嗯哦行是对了吧啊呀]", "", text)) >= 4:
+            phone = details.find_phone(text)
+            if phone:                                 # the number to call back: on the ticket
+                store().set_phone(number, phone[1], actor="customer")
+                told = f"已记下您的联系电话 {privacy.mask_phone(phone[1])}，"
+            rest = details.PHONE_ANY.sub("", details.fold(text)) if phone else text
+            if len(re.sub(r"[\W好的嗯哦行是对了吧啊呀电话号码手机是我的]|(?i:my|number|phone|is)", "", rest)) >= 4:
                 # kept on the ticket for the agent (phones, order numbers, addresses masked)
                 store().add_note(number, "客户补充：" + privacy.mask_customer_text(text)[:300], actor="customer")
-                told = "已把您这句话补充到工单里，"
+                told += "已把您这句话补充到工单里，"
+            follow = "客服会打这个号码联系您" if phone else "客服会按您留的联系方式跟进"
             dispatcher.utter_message(text=(
-                f"好的，{told}您的工单 {number} 已登记，客服会按您留的联系方式跟进；"
-                f"还有其他问题随时告诉我。"))
+                f"好的，{told}您的工单 {number} 已登记，{follow}；还有其他问题随时告诉我。"))
             return []
         dispatcher.utter_message(response="utter_how_can_help")
         return []

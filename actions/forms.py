@@ -20,8 +20,20 @@ from bot.profile import privacy
 
 NOT_AN_ANSWER = ("affirm", "deny", "greet", "thank", "goodbye", "bot_challenge", "out_of_scope",
                  "nlu_fallback", "check_ticket", "rate_service")
-CATEGORY_OPTIONS = {"1": "商品质量", "2": "物流配送", "3": "服务态度", "4": "退款售后", "5": parsing.OTHER_CATEGORY,
-                    "其它": parsing.OTHER_CATEGORY}
+
+
+def menu() -> list:
+    """The complaint categories in the order the form offers them (profile.yml)."""
+    return list(profile.load_profile().get("complaint_category_menu") or parsing.complaint_categories())
+
+
+def category_options() -> dict:
+    """What a customer may answer the category question with: its number as offered
+    (1 … n in the profile's order, then 其他) or 其它."""
+    names = menu() + [parsing.OTHER_CATEGORY]
+    return {**{str(n): name for n, name in enumerate(names, 1)}, "其它": parsing.OTHER_CATEGORY}
+
+
 FAULT_CUES = re.compile(r"坏|不|没|漏|响|异|冒|烧|停|卡|断|裂|慢|热|冷|跳闸|报错|故障|问题|失灵|掉|松|堵|臭|味|闪")
 REASON_CUES = re.compile(r"质量|尺寸|不合适|不想要|颜色|色差|坏|破|与描述不符|不符|买错|拍错|大了|小了|太大|太小|不喜欢|"
                          r"多买|少件|瑕疵|划痕|故障|不制冷|不好用|有问题|发错|用不了|不能用|异味")
@@ -40,8 +52,9 @@ def phone_value(turn: Turn) -> Tuple[Optional[str], Optional[str]]:
 def category_of(text: str) -> Optional[str]:
     """The category a text names; after a correction (``不对，是服务态度``) the later one."""
     folded = details.fold(text).strip()
-    if folded in CATEGORY_OPTIONS:
-        return CATEGORY_OPTIONS[folded]
+    options = category_options()
+    if folded in options:
+        return options[folded]
     if details.is_correction(folded):
         tail = re.split(r"不对|不是|应该是|改成|改为|其实是", folded)[-1]
         later = parsing.complaint_category(tail)
@@ -64,7 +77,7 @@ def order_answer(turn: Turn) -> Optional[Tuple[str, None]]:
 def explicit_category(text: str) -> Optional[str]:
     """A category named as such (``服务态度``, ``类型改成物流配送``), not just a cue word."""
     folded = details.fold(text)
-    names = [c for c in list(parsing.COMPLAINT_CATEGORIES) if c in folded]
+    names = [c for c in parsing.complaint_categories() if c in folded]
     if not names:
         return None
     return max(names, key=folded.rfind)
@@ -110,7 +123,7 @@ class ValidateComplaintForm(ListeningForm):
             return category, None
         if turn.intent not in NOT_AN_ANSWER and len(substance(turn.text)) >= 6:
             return parsing.OTHER_CATEGORY, None
-        return None, "请选择一个类型：商品质量、物流配送、服务态度、退款售后，或“其他”。"
+        return None, f"请选择一个类型：{'、'.join(menu())}，或“{parsing.OTHER_CATEGORY}”。"
 
     def judge_complaint_description(self, turn: Turn):
         rest = details.strip_phone(turn.text)
@@ -272,6 +285,10 @@ class ValidateReturnForm(ListeningForm):
 
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
         mine_ids(turn, found, "order_id", "phone")
+        # the item sent back, named anywhere in the form (kept on the ticket for the agent)
+        product = turn.product or mentions.english_product(turn.text)
+        if product and (not turn.slot("product") or details.is_correction(turn.text)):
+            found["product"] = product
         if "order_id" not in found and not turn.slot("order_id") and mentions.says_no_order(turn.text):
             found["order_id"] = NO_VALUE
         kind = details.return_type(turn.text)

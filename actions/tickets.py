@@ -22,7 +22,7 @@ from bot.store.tickets import TicketView
 
 COMPLAINT_SLOTS = ("complaint_category", "complaint_description", "order_id")
 REPAIR_SLOTS = ("product", "fault_description", "address", "urgency", "order_id")
-RETURN_SLOTS = ("order_id", "return_type", "return_reason", "days_since_receipt")
+RETURN_SLOTS = ("order_id", "return_type", "return_reason", "days_since_receipt", "product")
 
 
 def _reset(slots) -> List[Dict[Text, Any]]:
@@ -132,7 +132,7 @@ class SubmitReturn(FormFiling, Action):
     action = "action_submit_return"
     form = "return_form"
     slots = RETURN_SLOTS
-    shown = ("order_id", "return_reason", "days_since_receipt", "phone")
+    shown = ("product", "order_id", "return_reason", "days_since_receipt", "phone")
 
     def submit(self, dispatcher: CollectingDispatcher, tracker: Tracker):
         rules = profile.load_profile()["returns"]
@@ -164,6 +164,7 @@ class SubmitReturn(FormFiling, Action):
                 "return_type": kind})]
         ticket = self.open_ticket(
             tracker, kind="return", category=label, order_id=order_id, description=_clean(reason),
+            product=tracker.get_slot("product"),         # what is sent back, for the agent
             details={"return_type": kind, "days_since_receipt": days, "quality_problem": quality,
                      "order_unverified": order_id is None})
         return self.filed(dispatcher, tracker, ticket, (

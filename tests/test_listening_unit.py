@@ -14,8 +14,8 @@ def shop_clock(tmp_path, monkeypatch):
     monkeypatch.setenv("KEFU_FAKE_NOW", "2026-11-27T10:00:00")
 
 
-def validate(form, slots, text, intent="inform"):
-    tracker = Tracker("web:x", slots, {"text": text, "intent": {"name": intent}, "entities": []},
+def validate(form, slots, text, intent="inform", entities=()):
+    tracker = Tracker("web:x", slots, {"text": text, "intent": {"name": intent}, "entities": list(entities)},
                       [], False, None, {"name": form.form}, "action_listen")
     dispatcher = CollectingDispatcher()
     events = asyncio.run(form.run(dispatcher, tracker, {}))
@@ -141,3 +141,24 @@ def test_a_line_after_the_customers_own_ticket_is_kept_on_it(ticket_store, monke
 def test_a_ticket_only_looked_up_takes_no_note(ticket_store, monkeypatch):
     ticket, said = _after_ticket(ticket_store, monkeypatch, "web:someone-else", "师傅下午来就行")
     assert ticket.number not in (said or "")
+
+
+@pytest.mark.parametrize("text,last4", [("我电话是 158 0076 2243 你们明天打给我", "2243"),
+                                        ("my number is 139-8765-4321", "4321"), ("13912345678", "5678")])
+def test_a_phone_given_after_the_ticket_was_filed_is_the_number_to_call(ticket_store, monkeypatch, text, last4):
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", text)
+    found = ticket_store.find(ticket.number)
+    assert found.phone.endswith(last4) and found.phone != ticket.phone
+    assert f"****{last4}" in said and "联系您" in said
+    notes = [e["note"] for e in found.events if e["kind"] == "note"]
+    assert notes and all("****" in n for n in notes)                    # never in clear
+    assert len(notes) == (2 if "明天" in text else 1)         # more than a phone: also a note
+
+
+def test_a_returned_item_is_kept_on_the_return_ticket():
+    from actions.forms import ValidateReturnForm
+    slots, _ = validate(ValidateReturnForm(), {**RETURN, "order_id": None}, "我要退货，电视买来屏幕有坏点",
+                        entities=[{"entity": "product", "value": "电视", "start": 5, "end": 7}])
+    assert slots.get("product") == "电视"
+    from actions.tickets import RETURN_SLOTS
+    assert "product" in RETURN_SLOTS                    # reset after filing: never a stale item

@@ -143,25 +143,26 @@ def rating_score(text: str) -> Optional[int]:
     return first_match(_RATING_WORDS, text)
 
 
-COMPLAINT_CATEGORIES = {
-    "物流配送": ("快递", "物流", "配送", "送货", "发货", "派送", "送到", "没送", "延误", "磕坏", "摔坏", "丢件", "送货员", "快递员",
-             "没收到", "还没到", "收不到", "没到货", "还没送", "迟迟不到", "delivery", "deliver", "courier", "shipping", "shipped"),
-    "服务态度": ("态度", "客服", "骂", "不理", "敷衍", "师傅", "安装工", "工作人员", "服务差", "rude", "attitude",
-             "customer service"),
-    "退款售后": ("退款", "退钱", "售后", "退货", "换货", "没到账", "不给退", "refund"),
-    "商品质量": ("质量", "坏", "故障", "破", "瑕疵", "异味", "假货", "不制冷", "漏水", "开裂", "不能用", "用不了", "quality",
-             "broken", "defective", "fake"),
-}
+def complaint_categories() -> dict:
+    """The business's complaint categories and the words that point at each, in the order a
+    customer is offered them (the pack's profile.yml ``complaint_categories``)."""
+    from bot.profile.business import load_profile
+
+    return {name: tuple(str(c).lower() for c in cues)
+            for name, cues in (load_profile().get("complaint_categories") or {}).items()}
+
+
 OTHER_CATEGORY = "其他"
 
 
 def complaint_category(text: str) -> Optional[str]:
     """The complaint category a text points at, or None if no cue is found."""
     text = (text or "").lower()
-    for category in list(COMPLAINT_CATEGORIES) + [OTHER_CATEGORY]:
+    categories = complaint_categories()
+    for category in list(categories) + [OTHER_CATEGORY]:
         if category in text:
             return category
-    for category, cues in COMPLAINT_CATEGORIES.items():
+    for category, cues in categories.items():
         if any(cue in text for cue in cues):
             return category
     return None

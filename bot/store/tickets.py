@@ -291,6 +291,20 @@ class TicketStore:
             return _view(ticket)
         return self._run(work)
 
+    def set_phone(self, number: str, phone: str, *, actor: str) -> TicketView:
+        """The number to call back, given after the ticket was filed (sealed like any phone;
+        the history says it changed, never the number)."""
+        def work(session: Session):
+            ticket = self._locked(session, number)
+            ticket.phone_encrypted = privacy.encrypt(phone)
+            ticket.phone_masked = privacy.mask_phone(phone)
+            ticket.phone_last4 = phone[-4:] if len(phone) >= 4 else None
+            ticket.events.append(TicketEvent(kind="note", actor=actor,
+                                             note=f"客户留下回电号码 {privacy.mask_phone(phone)}"))
+            session.flush()
+            return _view(ticket)
+        return self._run(work)
+
     def add_note(self, number: str, note: str, *, actor: str) -> TicketView:
         def work(session: Session):
             ticket = self._locked(session, number)
