@@ -20,7 +20,9 @@ def fake_rasa(tmp_path, monkeypatch):
                       "command -v ionice >/dev/null && echo \"io $(ionice -p $$)\"\nexit 3\n")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setattr(trainer, "rasa_command", lambda: str(script))
-    monkeypatch.setenv("KEFU_ADMIN_PROJECT", str(tmp_path))
+    from bot.training.project import copy_project   # training reads the business pack's inputs
+
+    monkeypatch.setenv("KEFU_ADMIN_PROJECT", str(copy_project(tmp_path / "project")))
     monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/kefu.db")
     return script
 

@@ -151,8 +151,9 @@ def answer_to(page, text: str) -> str:
 
 # What the complaint form may ask, and what this customer answers (the form's wording and
 # order belong to the dialogue design; the test only needs to get through it to a ticket).
+# A question for the phone may invite the order number too: the phone is what it asks for.
 FORM_ANSWERS = (("哪方面", "物流配送"), ("描述", "快递员把冰箱外壳磕坏了，还不承认"),
-                ("订单号", "DD202611200088"), ("手机号", "138 1234 5678"), ("电话", "138 1234 5678"),
+                ("手机号", "138 1234 5678"), ("电话", "138 1234 5678"), ("订单号", "DD202611200088"),
                 ("确认", "确认无误"), ("对吗", "对的"), ("核对", "没问题"))
 
 
