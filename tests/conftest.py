@@ -225,3 +225,15 @@ def scratch_pg():
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A copy of the project's training inputs for the admins' retraining loop to work in
+    (``KEFU_ADMIN_PROJECT``), with a database of its own."""
+    from bot.training.project import copy_project
+
+    root = copy_project(tmp_path / "project")
+    monkeypatch.setenv("KEFU_ADMIN_PROJECT", str(root))
+    monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/kefu.db")
+    return root

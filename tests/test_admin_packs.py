@@ -7,18 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from bot.training import annotations, compare, trainer
-from bot.training.project import copy_project
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    root = copy_project(tmp_path / "project")
-    monkeypatch.setenv("KEFU_ADMIN_PROJECT", str(root))
-    monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/kefu.db")
-    return root
 
 
 def test_a_copy_holds_every_packs_held_out_and_blind_report_sets(project):

@@ -11,15 +11,7 @@ import yaml
 from bot.profile.privacy import mask_customer_text
 from bot.training import activation, annotations, cli, inbox
 from bot.training import trainer as training
-from bot.training.project import AdminError, copy_project, results_dir
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    root = copy_project(tmp_path / "project")
-    monkeypatch.setenv("KEFU_ADMIN_PROJECT", str(root))
-    monkeypatch.setenv("KEFU_DATABASE_URL", f"sqlite:///{tmp_path}/kefu.db")
-    return root
+from bot.training.project import AdminError, results_dir
 
 
 def _line(store, conversation, text):
