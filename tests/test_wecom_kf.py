@@ -413,3 +413,21 @@ def test_restart_during_send_sends_the_reply_once(start, wecom):
     sent = eventually(lambda: wecom.sent_to(user), 20)
     time.sleep(1.5)
     assert wecom.sent_to(user) == sent == ["收到：运费怎么算\n\n还有什么可以帮您？"]
+
+
+def test_a_send_slower_than_its_lease_is_not_sent_twice(gateway, wecom):
+    """The lease is renewed while WeCom is slow: the sweep (every 0.3 s here) leaves the row be."""
+    import asyncio
+
+    user = "wmSlowSend"
+    gate = asyncio.Event()
+    wecom.hold[user] = gate                                  # send_msg hangs for 3 leases
+    wecom.customer_message(user, "运费怎么算")
+    wecom.notify()
+    assert eventually(lambda: wecom.held, 10)
+    time.sleep(3.0)
+    wecom.server.loop.call_soon_threadsafe(gate.set)
+    sent = eventually(lambda: wecom.sent_to(user), 20)
+    time.sleep(1.5)
+    assert wecom.held == 1, "the sweep took a row still being sent"
+    assert wecom.sent_to(user) == sent == ["收到：运费怎么算\n\n还有什么可以帮您？"]

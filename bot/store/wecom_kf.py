@@ -273,6 +273,17 @@ class KfStore:
                              row.kind, row.code, row.content, row.msgid, row.attempts)
         return self._run(work)
 
+    def renew(self, row_id: int, attempt: int, seconds: float) -> bool:
+        """Extend a send still in progress, so the sweep does not take it and send it twice.
+
+        ``attempt`` fences the renewal: a gateway whose lease already ran out and whose row
+        another one re-claimed (attempts moved on) renews nothing.
+        """
+        until = _now() + dt.timedelta(seconds=seconds)
+        return self._run(lambda session: session.execute(update(KfOutbox).where(
+            KfOutbox.id == row_id, KfOutbox.status == "sending", KfOutbox.attempts == attempt)
+            .values(lease_until=until)).rowcount == 1)
+
     def reserve(self, row_id: int) -> Optional[str]:
         """The reply's place in WeCom's budget, taken once however often it is retried."""
         def work(session):

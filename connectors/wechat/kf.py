@@ -243,7 +243,27 @@ class KfChannel:
                 await asyncio.to_thread(self.store.sent, row.id)
 
     async def _send(self, row) -> Optional[str]:
-        """Send one stored reply; None when WeCom took it, else why it cannot go out."""
+        """Send one stored reply; None when WeCom took it, else why it cannot go out.
+
+        The row's lease is renewed while the send lasts: a slow WeCom call must not let the
+        sweep take the row and send the reply a second time.
+        """
+        keeper = asyncio.ensure_future(self._keep_lease(row))
+        try:
+            return await self._send_now(row)
+        finally:
+            keeper.cancel()
+
+    async def _keep_lease(self, row) -> None:
+        while True:
+            await asyncio.sleep(SEND_LEASE / 3)
+            try:
+                if not await asyncio.to_thread(self.store.renew, row.id, row.attempts, SEND_LEASE):
+                    return
+            except Exception:          # the database is away: the lease may lapse, never crash
+                logger.warning("wecom-kf lease of an outbox row not renewed", exc_info=True)
+
+    async def _send_now(self, row) -> Optional[str]:
         try:
             if row.kind == "welcome":
                 await self.api.send_on_event(row.code or "", row.content, row.msgid)
