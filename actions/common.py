@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional
 from rasa_sdk import Tracker
 
 from bot.messages import ConversationId
+from bot.profile import pack
 from bot.profile.business import shop_tz
 from bot.store.tickets import TicketStore, TicketView
 
@@ -50,7 +51,7 @@ def latest_turn_key(tracker: Tracker, what: str) -> str:
 def local_time(value: dt.datetime) -> str:
     """``11月28日 14:30`` in the shop's time zone, how a customer reads a promise."""
     local = value.astimezone(shop_tz())
-    return f"{local.month}月{local.day}日 {local:%H:%M}"
+    return pack.say("time_of_day", month=local.month, day=local.day, time=f"{local:%H:%M}")
 
 
 def ticket_payload(ticket: TicketView, event: str, **extra: Any) -> Dict[str, Any]:

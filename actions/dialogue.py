@@ -14,7 +14,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, latest_turn_key, store
-from bot.profile import details, mentions, parsing, privacy
+from bot.profile import details, mentions, pack, parsing, privacy
 
 FORMS = ("complaint_form", "repair_form", "return_form")
 FORM_FIELDS = {
@@ -24,7 +24,6 @@ FORM_FIELDS = {
 }
 BOOKKEEPING = ("form_tries", "form_confirmed", "switch_to", "return_refused", "urgency")
 ALL_SLOTS = tuple(dict.fromkeys(f for fields in FORM_FIELDS.values() for f in fields)) + BOOKKEEPING
-LABEL = {"complaint_form": "投诉", "repair_form": "报修", "return_form": "退换货"}
 INTENT_FORM = {"complain": "complaint_form", "request_repair": "repair_form",
                "request_return": "return_form"}
 
@@ -61,10 +60,12 @@ def switch(dispatcher: CollectingDispatcher, tracker: Tracker, source: Optional[
                  and tracker.get_slot(f) not in (None, ""))
     moved = carried_over(tracker, source, target)
     if source:
-        named = [{"order_id": "订单号", "phone": "电话"}.get(f, f) for f in keep if f in ("order_id", "phone")]
-        named += ["问题描述"] if moved else []
-        carried = "，已填的" + "、".join(named) + "会沿用" if named else ""
-        dispatcher.utter_message(text=f"好的，不办{LABEL[source]}了，改为帮您办理{LABEL[target]}{carried}。")
+        fields, forms = pack.labels("field_names"), pack.labels("form_names")
+        named = [fields[f] for f in keep if f in ("order_id", "phone")]
+        named += [pack.say("switch_carried_problem")] if moved else []
+        carried = pack.say("switch_carried", fields=pack.say("list_separator").join(named)) if named else ""
+        dispatcher.utter_message(text=pack.say("switch_form", source=forms[source], target=forms[target],
+                                               carried=carried))
     return reset(keep) + [SlotSet(name, value) for name, value in moved.items()] + [FollowupAction(target)]
 
 
@@ -126,11 +127,8 @@ class OutOfScope(Action):
 
     def run(self, dispatcher, tracker: Tracker, domain):
         if consecutive(tracker, ("out_of_scope", "nlu_fallback")) >= 2:
-            dispatcher.utter_message(
-                text="看来我没能帮上忙 😅 需要的话我可以为您转人工客服，或登记回电由客服打给您。",
-                buttons=[{"title": "转人工", "payload": "转人工"},
-                         {"title": "投诉", "payload": "我要投诉"},
-                         {"title": "报修", "payload": "我要报修"}])
+            dispatcher.utter_message(text=pack.say("out_of_scope_again"),
+                                     buttons=pack.buttons("buttons_out_of_scope_again"))
         else:
             dispatcher.utter_message(response="utter_out_of_scope")
         return []
@@ -145,22 +143,17 @@ class RecordDispute(Action):
     def run(self, dispatcher, tracker: Tracker, domain):
         refused = tracker.get_slot("return_dispute")
         if not refused:
-            dispatcher.utter_message(text="请问是对哪件事有异议？可以说说具体情况，或回复“投诉”登记、“转人工”找客服。")
+            dispatcher.utter_message(text=pack.say("dispute_what_about"))
             return []
         ticket, _ = store().open_ticket(
-            kind="return", category="退货复核", customer_id=tracker.sender_id,
+            kind="return", category=pack.say("dispute_category"), customer_id=tracker.sender_id,
             channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "dispute"),
-            description=f"客户对退换货结果有异议：{(tracker.latest_message or {}).get('text', '')}",
+            description=pack.say("dispute_description", text=(tracker.latest_message or {}).get("text", "")),
             order_id=refused.get("order_id"), priority="normal",
             details={"refused": refused, "disputed": True})
-        dispatcher.utter_message(text=(
-            f"已为您记录复核申请，工单号 {ticket.number}。售后专员会核实您的情况后联系您，"
-            f"随时发送工单号即可查询进度。"))
+        dispatcher.utter_message(text=pack.say("dispute_filed", number=ticket.number))
         return [SlotSet("return_dispute", None)]
 
-
-FAULT_WORDS = ("修", "坏", "故障", "不制冷", "不转", "黑屏", "漏", "响", "不开机", "开不了机", "没反应",
-               "不工作", "塌", "不脱水", "不甩干", "不出", "冒烟", "火花")
 
 
 class RouteDetail(Action):
@@ -189,15 +182,15 @@ class RouteDetail(Action):
             phone = details.find_phone(text)
             if phone:                                 # the number to call back: on the ticket
                 store().set_phone(number, phone[1], actor="customer")
-                told = f"已记下您的联系电话 {privacy.mask_phone(phone[1])}，"
+                told = pack.say("noted_callback_phone", phone=privacy.mask_phone(phone[1]))
             rest = details.PHONE_ANY.sub("", details.fold(text)) if phone else text
             if len(re.sub(r"[\W好的嗯哦行是对了吧啊呀电话号码手机是我的]|(?i:my|number|phone|is)", "", rest)) >= 4:
                 # kept on the ticket for the agent (phones, order numbers, addresses masked)
-                store().add_note(number, "客户补充：" + privacy.mask_customer_text(text)[:300], actor="customer")
-                told += "已把您这句话补充到工单里，"
-            follow = "客服会打这个号码联系您" if phone else "客服会按您留的联系方式跟进"
-            dispatcher.utter_message(text=(
-                f"好的，{told}您的工单 {number} 已登记，{follow}；还有其他问题随时告诉我。"))
+                store().add_note(number, pack.say("ticket_note", text=privacy.mask_customer_text(text)[:300]),
+                                 actor="customer")
+                told += pack.say("noted_on_ticket")
+            follow = pack.say("follow_up_by_phone" if phone else "follow_up_as_left")
+            dispatcher.utter_message(text=pack.say("ticket_addition", told=told, number=number, follow=follow))
             return []
         dispatcher.utter_message(response="utter_how_can_help")
         return []
@@ -213,7 +206,8 @@ def form_for(message: Dict[str, Any], triggers=()) -> Optional[str]:
     if target is None and details.return_type(text) and (
             product or parsing.find_order_id(text) or details.days_since(text, _today()) is not None):
         target = "return_form"
-    if target is None and product and (any(w in text for w in FAULT_WORDS) or mentions.mentions_fault(text)):
+    faults = [str(w) for w in _profile().get("repair_fault_words") or ()]
+    if target is None and product and (any(w in text for w in faults) or mentions.mentions_fault(text)):
         target = "repair_form"
     if target is None and any(str(w) in text for w in triggers):
         target = "complaint_form"
@@ -224,6 +218,12 @@ def _today():
     from bot.profile import business as profile
 
     return profile.now().astimezone(profile.shop_tz()).date()
+
+
+def _profile() -> Dict[str, Any]:
+    from bot.profile import business as profile
+
+    return profile.load_profile()
 
 
 def recent_ticket(tracker: Tracker, messages: int = 2) -> Optional[str]:

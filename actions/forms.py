@@ -14,7 +14,7 @@ from rasa_sdk.events import SlotSet
 
 from actions.listening import (NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, load_facts, mine_ids,
                                mine_order, mine_phone, mine_told_complaint, substance)
-from bot.profile import details, mentions, parsing
+from bot.profile import details, mentions, pack, parsing
 from bot.profile import business as profile
 from bot.profile import privacy
 
@@ -35,8 +35,13 @@ def category_options() -> dict:
 
 
 FAULT_CUES = re.compile(r"坏|不|没|漏|响|异|冒|烧|停|卡|断|裂|慢|热|冷|跳闸|报错|故障|问题|失灵|掉|松|堵|臭|味|闪")
-REASON_CUES = re.compile(r"质量|尺寸|不合适|不想要|颜色|色差|坏|破|与描述不符|不符|买错|拍错|大了|小了|太大|太小|不喜欢|"
-                         r"多买|少件|瑕疵|划痕|故障|不制冷|不好用|有问题|发错|用不了|不能用|异味")
+
+
+def says_reason(text: str) -> bool:
+    """A return reason's word (the profile's ``return_reason_words``) is in ``text``."""
+    return any(str(w) in text for w in load_facts().get("return_reason_words") or ())
+
+
 TIME_CUES = re.compile(r"天|号|日|月|周|星期|礼拜|昨|前|刚|今|(?i:ago|yesterday|today|last week|last month|just (?:got|received))")
 
 
@@ -45,8 +50,8 @@ def phone_value(turn: Turn) -> Tuple[Optional[str], Optional[str]]:
     if found:
         return found[1], None
     if details.digits_only(turn.text):
-        return None, "这个号码好像不对：手机号是1开头的11位数字（如 138 0000 0000），座机请带区号（如 021-66668888）。"
-    return None, "请留一个联系电话（手机或带区号的座机），方便我们联系您。"
+        return None, pack.say("hint_phone")
+    return None, pack.say("hint_phone_missing")
 
 
 def category_of(text: str) -> Optional[str]:
@@ -87,14 +92,13 @@ class ValidateComplaintForm(ListeningForm):
     form = "complaint_form"
     fields = ("complaint_category", "complaint_description", "order_id", "phone")
     optional = ("complaint_category", "order_id")
-    hints = {"order_id": "订单号格式不太对：应为12-20位数字，或DD开头加数字。没有订单号请回复“没有”。"}
 
     def skip_value(self, field: str) -> Any:
         return parsing.OTHER_CATEGORY if field == "complaint_category" else NO_VALUE
 
     def way_out(self, field: str) -> str:
         if field == "phone":
-            return "座机请带区号；不方便留电话可以回复“跳过”，客服会在这个对话里联系您。"
+            return pack.say("way_out_phone_skip")
         return super().way_out(field)
 
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
@@ -123,16 +127,17 @@ class ValidateComplaintForm(ListeningForm):
             return category, None
         if turn.intent not in NOT_AN_ANSWER and len(substance(turn.text)) >= 6:
             return parsing.OTHER_CATEGORY, None
-        return None, f"请选择一个类型：{'、'.join(menu())}，或“{parsing.OTHER_CATEGORY}”。"
+        return None, pack.say("hint_complaint_category", menu=pack.say("list_separator").join(menu()),
+                              other=parsing.OTHER_CATEGORY)
 
     def judge_complaint_description(self, turn: Turn):
         rest = details.strip_phone(turn.text)
         if parsing.find_order_id(rest):
             rest = rest.replace(parsing.find_order_id(rest), "")
         if turn.intent in NOT_AN_ANSWER and len(substance(rest)) < 8:
-            return None, "请您具体说说发生了什么，"
+            return None, pack.say("hint_complaint_what_happened")
         if len(substance(rest)) < 4:
-            return None, "请再多说几句具体情况，方便我们尽快处理。"
+            return None, pack.say("hint_complaint_description")
         return turn.text if rest == turn.text else rest, None
 
     def judge_order_id(self, turn: Turn):
@@ -140,8 +145,8 @@ class ValidateComplaintForm(ListeningForm):
         if answer:
             return answer
         if mine_phone(turn):
-            return None, "手机号已记下。"
-        return None, self.hints["order_id"]
+            return None, pack.say("noted_phone")
+        return None, pack.say("hint_order_id")
 
     def judge_phone(self, turn: Turn):
         if SKIP.search(turn.folded) and not details.digits_only(turn.text):
@@ -150,7 +155,7 @@ class ValidateComplaintForm(ListeningForm):
 
     def after(self, turn: Turn, found: Dict[str, Any], dispatcher) -> None:
         if found.get("phone") == NO_VALUE and turn.requested == "phone":
-            dispatcher.utter_message(text="好的，不留电话也可以登记，客服会在这个对话里联系您。")
+            dispatcher.utter_message(text=pack.say("phone_skipped"))
 
 
 def tries_of(turn: Turn, field: str) -> int:
@@ -184,13 +189,12 @@ def told_before(tracker: Tracker, messages: int = 6) -> Optional[Tuple[str, Opti
 class ValidateRepairForm(ListeningForm):
     form = "repair_form"
     fields = ("product", "fault_description", "address", "phone")
-    hints = {"address": "地址好像不完整，请写到街道门牌，例如“上海市浦东新区世纪大道100号3栋502”。"}
 
     def way_out(self, field: str) -> str:
         if field == "address":
-            return "写到小区或街道、楼栋门牌即可；也可以回复“转人工”由客服电话确认。"
+            return pack.say("way_out_address")
         if field == "phone":
-            return "座机请带区号（如 021-66668888）；也可以回复“转人工”。"
+            return pack.say("way_out_phone")
         return super().way_out(field)
 
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
@@ -238,18 +242,18 @@ class ValidateRepairForm(ListeningForm):
             return product, None
         text = substance(details.fold(turn.text))
         if turn.intent in NOT_AN_ANSWER or not 1 <= len(text) <= 10 or details.digits_only(text):
-            return None, "请告诉我是哪件商品，比如“冰箱”“空调”“沙发”。"
+            return None, pack.say("hint_product")
         return text, None
 
     def judge_fault_description(self, turn: Turn):
         rest = details.strip_phone(turn.text)
         address = details.find_address(turn.text)
         if len(substance(details.PHONE_ANY.sub("", details.fold(turn.text)).replace(address or "\0", ""))) < 2:
-            return None, "请简单描述一下故障现象，比如“不制冷”“漏水”“开不了机”。"      # only an address / a phone
+            return None, pack.say("hint_fault_description")      # only an address / a phone
         if turn.intent in NOT_AN_ANSWER and not FAULT_CUES.search(rest):
-            return None, "请简单描述一下故障现象，比如“不制冷”“漏水”“开不了机”。"
+            return None, pack.say("hint_fault_description")
         if len(substance(rest)) < 2:
-            return None, "请简单描述一下故障现象，比如“不制冷”“漏水”“开不了机”。"
+            return None, pack.say("hint_fault_description")
         found = {"fault_description": rest[:1000]}
         self.rate(turn, found)
         return found["fault_description"], None
@@ -258,7 +262,7 @@ class ValidateRepairForm(ListeningForm):
         address = details.find_address(turn.text)
         if address:
             return address[:200], None
-        return None, self.hints["address"]
+        return None, pack.say("hint_address")
 
     def judge_phone(self, turn: Turn):
         return phone_value(turn)
@@ -279,7 +283,7 @@ class ValidateReturnForm(ListeningForm):
     def refuse(self, turn, field, why, count, found, dispatcher) -> None:
         if field == "order_id" and count >= 2:
             found["order_id"] = NO_VALUE
-            dispatcher.utter_message(text="没有订单号也可以先登记，客服审核时会根据您的账号和手机号核实购买记录。")
+            dispatcher.utter_message(text=pack.say("return_without_order_id"))
             return
         super().refuse(turn, field, why, count, found, dispatcher)
 
@@ -310,21 +314,21 @@ class ValidateReturnForm(ListeningForm):
         answer = order_answer(turn)
         if answer:
             return answer
-        return None, "退换货需要订单号：12-20位数字，或DD开头加数字，可在“我的订单”里找到；没有的话回复“没有”。"
+        return None, pack.say("hint_return_order_id")
 
     def judge_return_type(self, turn: Turn):
         kind = details.return_type(turn.text)
         if kind:
             return kind, None
-        return None, "请回复“退货”或“换货”。"
+        return None, pack.say("hint_return_type")
 
     def judge_return_reason(self, turn: Turn):
-        if turn.intent in NOT_AN_ANSWER and not REASON_CUES.search(turn.folded):
-            return None, "请简单说一下原因，例如“质量问题”或“尺寸不合适”。"
+        if turn.intent in NOT_AN_ANSWER and not says_reason(turn.folded):
+            return None, pack.say("hint_return_reason")
         # the reason without the phone or order number the same message carries
         rest = details.PHONE_ANY.sub("", re.sub(r"(?i)dd\d{6,18}|\d{12,20}", "", details.fold(turn.text))).strip(" ，,")
         if len(substance(rest)) < 2:
-            return None, "请简单说一下原因，例如“质量问题”或“尺寸不合适”。"
+            return None, pack.say("hint_return_reason")
         told = mentions.reason_in(turn.text)
         return (told if told and rest != turn.text else rest)[:500], None
 
@@ -334,7 +338,7 @@ class ValidateReturnForm(ListeningForm):
     def judge_days_since_receipt(self, turn: Turn):
         days = details.days_since(turn.text, today())
         if days is None:
-            return None, "没看懂收货时间，可以回复“3天前”“昨天”或“11月20日”。"
+            return None, pack.say("hint_days_since_receipt")
         return float(days), None
 
     def after(self, turn: Turn, found: Dict[str, Any], dispatcher) -> None:
@@ -353,16 +357,12 @@ class ValidateReturnForm(ListeningForm):
             found.update(return_refused="window", requested_slot=None)
         elif days > rules["no_reason_days"] and not known("return_reason") and kind != "exchange" \
                 and "days_since_receipt" in found:
-            dispatcher.utter_message(text=(
-                f"提醒一下：签收约 {days:g} 天，已超过 {rules['no_reason_days']} 天无理由退货期；如果是质量问题，"
-                f"{rules['quality_exchange_days']} 天内可以换货。"))
+            dispatcher.utter_message(text=pack.say("return_past_no_reason_window", days=f"{days:g}"))
         elif days > rules["no_reason_days"] and known("return_reason"):
             if kind == "exchange" and quality:
                 return
             if quality and kind == "return":
-                dispatcher.utter_message(text=(
-                    f"已超过 {rules['no_reason_days']} 天无理由退货期；质量问题在 {rules['quality_exchange_days']} 天内"
-                    f"可以换同款商品（运费由我们承担）。"))
+                dispatcher.utter_message(text=pack.say("return_offer_exchange"))
                 found["return_type"] = None
             elif kind:
                 found.update(return_refused="window", requested_slot=None)
@@ -372,30 +372,32 @@ def today():
     return profile.now().astimezone(profile.shop_tz()).date()
 
 
-LABELS = {"complaint_category": "类型", "complaint_description": "问题", "order_id": "订单号",
-          "phone": "电话", "product": "商品", "fault_description": "故障", "address": "地址",
-          "return_type": "方式", "return_reason": "原因", "days_since_receipt": "签收"}
+def return_label(kind: Any) -> str:
+    """``换货`` or ``退货``: the return form's ``return_type`` as the customer reads it."""
+    return pack.say("return_type_exchange" if kind == "exchange" else "return_type_return")
 
 
 def shown(field: str, value: Any) -> str:
     if value in (None, NO_VALUE):
-        return "未提供（客服后续核实）" if field == "order_id" else "未提供"
+        return pack.say("summary_no_order_id" if field == "order_id" else "summary_not_given")
     if field == "phone":
         return privacy.mask_phone(str(value)) or ""
     if field == "address":
         return str(value)
     if field == "return_type":
-        return "换货" if value == "exchange" else "退货"
+        return return_label(value)
     if field == "days_since_receipt":
-        return f"约 {float(value):g} 天前"
+        return pack.say("summary_days_ago", days=f"{float(value):g}")
     text = str(value)
     return text if len(text) <= 40 else text[:40] + "…"
 
 
 def summary(tracker: Tracker, fields) -> str:
     """The details read back with the ticket number (a correction is one message away)."""
-    return "；".join(f"{LABELS[f]}：{shown(f, tracker.get_slot(f))}" for f in fields
-                    if tracker.get_slot(f) not in (None, ""))
+    labels = pack.labels("summary_labels")
+    return pack.say("summary_separator").join(
+        pack.say("summary_item", label=labels[f], value=shown(f, tracker.get_slot(f))) for f in fields
+        if tracker.get_slot(f) not in (None, ""))
 
 
 def slot_events(names, value=None):

@@ -24,12 +24,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.profile import details, mentions, parsing
+from bot.profile import details, mentions, pack, parsing
 from bot.profile import business as profile
 
-NO_VALUE = "无"
-SOCIAL = {"greet": "您好～", "thank": "不客气～", "goodbye": "先别走～",
-          "bot_challenge": "我是智能客服助手。"}
+NO_VALUE = "无"             # a slot's value for "none given" (no order number, no phone): never said
 YES = re.compile(r"^(对|对的|是|是的|确认|确定|没问题|没错|正确|提交|可以|好的?|行|嗯+|ok|OK|yes|就这样|没有问题|都对|确认提交|提交吧)[吧啊呀的了！!。～~\s]*$")
 NO = re.compile(r"^(不对|不是|错了|有错|不正确|不行|要改|修改|改一下)")
 NO_ORDER = re.compile(r"没有|没订单|找不到|不知道|忘了|记不得|不记得|没留|没存|查不到|无订单|^无$|没$")
@@ -144,7 +142,6 @@ class ListeningForm(Action):
     form: str = ""
     fields: Tuple[str, ...] = ()
     optional: Tuple[str, ...] = ()
-    hints: Dict[str, str] = {}
 
     def name(self) -> Text:
         return f"validate_{self.form}"
@@ -157,7 +154,7 @@ class ListeningForm(Action):
         """Checks once details are known (the return window); may set ``requested_slot``."""
 
     def way_out(self, field: str) -> str:
-        return "也可以回复“转人工”，让客服帮您办理。"
+        return pack.say("way_out")
 
     def own_kind(self, turn: Turn) -> bool:
         """A "stop"-sounding message that is about this very form (``不换了，退货``)."""
@@ -210,12 +207,12 @@ class ListeningForm(Action):
     def refuse(self, turn: Turn, field: str, why: str, count: int, found: Dict[str, Any],
                dispatcher: CollectingDispatcher) -> None:
         """Not an answer: say what was understood, why it is not one; a way on after two."""
-        lead = SOCIAL.get(turn.intent, "")
+        lead = pack.labels("social_leads").get(turn.intent, "")     # 您好～ before the hint
         if count >= 2 and field in self.optional:
             found[field] = self.skip_value(field)
-            dispatcher.utter_message(text=f"{lead}这一项先跳过，客服跟进时再和您确认。")
+            dispatcher.utter_message(text=lead + pack.say("field_skipped"))
             return
-        text = lead + (why or self.hints.get(field, "没太明白，"))
+        text = lead + (why or pack.say("hint_not_understood"))
         if count >= 2:
             text += self.way_out(field)
         dispatcher.utter_message(text=text)
@@ -253,30 +250,32 @@ class ListeningForm(Action):
         if named:
             for field in named:
                 found[field] = None
-            dispatcher.utter_message(text="好的，我们重新确认这一项。")
+            dispatcher.utter_message(text=pack.say("confirm_field_again"))
             return
         if turn.intent == "deny" or NO.match(turn.folded) or details.is_correction(turn.text):
-            dispatcher.utter_message(text="请告诉我哪一项需要修改，可以直接说“电话改成…”或“地址改成…”。")
+            dispatcher.utter_message(text=pack.say("confirm_which_field"))
         else:
-            dispatcher.utter_message(text="请回复“确认”提交，或直接告诉我要修改的内容。")
+            dispatcher.utter_message(text=pack.say("confirm_or_correct"))
         found["form_confirmed"] = None
 
 
-NAMES = {"complaint_category": "类型", "complaint_description": "问题描述", "order_id": "订单号",
-         "phone": "电话", "product": "商品", "fault_description": "故障情况", "address": "地址",
-         "return_type": "退换方式", "return_reason": "原因", "days_since_receipt": "收货时间"}
+# the fields a form asks (the pack's messages.yml names each: field_names)
+FIELDS = ("complaint_category", "complaint_description", "order_id", "phone", "product", "fault_description",
+          "address", "return_type", "return_reason", "days_since_receipt")
 
 
 def gave_other_details(turn: Turn, found: Dict[str, Any], requested: str) -> bool:
     """The message brought details for other questions (new ones, not what the form has)."""
-    return any(name in NAMES and name != requested and value not in (None, "")
+    return any(name in FIELDS and name != requested and value not in (None, "")
                and value != turn.slot(name) for name, value in found.items())
 
 
 def acknowledge(turn: Turn, found: Dict[str, Any], requested: str, dispatcher: CollectingDispatcher) -> None:
-    told = [NAMES[n] for n, v in found.items() if n in NAMES and n != requested and v not in (None, "")
+    names = pack.labels("field_names")
+    told = [names[n] for n, v in found.items() if n in FIELDS and n != requested and v not in (None, "")
             and v != turn.slot(n)]
-    dispatcher.utter_message(text=f"好的，{'、'.join(dict.fromkeys(told))}已记下。")
+    dispatcher.utter_message(text=pack.say("noted_details",
+                                           fields=pack.say("list_separator").join(dict.fromkeys(told))))
 
 
 def side_answer(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
@@ -289,8 +288,7 @@ def side_answer(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
         dispatcher.utter_message(text=answer_ticket_number(turn.tracker, number, turn.text))
         return True
     if turn.requested == "phone" and mentions.asks_why_phone(turn.text):
-        dispatcher.utter_message(text="电话只用于客服就这件事联系您，加密保存，不会给其他人看到；"
-                                      "不方便留的话可以回复“跳过”，或回复“转人工”。")
+        dispatcher.utter_message(text=pack.say("why_phone"))
         return True
     if turn.intent not in ("nlu_fallback", "out_of_scope") or not mentions.is_question(turn.text):
         return False

@@ -16,7 +16,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, form_run_key, local_time, store, ticket_payload
-from actions.listening import SKIP, Turn, mine_told_complaint, substance
+from actions.listening import NO_VALUE, SKIP, Turn, mine_told_complaint, substance
 from actions.tickets import CheckTicket
 from bot.profile import business as profile
 from bot.profile import details, pack, parsing, places, privacy, sla
@@ -25,7 +25,6 @@ NOT_AN_ANSWER = ("affirm", "deny", "greet", "thank", "goodbye", "bot_challenge",
                  "nlu_fallback", "check_ticket", "rate_service")
 INTERRUPTIONS = ("faq", "request_human", "bot_challenge", "check_ticket", "request_return", "stop")
 BOOKKEEPING = ("form_tries", "form_confirmed", "switch_to", "urgency", "location")
-NO_VALUE = "无"
 
 
 def facts() -> Dict[str, Any]:
@@ -49,7 +48,7 @@ def category_of(text: str) -> Optional[str]:
     """The complaint category a text names or points at (the pack's ``complaint_categories``)."""
     folded = details.fold(text or "").strip()
     cues: Dict[str, List[str]] = facts().get("complaint_categories") or {}
-    other = facts().get("other_category", "其他")
+    other = facts().get("other_category", parsing.OTHER_CATEGORY)
     names = list(cues) + [other]
     options = {str(n + 1): name for n, name in enumerate(names)}
     if folded in options:
@@ -199,8 +198,9 @@ class ValidatePlaceComplaintForm(PlaceForm):
         if category:
             return category, None
         if turn.intent not in NOT_AN_ANSWER and len(substance(turn.text)) >= 6:
-            return facts().get("other_category", "其他"), None
-        return None, pack.say("hint_complaint_category")
+            return facts().get("other_category", parsing.OTHER_CATEGORY), None
+        return None, pack.say("hint_complaint_category", menu=pack.say("list_separator").join(
+            facts().get("complaint_categories") or {}), other=facts().get("other_category", parsing.OTHER_CATEGORY))
 
     def judge_complaint_description(self, turn: Turn):
         rest = details.strip_phone(turn.text)
@@ -211,7 +211,7 @@ class ValidatePlaceComplaintForm(PlaceForm):
 
 def _phone(tracker: Tracker) -> Optional[str]:
     phone = tracker.get_slot("phone")
-    return None if phone in (None, NO_VALUE) else str(phone).split("转")[0]
+    return None if phone in (None, NO_VALUE) else details.without_extension(str(phone))
 
 
 class SubmitPlaceRepair(Action):
@@ -230,17 +230,18 @@ class SubmitPlaceRepair(Action):
         _, words = details.urgency(description, rules.get("urgent_repair_keywords") or ())
         kept = {"building": location.parts.get("building"), "place": location.parts.get("place")}
         ticket, _ = store().open_ticket(
-            kind="repair", category=pack.say(f"repair_category_{location.kind}"),
+            kind="repair", category=pack.say("repair_category_home" if location.kind == "home"
+                                             else "repair_category_shared"),
             description=description, customer_id=tracker.sender_id,
             channel=customer_channel(tracker), priority=priority,
             idempotency_key=form_run_key(tracker, self.form_name), phone=_phone(tracker),
             address=location.text,
             details={"location_kind": location.kind, **{k: v for k, v in kept.items() if v},
                      "urgent_words": words})
-        values = dict(number=ticket.number, promise=promise("repair", priority),
-                      due=local_time(ticket.sla_due_at), location=location.text,
-                      phone=privacy.mask_phone(_phone(tracker)) or "您留的电话")
-        dispatcher.utter_message(text=pack.say("repair_urgent" if urgent else "repair_normal", **values))
+        dispatcher.utter_message(text=pack.say(
+            "repair_urgent" if urgent else "repair_normal", number=ticket.number,
+            promise=promise("repair", priority), due=local_time(ticket.sla_due_at), location=location.text,
+            phone=privacy.mask_phone(_phone(tracker)) or pack.say("phone_as_left")))
         dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
         return reset(domain)
 
@@ -260,7 +261,7 @@ class SubmitPlaceComplaint(Action):
         earlier = [t for t in store().for_customer(tracker.sender_id) if t.kind == "complaint"]
         priority = "high" if reasons or earlier else "normal"
         where = tracker.get_slot("location")
-        category = tracker.get_slot("complaint_category") or rules.get("other_category", "其他")
+        category = tracker.get_slot("complaint_category") or rules.get("other_category", parsing.OTHER_CATEGORY)
         ticket, _ = store().open_ticket(
             kind="complaint", category=category, description=description,
             customer_id=tracker.sender_id, channel=customer_channel(tracker), priority=priority,

@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, latest_turn_key, local_time, store, ticket_payload
 from actions.dialogue import form_for, reset
+from actions.listening import NO_VALUE
 from bot.profile import details, mentions, parsing
 from bot.profile import business as profile
 from bot.profile import pack
@@ -18,10 +19,10 @@ from bot.profile import pack
 def _phone(tracker: Tracker):
     """The phone the customer gave in the form, or in this very message (``转人工，电话…``)."""
     phone = tracker.get_slot("phone")
-    if phone in (None, "无"):
+    if phone in (None, NO_VALUE):
         found = details.find_phone(tracker.latest_message.get("text", ""))
         phone = found[1] if found else None
-    return str(phone).split("转")[0] if phone else None
+    return details.without_extension(str(phone)) if phone else None
 
 
 def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> None:
@@ -103,7 +104,7 @@ class RateService(Action):
     def run(self, dispatcher, tracker: Tracker, domain):
         score = parsing.rating_score(tracker.latest_message.get("text", ""))
         if score is None:
-            dispatcher.utter_message(text="请给这次服务打个分：1～5分（5分最满意）。")
+            dispatcher.utter_message(text=pack.say("ask_rating"))
             return []
         # A person just closed a handoff and asked for this score: it belongs to that ticket.
         from bot.store.handoffs import HandoffStore
@@ -114,10 +115,9 @@ class RateService(Action):
         if number:
             store().record_rating(number, score, actor="customer")
             handoffs.rated(tracker.sender_id)
-            dispatcher.utter_message(text=f"已记录您对工单 {number} 的评价：{score}分。谢谢！")
+            dispatcher.utter_message(text=pack.say("rating_recorded", number=number, score=score))
         else:
-            dispatcher.utter_message(text=(
-                "收到您的反馈，谢谢！如果对某次服务不满意，可以回复“投诉”登记，我们会认真处理。"))
+            dispatcher.utter_message(text=pack.say("feedback_thanks"))
         return []
 
 

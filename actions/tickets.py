@@ -12,7 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import (customer_channel, form_run_key, latest_entity, local_time, store,
                             ticket_payload)
 from actions.dialogue import form_for, reset, switch
-from actions.forms import summary
+from actions.forms import return_label, summary
+from actions.listening import NO_VALUE
 from bot.profile import details, parsing
 from bot.profile import business as profile
 from bot.profile import pack
@@ -72,7 +73,7 @@ class FormFiling:
 
     def filed(self, dispatcher: CollectingDispatcher, tracker: Tracker, ticket: TicketView, text: str,
               **note: Any) -> List[Dict[Text, Any]]:
-        dispatcher.utter_message(text=text + f"\n登记信息：{summary(tracker, self.shown)}。")
+        dispatcher.utter_message(text=pack.say("filed_with_summary", text=text, summary=summary(tracker, self.shown)))
         dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created", **note))
         return _reset(self.slots)
 
@@ -93,13 +94,13 @@ class SubmitComplaint(FormFiling, Action):
         priority = "high" if reasons or earlier else "normal"
         order_id = tracker.get_slot("order_id")
         ticket = self.open_ticket(
-            tracker, kind="complaint", category=tracker.get_slot("complaint_category") or "其他",
-            description=description, priority=priority, order_id=None if order_id == "无" else order_id,
+            tracker, kind="complaint", category=tracker.get_slot("complaint_category") or parsing.OTHER_CATEGORY,
+            description=description, priority=priority, order_id=None if order_id == NO_VALUE else order_id,
             details={"trigger_words": reasons, "repeat": bool(earlier)})
-        return self.filed(dispatcher, tracker, ticket, (
-            f"您的投诉已登记，工单号 {ticket.number}（类型：{ticket.category}）。"
-            f"我们会在 {sla.promised_hours('complaint', priority)} 小时内（{local_time(ticket.sla_due_at)} 前）"
-            f"给您首次答复，处理完成后还会回访。随时发送工单号即可查询进度。"), handoff=priority == "high")
+        return self.filed(dispatcher, tracker, ticket, pack.say(
+            "complaint_filed", number=ticket.number, category=ticket.category,
+            promise=pack.say("promise_hours", hours=sla.promised_hours("complaint", priority)),
+            due=local_time(ticket.sla_due_at)), handoff=priority == "high")
 
 
 class SubmitRepair(FormFiling, Action):
@@ -116,12 +117,12 @@ class SubmitRepair(FormFiling, Action):
         product = tracker.get_slot("product")
         order_id = tracker.get_slot("order_id")
         ticket = self.open_ticket(
-            tracker, kind="repair", category=product or "其他", product=product,
+            tracker, kind="repair", category=product or parsing.OTHER_CATEGORY, product=product,
             description=_clean(tracker.get_slot("fault_description")), priority=priority,
-            address=tracker.get_slot("address"), order_id=None if order_id in (None, "无") else order_id)
+            address=tracker.get_slot("address"), order_id=None if order_id in (None, NO_VALUE) else order_id)
         # the business's wording (its pack's messages.yml), the promise from its profile
         text = pack.say("repair_urgent" if urgent else "repair_normal", number=ticket.number,
-                        promise=f"{sla.promised_hours('repair', priority):g} 小时",
+                        promise=pack.say("promise_hours", hours=f"{sla.promised_hours('repair', priority):g}"),
                         due=local_time(ticket.sla_due_at), phone=ticket.phone)
         return self.filed(dispatcher, tracker, ticket, text)
 
@@ -141,24 +142,18 @@ class SubmitReturn(FormFiling, Action):
         days = float(tracker.get_slot("days_since_receipt") or 0)
         quality = parsing.is_quality_problem(reason)
         window = rules["quality_exchange_days"] if (kind == "exchange" and quality) else rules["no_reason_days"]
-        label = "换货" if kind == "exchange" else "退货"
+        label = return_label(kind)
         refused = tracker.get_slot("return_refused")
         order_id = tracker.get_slot("order_id")
-        order_id = None if order_id in (None, "无") else order_id
+        order_id = None if order_id in (None, NO_VALUE) else order_id
         if refused == "custom":
-            dispatcher.utter_message(text=(
-                f"抱歉，{rules.get('excluded', '定制类商品')}不支持无理由退换货。如果商品有质量问题，可以申请保修维修"
-                f"（回复“报修”）；对结果有异议请回复“申请复核”，我会记录下来交给售后专员核实。"),
-                buttons=[{"title": "申请复核", "payload": "申请复核"}, {"title": "转人工", "payload": "转人工"}])
+            dispatcher.utter_message(text=pack.say("return_refused_custom"),
+                                     buttons=pack.buttons("buttons_return_refused_custom"))
             return _reset(RETURN_SLOTS) + [SlotSet("return_dispute", {
                 "why": "custom", "order_id": order_id, "reason": reason, "return_type": kind})]
         if refused or days > window:
-            dispatcher.utter_message(text=(
-                f"抱歉，您的商品已签收约 {days:g} 天，超过了{label}期限"
-                f"（无理由退货 {rules['no_reason_days']} 天，质量问题换货 {rules['quality_exchange_days']} 天），"
-                f"这次没法直接办理{label}。如果商品有质量问题，可以申请保修维修（回复“报修”）；"
-                f"对结果有异议请回复“申请复核”，我会记录下来交给售后专员核实。"),
-                buttons=[{"title": "申请复核", "payload": "申请复核"}, {"title": "报修", "payload": "我要报修"}])
+            dispatcher.utter_message(text=pack.say("return_refused_window", days=f"{days:g}", label=label),
+                                     buttons=pack.buttons("buttons_return_refused_window"))
             return _reset(RETURN_SLOTS) + [SlotSet("return_dispute", {
                 "why": "window", "days": days, "order_id": order_id, "reason": reason,
                 "return_type": kind})]
@@ -167,20 +162,24 @@ class SubmitReturn(FormFiling, Action):
             product=tracker.get_slot("product"),         # what is sent back, for the agent
             details={"return_type": kind, "days_since_receipt": days, "quality_problem": quality,
                      "order_unverified": order_id is None})
-        return self.filed(dispatcher, tracker, ticket, (
-            f"{label}申请已提交，工单号 {ticket.number}（订单 {ticket.order_id or '待客服核实'}）。"
-            f"售后会在 {sla.promised_hours('return', 'normal')} 小时内（{local_time(ticket.sla_due_at)} 前）"
-            f"审核并告诉您寄回方式{'，质量问题运费由我们承担' if quality else ''}。"))
+        return self.filed(dispatcher, tracker, ticket, pack.say(
+            "return_filed", label=label, number=ticket.number,
+            order=ticket.order_id or pack.say("return_order_unverified"),
+            promise=pack.say("promise_hours", hours=sla.promised_hours("return", "normal")),
+            due=local_time(ticket.sla_due_at),
+            shipping=pack.say("return_shipping_paid") if quality else ""))
 
 
 def _phone(tracker: Tracker):
     phone = tracker.get_slot("phone")
-    return None if phone in (None, "无") else str(phone).split("转")[0]
+    return None if phone in (None, NO_VALUE) else details.without_extension(str(phone))
 
 
 def describe(ticket: TicketView) -> str:
-    promise = "" if ticket.status in ("resolved", "closed") else f"，承诺时间 {local_time(ticket.sla_due_at)}"
-    return f"{ticket.number}｜{ticket.kind_label}·{ticket.category}｜{ticket.status_label}{promise}"
+    promise = "" if ticket.status in ("resolved", "closed") else pack.say(
+        "ticket_promise", due=local_time(ticket.sla_due_at))
+    return pack.say("ticket_line", number=ticket.number, kind=ticket.kind_label, category=ticket.category,
+                    status=ticket.status_label, promise=promise)
 
 
 class CheckTicket(Action):
@@ -206,10 +205,10 @@ class CheckTicket(Action):
             return routed
         tickets = store().for_customer(tracker.sender_id)
         if not tickets:
-            dispatcher.utter_message(text="您目前没有处理中的工单。如果是在其他渠道提交的，请发送工单号（KF开头）给我查询。")
+            dispatcher.utter_message(text=pack.say("no_open_tickets"))
         else:
             lines = "\n".join(describe(t) for t in tickets[:5])
-            dispatcher.utter_message(text=f"您有 {len(tickets)} 个处理中的工单：\n{lines}")
+            dispatcher.utter_message(text=pack.say("open_tickets", count=len(tickets), lines=lines))
         return []
 
 
@@ -243,11 +242,9 @@ def ticket_lookup() -> lookups.TicketLookup:
 
 def lookup_answer(number: str, result: lookups.LookupResult) -> str:
     if result.outcome == lookups.SHOWN:
-        return "工单进度：" + describe(result.ticket)
+        return pack.say("ticket_progress", line=describe(result.ticket))
     if result.outcome == lookups.LIMITED:
-        return "查询次数有点多，请稍后再试；着急的话回复“转人工”，客服核实身份后帮您查询。"
+        return pack.say("lookup_limited")
     if result.outcome == lookups.CHECK_NEEDED:
-        return (f"为保护客户隐私，查询工单 {number} 需要核验：请把工单号和提交时留的手机号后4位一起发给我，"
-                f"例如“查工单 {number} 尾号1234”。在提交工单的这个对话里查询则不用核验。")
-    return (f"没有找到与这个手机号匹配的工单 {number}。请核对工单号（KF开头加14位数字，早期工单为10位）"
-            f"和手机号后4位；没留手机号的工单请在提交它的对话里查询，或回复“转人工”。")
+        return pack.say("lookup_check_needed", number=number)
+    return pack.say("lookup_not_found", number=number)

@@ -4,7 +4,8 @@
 * every intent the pack lists has training examples, and every example's intent is in the domain;
 * every FAQ topic in the data has an answer template, and every template a topic in the data;
 * every fact a template or message uses (``{section[key]}``) is in the profile;
-* every message the code says (bot/business/checks.py: MESSAGES) is in messages.yml;
+* every message the actions this pack runs can say is in messages.yml, of the right shape, with
+  only the ``{name}`` values the code gives (read from the code: bot/business/wording.py);
 * the merged domain: every form's required slot is a slot with an ``utter_ask_`` question,
   every entity the data annotates is a domain entity, every action a rule or story runs
   is an action or a response of the domain.
@@ -17,17 +18,10 @@ from typing import Any, Dict, List, Set
 
 import yaml
 
+from bot.business import wording
 from bot.profile import pack as packs
 from bot.training import assemble
 
-# what the shared actions ask every pack's messages.yml for (actions/service.py, tickets.py)
-MESSAGES = ("handoff_in_hours", "handoff_out_of_hours", "handoff_after_misses", "handoff_category",
-            "repair_urgent", "repair_normal")
-# and what the location forms ask for (actions/place_forms.py), when the domain has them
-PLACE_MESSAGES = ("complaint_filed", "hint_location", "hint_fault_description", "hint_phone",
-                  "hint_complaint_category", "hint_complaint_description", "way_out", "stopped",
-                  "nothing_to_stop", "promise_minutes", "promise_hours", "repair_category_home",
-                  "repair_category_shared")
 FACT = re.compile(r"\{([a-z_]+)\[([a-z_]+)\]\}")
 BUILTIN_ACTIONS = {"action_listen", "action_deactivate_loop", "action_restart", "action_back",
                    "action_default_fallback", "action_session_start", "utter_faq"}
@@ -119,10 +113,13 @@ def problems(pack: packs.Pack) -> List[str]:
         out.append(str(exc))
         return out
     forms = domain.get("forms") or {}
-    wanted = list(MESSAGES) + (list(PLACE_MESSAGES) if any(f.startswith("place_") for f in forms) else [])
-    for key in wanted:
-        if key not in messages:
-            out.append(f"{pack.files['messages']}: {key}: missing (the actions say it)")
+    runs = list(domain.get("actions") or []) + [f"validate_{f}" for f in forms]
+    try:
+        uses = wording.scan().uses_of(runs)
+    except (wording.WordingError, OSError, SyntaxError) as exc:
+        out.append(f"actions: {exc}")
+    else:
+        out += wording.problems(messages if isinstance(messages, dict) else {}, uses, pack.files["messages"])
     slots = domain.get("slots") or {}
     responses = set((domain.get("responses") or {}).keys())
     templates = loaded["response_templates"] or {}

@@ -293,6 +293,13 @@ _MOBILE = re.compile(r"(?<!\d)(?:\+?86|0086)?(1[3-9]\d{9})(?!\d)")
 _LANDLINE_SPACED = re.compile(r"(?<![\dA-Za-z])(0[1-9]\d{1,2})[\s-]+(\d{3,4}[\s-]?\d{4})(?:\s*(?:转|-|ext)\s*(\d{1,5}))?(?!\d)")
 _LANDLINE = re.compile(r"(?<![\dA-Za-z])(0[1-9]\d{1,2})(\d{7,8})(?:(?:转|-|ext)(\d{1,5}))?(?!\d)")
 
+EXTENSION = "转"            # how find_phone writes a landline's extension: 021-66668888转123
+
+
+def without_extension(phone: str) -> str:
+    """The number to dial, without the extension find_phone kept (``021-66668888转123``)."""
+    return str(phone).split(EXTENSION)[0]
+
 
 def find_phone(text: str, *, landline: bool = True) -> Optional[Tuple[str, str]]:
     """``("mobile", "13800000000")`` or ``("landline", "021-66668888")`` from a message, or None.

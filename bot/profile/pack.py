@@ -159,11 +159,26 @@ def say(key: str, **values: Any) -> str:
     """
     from bot.profile.business import load_profile
 
+    template = _entry(key)
+    return str(template).format_map({**load_profile(), **values})
+
+
+def _entry(key: str) -> Any:
     texts = messages()
     if key not in texts:
         raise PackError(f"{current().path('messages')}: {key} missing")
-    template = texts[key]
-    return str(template).format_map({**load_profile(), **values})
+    return texts[key]
+
+
+def buttons(key: str) -> List[Dict[str, str]]:
+    """The buttons the pack's messages.yml lists under ``key``: ``[{title, payload}, …]``
+    (the payload is what the button sends, as if the customer typed it)."""
+    return [{"title": str(b["title"]), "payload": str(b["payload"])} for b in _entry(key) or []]
+
+
+def labels(key: str) -> Dict[str, str]:
+    """A mapping the pack's messages.yml holds under ``key`` (a name per field, per form …)."""
+    return {str(k): str(v) for k, v in (_entry(key) or {}).items()}
 
 
 def text_list(key: str) -> List[str]:

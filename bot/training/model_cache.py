@@ -36,6 +36,8 @@ def _outermost(entries):
 
 INPUTS = SHARED_INPUTS + _outermost(e for name in packs.names() for e in packs.load(name).entries())
 MODELS = PROJECT_ROOT / "models"
+# the pack files no model reads: what the actions say, the agents' 快捷回复
+RUNTIME_ONLY = ("messages", "canned_replies")
 
 
 def _files(path: Path):
@@ -48,7 +50,8 @@ def data_hash(root: Path = PROJECT_ROOT, config: str = "config.yml", business: s
     """The cache key of ``business``'s model (default ``KEFU_BUSINESS``) in the project at ``root``."""
     pack = packs.load(business, root=root)
     digest = hashlib.sha256(pack.name.encode())
-    seen = set()
+    # read by the running actions and consoles, never by training: rewording retrains nothing
+    seen = {pack.path(key) for key in RUNTIME_ONLY}
     for entry in [config] + SHARED_INPUTS[1:] + pack.entries():
         for file in _files(root / entry):
             if file in seen:
