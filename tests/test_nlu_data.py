@@ -1,7 +1,7 @@
 """Training-data quality (bot/training/data_check.py): fast, no training.
 
-The first test checks the project's real data; the others show each check catches what
-it is meant to catch, so a green run means something.
+The first test checks the project's real data, every business pack's; the others show each
+check catches what it is meant to catch, so a green run means something.
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.profile import pack as packs
 from bot.training import data_check
 from bot.training.data_check import Example, parse_example
 
@@ -23,7 +24,9 @@ def ex(raw: str, label: str) -> Example:
     return Example(text, label, "here:1", entities)
 
 
-def test_project_nlu_data_passes_every_check():
+@pytest.mark.parametrize("business", packs.names())
+def test_project_nlu_data_passes_every_check(business, monkeypatch):
+    monkeypatch.setenv("KEFU_BUSINESS", business)            # the running business's pack
     results = data_check.check_all()
     failed = {check: problems for check, problems in results.items() if problems}
     assert not failed, "\n".join(f"{check}:\n  " + "\n  ".join(problems[:20])
@@ -89,3 +92,44 @@ def test_the_generality_fixture_is_clean(path):
     root = data_check.PROJECT_ROOT
     examples, _ = data_check.load(root / path)
     assert examples and not data_check.duplicates(examples)
+
+
+def test_each_business_is_checked_against_its_own_pack(monkeypatch):
+    monkeypatch.setenv("KEFU_BUSINESS", "property")
+    office = packs.load()
+    assert "dispute" in data_check.domain_intents(packs.load("shop"))
+    assert "dispute" not in data_check.domain_intents(office)       # the office drops it
+    assert data_check.dictionaries(office)[-1] == office.root / "businesses" / "property" / "dictionary"
+    examples, _ = data_check.load(data_check.assemble.nlu_paths(office))
+    assert examples and all(ex.source.startswith("businesses/property/data/") for ex in examples)
+    # its FAQ topics against its own answers, not the shop's
+    assert data_check.faq_answers(examples) == []
+    assert any("no answer in faq_answers.yml" in p
+               for p in data_check.faq_answers(examples, packs.load("shop").path("faq_answers")))
+
+
+def test_a_pack_s_own_split_and_words_are_what_is_checked(tmp_path):
+    split = tmp_path / "split.yml"
+    split.write_text('version: "3.1"\nnlu:\n- intent: thank\n  examples: |\n    - 太谢谢你们物业了\n', encoding="utf-8")
+    train = tmp_path / "train.yml"
+    train.write_text('version: "3.1"\nnlu:\n- intent: thank\n  examples: |\n    - 太谢谢你们物业了\n'
+                     '- intent: request_repair\n  examples: |\n    - [3号楼电梯](location)门关不上\n', encoding="utf-8")
+    office = packs.load("property")
+    results = data_check.check_all(train=train, test=split, pack=office)
+    assert len(results["test examples leaked from training"]) == 1
+    assert results["annotations off jieba token boundaries"] == []        # the office's words: 电梯门 split
+    examples, _ = data_check.load(train)
+    assert data_check.misaligned(examples)                                 # the shop's words alone: not
+
+
+def test_the_property_generator_never_writes_an_own_split_line():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("property_generate", data_check.PROJECT_ROOT / "businesses"
+                                                  / "property" / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    held = module.held_out()
+    assert "太感谢了" in held
+    generated = {data_check.normalise(ex.text) for ex in data_check.load(module.TARGET)[0]}
+    assert not generated & held

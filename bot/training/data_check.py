@@ -1,7 +1,10 @@
 """Training-data quality checks, fast and without training (``python -m bot.training.data_check``).
 
-Run by the test suite (tests/test_nlu_data.py). Each check returns a list of problems,
-one readable line each; an empty list means the data passes.
+Checks the running business's pack (``KEFU_BUSINESS``, or ``--business``): the NLU files it
+trains on (its ``data:``), its own split (``evaluation.own_split``), its FAQ answers, the
+intents of its assembled domain and jieba with its words (``bot/dictionary`` plus its
+``dictionary:``). Run by the test suite for every pack (tests/test_nlu_data.py). Each check
+returns a list of problems, one readable line each; an empty list means the data passes.
 
 * the same example under two intents (or two FAQ topics), and test examples that are
   also training examples (a leak that flatters every score);
@@ -14,6 +17,7 @@ one readable line each; an empty list means the data passes.
 """
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from collections import defaultdict
@@ -27,10 +31,8 @@ import yaml
 from bot.profile import pack as packs
 from bot.brain.components.normaliser import normalise
 from bot.profile.business import PROJECT_ROOT
+from bot.training import assemble
 
-TRAIN = PROJECT_ROOT / "data" / "nlu"
-TEST = PROJECT_ROOT / "tests" / "nlu"
-FAQ_ANSWERS = packs.load().path("faq_answers")     # the business pack's (KEFU_BUSINESS)
 DICTIONARY = PROJECT_ROOT / "bot" / "dictionary"
 MIN_INTENT, MIN_FAQ = 30, 12
 FAQ = "faq"
@@ -76,11 +78,12 @@ def _files(path: Path) -> List[Path]:
     return [path]
 
 
-def load(path: Path) -> Tuple[List[Example], Dict[str, List[str]]]:
-    """Examples and regexes (entity → patterns) of a Rasa NLU YAML file or folder."""
+def load(path: Path | Sequence[Path]) -> Tuple[List[Example], Dict[str, List[str]]]:
+    """Examples and regexes (entity → patterns) of a Rasa NLU YAML file or folder (or several)."""
     examples: List[Example] = []
     regexes: Dict[str, List[str]] = defaultdict(list)
-    for file in _files(path):
+    paths = [path] if isinstance(path, Path) else list(path)
+    for file in [f for p in paths for f in _files(p)]:
         lines = file.read_text(encoding="utf-8").splitlines()
         document = yaml.safe_load("\n".join(lines)) or {}
         for block in document.get("nlu") or []:
@@ -149,7 +152,10 @@ def unannotated(examples: Sequence[Example], regexes: Dict[str, List[str]]) -> L
     return problems
 
 
-def faq_answers(examples: Sequence[Example], answers_file: Path = FAQ_ANSWERS) -> List[str]:
+def faq_answers(examples: Sequence[Example], answers_file: Optional[Path] = None) -> List[str]:
+    """Each FAQ topic of the data has an answer in ``answers_file`` (default: the running
+    pack's faq_answers.yml), and each answer a topic."""
+    answers_file = answers_file or packs.load().path("faq_answers")
     answers = yaml.safe_load(answers_file.read_text(encoding="utf-8")) or {}
     topics = {ex.label.split("/", 1)[1] for ex in examples if ex.label.startswith(f"{FAQ}/")}
     problems = [f"faq/{t}: no answer in {answers_file.name}" for t in sorted(topics - set(answers))
@@ -161,26 +167,37 @@ def faq_answers(examples: Sequence[Example], answers_file: Path = FAQ_ANSWERS) -
     return problems
 
 
-@lru_cache(maxsize=1)
-def _jieba():
+def dictionaries(pack: Optional[packs.Pack] = None) -> Tuple[Path, ...]:
+    """The jieba words the pack's tokenizer loads: bot/dictionary, then the pack's own
+    (what assemble.py gives its config's JiebaTokenizer)."""
+    pack = pack or packs.load()
+    return (DICTIONARY,) + tuple(pack.root / d for d in pack.dictionary)
+
+
+@lru_cache(maxsize=4)
+def _jieba(folders: Tuple[Path, ...] = (DICTIONARY,)):
     import jieba
 
     tokenizer = jieba.Tokenizer()
-    for file in sorted(DICTIONARY.glob("*")) if DICTIONARY.is_dir() else []:
-        tokenizer.load_userdict(str(file))
+    for folder in folders:
+        files = sorted(folder.glob("*.txt")) if folder.is_dir() else [folder] if folder.exists() else []
+        for file in files:
+            tokenizer.load_userdict(str(file))
     return tokenizer
 
 
-def boundaries(text: str) -> Tuple[set, set]:
+def boundaries(text: str, folders: Tuple[Path, ...] = (DICTIONARY,)) -> Tuple[set, set]:
     starts, ends = set(), set()
-    for _word, start, end in _jieba().tokenize(normalise(text)):
+    for _word, start, end in _jieba(folders).tokenize(normalise(text)):
         starts.add(start)
         ends.add(end)
     return starts, ends
 
 
-def misaligned(examples: Sequence[Example], entities: Optional[Iterable[str]] = None) -> List[str]:
-    """Annotations of learned entities (regex-extracted ones don't need token alignment)."""
+def misaligned(examples: Sequence[Example], entities: Optional[Iterable[str]] = None,
+               folders: Tuple[Path, ...] = (DICTIONARY,)) -> List[str]:
+    """Annotations of learned entities (regex-extracted ones don't need token alignment),
+    tokenized by jieba with the words of ``folders``."""
     problems = []
     for ex in examples:
         checked = [(s, e, n) for s, e, n in ex.entities
@@ -188,36 +205,48 @@ def misaligned(examples: Sequence[Example], entities: Optional[Iterable[str]] = 
                    (entities is not None and n in entities)]
         if not checked:
             continue
-        starts, ends = boundaries(ex.text)
+        starts, ends = boundaries(ex.text, folders)
         for s, e, n in checked:
             if s not in starts or e not in ends:
                 problems.append(f"{ex.source}: [{ex.text[s:e]}]({n}) does not fall on jieba token "
-                                f"boundaries {[w for w, _, _ in _jieba().tokenize(normalise(ex.text))]}")
+                                f"boundaries {[w for w, _, _ in _jieba(folders).tokenize(normalise(ex.text))]}")
     return problems
 
 
-def domain_intents(domain: Path = PROJECT_ROOT / "domain.yml") -> List[str]:
-    document = yaml.safe_load(domain.read_text(encoding="utf-8"))
-    names = [i if isinstance(i, str) else next(iter(i)) for i in document.get("intents", [])]
+def domain_intents(pack: Optional[packs.Pack] = None) -> List[str]:
+    """The intents of the pack's assembled domain (the shared domain.yml with its parts merged
+    and its ``drop:`` applied), without nlu_fallback and the retrieval intent."""
+    document = assemble.domain_of(pack or packs.load())
+    names = [assemble.entry_name(i) for i in document.get("intents", [])]
     return [n for n in names if n not in ("nlu_fallback", FAQ)]
 
 
-def check_all(train: Path = TRAIN, test: Path = TEST) -> Dict[str, List[str]]:
-    train_examples, regexes = load(train)
-    test_examples, _ = load(test)
+def check_all(train: Optional[Path] = None, test: Optional[Path] = None,
+              pack: Optional[packs.Pack] = None) -> Dict[str, List[str]]:
+    """Every check on ``pack``'s data (default: KEFU_BUSINESS's); ``train`` / ``test`` replace
+    its training data / its own split."""
+    pack = pack or packs.load()
+    train_examples, regexes = load(train or assemble.nlu_paths(pack))
+    own_split = test or pack.evaluation_path("own_split")
+    test_examples, _ = load(own_split) if own_split else ([], {})
     everything = train_examples + test_examples
     return {
         "duplicates across intents": duplicates(train_examples) + duplicates(test_examples),
         "test examples leaked from training": leaks(train_examples, test_examples),
-        "intents under the minimum count": counts(train_examples, domain_intents()),
+        "intents under the minimum count": counts(train_examples, domain_intents(pack)),
         "unannotated order numbers/phones/tickets": unannotated(everything, regexes),
-        "FAQ topics without an answer": faq_answers(train_examples),
-        "annotations off jieba token boundaries": misaligned(everything),
+        "FAQ topics without an answer": faq_answers(train_examples, pack.path("faq_answers")),
+        "annotations off jieba token boundaries": misaligned(everything, folders=dictionaries(pack)),
     }
 
 
-def main() -> int:
-    results = check_all()
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.training.data_check", description=__doc__.split("\n")[0])
+    parser.add_argument("--business", help="the pack to check (default: KEFU_BUSINESS)")
+    args = parser.parse_args(argv)
+    pack = packs.load(args.business)
+    print(f"{pack.name} ({pack.title}): {', '.join(pack.data)}; own split {pack.evaluation.get('own_split', '-')}")
+    results = check_all(pack=pack)
     failed = 0
     for check, problems in results.items():
         print(f"{'ok  ' if not problems else 'FAIL'} {check}" + (f" ({len(problems)})" if problems else ""))
