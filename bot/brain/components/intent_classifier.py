@@ -17,6 +17,11 @@ each helped and together they beat both baselines while using no TensorFlow at a
   DIET network): as accurate as ResponseSelector here, trains in a second, and keeps
   TensorFlow graphs out of the running Rasa's memory.
 
+Saved as plain arrays (IDF, coefficients, intercepts, class names: ``numpy.savez``, read
+without pickle) and predicted with two sparse products; fitted with scikit-learn's ``sag``
+solver (the same optimum as ``lbfgs`` on these features, in a third of the time). A full
+training's classifier step went from ~35 s to ~5 s of CPU (README, issue 13).
+
 Output is exactly what Rasa's LogisticRegressionClassifier and ResponseSelector write
 (``intent``, ``intent_ranking``, ``response_selector``), so FallbackClassifier, the
 RulePolicy and ``utter_faq/…`` retrieval actions work unchanged.
@@ -25,10 +30,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Type
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack, vstack
+from scipy.sparse import coo_matrix, csr_matrix
 from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -39,39 +46,112 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier as RasaIntentClassifier
 from rasa.nlu.featurizers.featurizer import Featurizer
-from rasa.shared.nlu.constants import INTENT, INTENT_RESPONSE_KEY, TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, INTENT_RESPONSE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 logger = logging.getLogger(__name__)
 
-INTENT_FILE = "intents.skops"
+INTENT_FILE = "intents.npz"
 RANKING_LENGTH = 10
-# TfidfTransformer keeps its IDF as a sparse diagonal matrix, a type skops does not trust
-# by default; nothing else outside skops' defaults may be loaded.
+# Models trained before the .npz files were skops files: still readable (activation and
+# rollback may load an older model). TfidfTransformer keeps its IDF as a sparse diagonal
+# matrix, a type skops does not trust by default; nothing else outside skops' defaults.
+SKOPS_INTENT_FILE = "intents.skops"
 TRUSTED_TYPES = {"scipy.sparse._csr.csr_matrix"}
 
 
-def weighted_linear_model(c: float, class_weight: Optional[str]) -> Pipeline:
+def weighted_linear_model(c: float, class_weight: Optional[str], solver: str = "sag",
+                          tol: float = 1e-4) -> Pipeline:
     """Counts → sublinear TF-IDF (L2-normalised) → multinomial logistic regression."""
     return Pipeline([
         ("tfidf", TfidfTransformer(sublinear_tf=True)),
-        ("lr", LogisticRegression(C=c, class_weight=class_weight, max_iter=3000,
-                                  random_state=42)),
+        ("lr", LogisticRegression(C=c, class_weight=class_weight, solver=solver, tol=tol,
+                                  max_iter=3000, random_state=42)),
     ])
 
 
+@dataclass
+class LinearModel:
+    """A fitted :func:`weighted_linear_model` as plain arrays: what prediction needs.
+
+    Saved with ``numpy.savez`` and read with ``allow_pickle=False`` (numbers and strings,
+    no code), and it predicts with two sparse products instead of scikit-learn's checks
+    (the same probabilities as the pipeline's ``predict_proba``)."""
+    idf: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    classes_: np.ndarray
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> "LinearModel":
+        lr = pipeline.named_steps["lr"]
+        return cls(pipeline.named_steps["tfidf"].idf_.astype(np.float64), lr.coef_, lr.intercept_,
+                   np.asarray(lr.classes_, dtype=str))
+
+    def weighted(self, counts: csr_matrix) -> csr_matrix:
+        x = csr_matrix(counts, dtype=np.float64, copy=True)
+        np.log(x.data, out=x.data)
+        x.data += 1.0                                   # sublinear tf: 1 + log(count)
+        x = x.multiply(self.idf).tocsr()
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return csr_matrix(x.multiply(1.0 / norms[:, None]))
+
+    def predict_proba(self, counts: csr_matrix) -> np.ndarray:
+        scores = np.asarray(self.weighted(counts) @ self.coef.T) + self.intercept
+        if self.coef.shape[0] == 1:                     # two classes: one logistic
+            p = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+            return np.stack([1.0 - p, p], axis=1)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as file:
+            np.savez(file, idf=self.idf, coef=self.coef, intercept=self.intercept,
+                     classes=self.classes_)
+
+    @classmethod
+    def read(cls, path: Path) -> "LinearModel":
+        with np.load(path, allow_pickle=False) as saved:
+            return cls(saved["idf"], saved["coef"], saved["intercept"], saved["classes"])
+
+
 def sentence_features(messages: List[Message]) -> csr_matrix:
-    """Each message's sentence-level sparse (and dense) features from all featurizers."""
-    rows = []
+    """Each message's sentence-level sparse (and dense) features from all featurizers, side
+    by side in pipeline order (as ``Message.get_sparse_features`` combines them), built as
+    one matrix rather than stacked message by message."""
+    widths: Dict[str, int] = {}
+    per_message: List[List[Any]] = []
     for message in messages:
-        _, sparse = message.get_sparse_features(TEXT)
-        _, dense = message.get_dense_features(TEXT)
-        parts = [csr_matrix(sparse.features)] if sparse is not None else []
-        if dense is not None:
-            parts.append(csr_matrix(np.maximum(dense.features, 0)))   # IDF needs ≥ 0
-        rows.append(hstack(parts).tocsr() if parts else csr_matrix((1, 0)))
-    return vstack(rows).tocsr()
+        found = [f for f in message.features
+                 if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE]
+        for f in found:
+            widths.setdefault(f.origin, f.features.shape[-1])
+        per_message.append(found)
+    offsets, total = {}, 0
+    for origin, width in widths.items():
+        offsets[origin] = total
+        total += width
+    rows, cols, values = [], [], []
+    for row, found in enumerate(per_message):
+        for f in found:
+            if f.is_sparse():
+                block = coo_matrix(f.features)
+                cols.append(block.col + offsets[f.origin])
+                values.append(block.data)
+            else:
+                dense = np.maximum(np.asarray(f.features).ravel(), 0)   # IDF needs ≥ 0
+                nonzero = np.flatnonzero(dense)
+                cols.append(nonzero + offsets[f.origin])
+                values.append(dense[nonzero])
+            rows.append(np.full(len(cols[-1]), row))
+    if not rows:
+        return csr_matrix((len(messages), total))
+    return csr_matrix((np.concatenate(values).astype(np.float64),
+                       (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(len(messages), total))
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -84,7 +164,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
 
     @staticmethod
     def required_packages() -> List[Text]:
-        return ["sklearn", "skops"]
+        return ["sklearn"]
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
@@ -93,6 +173,10 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             "class_weight": "balanced",     # small intents count as much as big ones
             "topics_as_labels": True,       # learn faq/<topic> as classes; best one scores faq
             "topic_C": 10.0,                # the per-retrieval-intent topic choosers
+            # scikit-learn's solver: sag fits the same model as lbfgs here (same scores on
+            # every set, README issue 13) in a third of the time
+            "solver": "sag",
+            "tol": 1e-4,
         }
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage,
@@ -100,8 +184,8 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
-        self.intent_model: Optional[Pipeline] = None
-        self.topic_models: Dict[str, Pipeline] = {}
+        self.intent_model: Optional[LinearModel] = None
+        self.topic_models: Dict[str, LinearModel] = {}
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage,
@@ -119,8 +203,9 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         use_topics = self.config["topics_as_labels"]
         labels = [(e.get(INTENT_RESPONSE_KEY) if use_topics else None) or e.get(INTENT)
                   for e in examples]
-        self.intent_model = weighted_linear_model(self.config["C"], self.config["class_weight"])
-        self.intent_model.fit(features, labels)
+        solver = {"solver": self.config["solver"], "tol": self.config["tol"]}
+        self.intent_model = LinearModel.of(weighted_linear_model(
+            self.config["C"], self.config["class_weight"], **solver).fit(features, labels))
 
         by_retrieval_intent: Dict[str, List[int]] = defaultdict(list)
         for index, example in enumerate(examples):
@@ -130,42 +215,48 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             topics = [examples[i].get(INTENT_RESPONSE_KEY) for i in rows]
             if len(set(topics)) < 2:
                 continue                     # one topic: nothing to choose
-            model = weighted_linear_model(self.config["topic_C"], None)
-            model.fit(features[rows], topics)
-            self.topic_models[retrieval_intent] = model
+            model = weighted_linear_model(self.config["topic_C"], None, **solver)
+            self.topic_models[retrieval_intent] = LinearModel.of(model.fit(features[rows], topics))
         self.persist()
         return self._resource
 
     def persist(self) -> None:
-        import skops.io as sio
-
         with self._model_storage.write_to(self._resource) as model_dir:
             if self.intent_model is not None:
-                sio.dump(self.intent_model, model_dir / INTENT_FILE)
+                self.intent_model.save(model_dir / INTENT_FILE)
             for retrieval_intent, model in self.topic_models.items():
-                sio.dump(model, model_dir / f"topics.{retrieval_intent}.skops")
+                model.save(model_dir / f"topics.{retrieval_intent}.npz")
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> "IntentClassifier":
-        import skops.io as sio
-
         component = cls(config, model_storage, resource)
         try:
             with model_storage.read_from(resource) as model_dir:
-                def read(path):
-                    untrusted = sio.get_untrusted_types(file=path)
-                    unknown = set(untrusted) - TRUSTED_TYPES
-                    if unknown:              # sklearn's own types only: not our file
-                        raise ValueError(f"untrusted types in {path.name}: {sorted(unknown)}")
-                    return sio.load(path, trusted=untrusted)
                 if (model_dir / INTENT_FILE).exists():
-                    component.intent_model = read(model_dir / INTENT_FILE)
-                for path in model_dir.glob("topics.*.skops"):
-                    component.topic_models[path.name[len("topics."):-len(".skops")]] = read(path)
+                    component.intent_model = LinearModel.read(model_dir / INTENT_FILE)
+                    for path in model_dir.glob("topics.*.npz"):
+                        name = path.name[len("topics."):-len(".npz")]
+                        component.topic_models[name] = LinearModel.read(path)
+                elif (model_dir / SKOPS_INTENT_FILE).exists():
+                    component._load_skops(model_dir)
         except ValueError as exc:
             logger.warning("IntentClassifier: no usable trained model in %s: %s", resource.name, exc)
         return component
+
+    def _load_skops(self, model_dir: Path) -> None:
+        """A model trained before the .npz files: its skops pipelines, as arrays."""
+        import skops.io as sio
+
+        def read(path):
+            untrusted = sio.get_untrusted_types(file=path)
+            unknown = set(untrusted) - TRUSTED_TYPES
+            if unknown:              # sklearn's own types only: not our file
+                raise ValueError(f"untrusted types in {path.name}: {sorted(unknown)}")
+            return LinearModel.of(sio.load(path, trusted=untrusted))
+        self.intent_model = read(model_dir / SKOPS_INTENT_FILE)
+        for path in model_dir.glob("topics.*.skops"):
+            self.topic_models[path.name[len("topics."):-len(".skops")]] = read(path)
 
     # ------------------------------------------------------------ prediction
 

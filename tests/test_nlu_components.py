@@ -1,0 +1,113 @@
+"""The NLU components' own contracts (bot/brain/components/ngram_featurizer.py and
+intent_classifier.py), without training a Rasa model: the n-gram featurizer counts what
+Rasa's CountVectorsFeaturizer counted, the classifier's saved arrays predict what the
+scikit-learn pipeline predicted, and a saved model reads back with no pickle."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
+from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.brain.components.intent_classifier import LinearModel, sentence_features, weighted_linear_model
+from bot.brain.components.ngram_featurizer import NgramFeaturizer
+
+TEXTS = [["我", "要", "退货"], ["冰箱", "坏", "了", "订单", "123456789012"], ["Hello", "客服"],
+         ["退货", "退货", "运费", "谁", "出"], ["88"]]
+
+
+def messages():
+    out = []
+    for words in TEXTS:
+        text, tokens, at = "", [], 0
+        for w in words:
+            tokens.append(Token(w, at))
+            text += w
+            at += len(w)
+        out.append(Message({TEXT: text, "text_tokens": tokens, "intent": "x"}))
+    return out
+
+
+def context(name):
+    return ExecutionContext(GraphSchema({}), node_name=name)
+
+
+def sentence_rows(msgs, origin):
+    rows = []
+    for m in msgs:
+        found = [f for f in m.features if f.origin == origin and f.type == "sentence"]
+        rows.append(found[0].features.toarray()[0])
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("block", [{"analyzer": "word"},
+                                   {"analyzer": "char_wb", "min_ngram": 1, "max_ngram": 3}])
+def test_ngram_featurizer_counts_what_count_vectors_featurizer_counted(tmp_path, block):
+    storage = LocalModelStorage(tmp_path)
+    cvf_config = {**CountVectorsFeaturizer.get_default_config(), "alias": "cvf",
+                  **{k: v for k, v in block.items()}}
+    cvf = CountVectorsFeaturizer.create(cvf_config, storage, Resource("cvf"), context("cvf"))
+    ngram = NgramFeaturizer.create({"alias": "ngram", "blocks": [block]}, storage,
+                                   Resource("ngram"), context("ngram"))
+    theirs, ours = messages(), messages()
+    cvf.train(TrainingData(theirs))
+    cvf.process(theirs)
+    ngram.train(TrainingData(ours))
+    ngram.process(ours)
+    a, b = sentence_rows(theirs, "cvf"), sentence_rows(ours, "ngram")
+    # same counts per message; the vocabularies are both sorted, so the same columns
+    assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_ngram_featurizer_reads_back_and_counts_across_tokens(tmp_path):
+    storage = LocalModelStorage(tmp_path)
+    blocks = [{"analyzer": "word"}, {"analyzer": "char", "min_ngram": 2, "max_ngram": 2, "over": "text"}]
+    ngram = NgramFeaturizer.create({"blocks": blocks}, storage, Resource("n"), context("n"))
+    train = messages()
+    ngram.train(TrainingData(train))
+    ngram.process(train)
+    loaded = NgramFeaturizer.load({"blocks": blocks}, storage, Resource("n"), context("n"))
+    again = messages()
+    loaded.process(again)
+    assert np.array_equal(sentence_rows(train, "n"), sentence_rows(again, "n"))
+    vocabulary = loaded.vectorizers[1].vocabulary_
+    assert "要退" in vocabulary             # a bigram across the tokens 要|退货
+    assert "单0" in vocabulary and "12" not in vocabulary      # a digit run is one 0
+
+
+def test_linear_model_predicts_the_pipelines_probabilities_and_saves_without_pickle(tmp_path):
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(0.3, size=(60, 25)).astype(float)
+    labels = [("a", "b", "c")[i % 3] for i in range(60)]
+    pipeline = weighted_linear_model(10.0, "balanced").fit(counts, labels)
+    model = LinearModel.of(pipeline)
+    assert np.allclose(model.predict_proba(counts), pipeline.predict_proba(counts))
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as saved:   # no object arrays
+        assert set(saved.files) == {"idf", "coef", "intercept", "classes"}
+    again = LinearModel.read(tmp_path / "m.npz")
+    assert list(again.classes_) == ["a", "b", "c"]
+    assert np.allclose(again.predict_proba(counts[:3]), pipeline.predict_proba(counts[:3]))
+    two = weighted_linear_model(10.0, None).fit(counts, [lab == "a" for lab in labels])
+    assert np.allclose(LinearModel.of(two).predict_proba(counts), two.predict_proba(counts))
+
+
+def test_sentence_features_put_each_featurizer_in_its_own_columns(tmp_path):
+    storage = LocalModelStorage(tmp_path)
+    msgs = messages()
+    for name, block in (("w", {"analyzer": "word"}), ("c", {"analyzer": "char_wb"})):
+        f = NgramFeaturizer.create({"alias": name, "blocks": [block]}, storage, Resource(name), context(name))
+        f.train(TrainingData(msgs))
+        f.process(msgs)
+    matrix = sentence_features(msgs).toarray()
+    expected = np.hstack([sentence_rows(msgs, "w"), sentence_rows(msgs, "c")])
+    assert np.array_equal(matrix, expected)
+    # a message one featurizer left out keeps its columns (zeros), not a shorter row
+    msgs[1].features = [f for f in msgs[1].features if f.origin != "w"]
+    assert sentence_features(msgs).shape == expected.shape
