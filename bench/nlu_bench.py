@@ -49,7 +49,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from bot.profile import pack as packs
 from bot.profile.business import PROJECT_ROOT
 from bot.training import assemble
-from bot.brain.rasa_server import rasa_env
+from bot.brain.rasa_server import rasa_env, train_command
 
 # The business pack (KEFU_BUSINESS) says what its NLU trains on and where its own split and
 # blind sets are; its config is config.yml with the pack's jieba words (bot/training/assemble.py).
@@ -158,7 +158,7 @@ def stage_training_data(train: Path, work: Path, examples: Optional[Sequence[Exa
 
 def train_rasa(config: Path, stage: Path, out: Path) -> Tuple[Path, float]:
     env = rasa_env()
-    cmd = [str(Path(sys.executable).with_name("rasa")), "train", "nlu", "--config", str(config),
+    cmd = [*train_command(), "nlu", "--config", str(config),
            "--nlu", str(stage), "--out", str(out), "--fixed-model-name", "nlu"]
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,

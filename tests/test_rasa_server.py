@@ -55,3 +55,21 @@ def test_invalid_answer_refused_with_rasas_error(patched, result):
 def test_schema_checked_once():
     first = rasa_server.action_result_validator()
     assert rasa_server.action_result_validator() is first
+
+
+def test_training_runs_every_node_without_rasas_node_cache(monkeypatch):
+    from rasa.engine.training import graph_trainer
+
+    monkeypatch.setattr(graph_trainer, "TrainingHook", graph_trainer.TrainingHook)
+    monkeypatch.setattr(graph_trainer.GraphTrainer, "train", graph_trainer.GraphTrainer.train)
+    seen = {}
+    monkeypatch.setattr(graph_trainer.GraphTrainer, "train",
+                        lambda self, *a, **k: seen.update(k) or "trained")
+    rasa_server.install_training()
+    rasa_server.install_training()              # twice: installed once
+    assert graph_trainer.GraphTrainer.train(None, "config", force_retraining=False) == "trained"
+    assert seen["force_retraining"] is True     # no fingerprint run
+    hook = graph_trainer.TrainingHook(cache=None, model_storage=None, pruned_schema=None)
+    assert hook.on_before_node("n", None, {}, {}) == {}
+    assert hook.on_after_node("n", None, {}, object(), {}) is None   # nothing fingerprinted
+    assert rasa_server.train_command()[-3:] == ["-m", "bot.brain.rasa_server", "train"]

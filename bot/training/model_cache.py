@@ -19,7 +19,7 @@ from bot.training import assemble
 from bot.training import responses as render_responses
 from bot.profile import pack as packs
 from bot.profile.business import PROJECT_ROOT
-from bot.brain.rasa_server import rasa_env
+from bot.brain.rasa_server import rasa_env, train_command
 
 # Shared inputs of every business's model: config (first), the shared domain, the domain
 # dictionary, every custom Rasa graph component and the code they learn with (the address
@@ -78,7 +78,7 @@ def ensure_model(config: str = "config.yml", *, force: bool = False, business: s
     MODELS.mkdir(exist_ok=True)
     inputs = assemble.assemble(pack, config)
     env = rasa_env()
-    cmd = [str(Path(sys.executable).with_name("rasa")), "train", *inputs.args(),
+    cmd = [*train_command(), *inputs.args(),
            "--out", str(MODELS), "--fixed-model-name", target.name[:-len(".tar.gz")]]
     subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, check=True)
     return target

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional
 
 from sqlalchemy import select
 
-from bot.brain.rasa_server import rasa_env
+from bot.brain.rasa_server import rasa_env, train_command
 from bot.profile.business import PROJECT_ROOT
 from bot.profile.privacy import mask_text
 from bot.store.engine import get_engine, retrying
@@ -248,7 +248,7 @@ def run_training(run_id: int, progress: Dict[str, Any] | None = None) -> Dict[st
             name = candidate_name(root)
             out = models_dir()
             out.mkdir(parents=True, exist_ok=True)
-            cmd = [rasa_command(), "train", *inputs.args(), "--out", str(out),
+            cmd = [*train_command(), *inputs.args(), "--out", str(out),
                    "--fixed-model-name", name]
             if run["mode"] == "finetune":
                 cmd += ["--finetune", run["base_model"], "--epoch-fraction",
