@@ -248,7 +248,8 @@ def run_training(run_id: int, progress: Dict[str, Any] | None = None) -> Dict[st
             name = candidate_name(root)
             out = models_dir()
             out.mkdir(parents=True, exist_ok=True)
-            cmd = [*train_command(), *inputs.args(), "--out", str(out),
+            # validated just above: rasa train's own copy of those checks would cost ~11 s of CPU
+            cmd = [*train_command(), "--skip-validation", *inputs.args(), "--out", str(out),
                    "--fixed-model-name", name]
             if run["mode"] == "finetune":
                 cmd += ["--finetune", run["base_model"], "--epoch-fraction",
