@@ -1,8 +1,9 @@
 """``make nlu-bench [TRAIN=… TEST=…] [FOLDS=k]``: the project's NLU against two baselines.
 
 On one Rasa NLU YAML train set (file or folder) and one or more test sets (by default
-the project's own split ``tests/nlu``, the blind dev set ``tests/nlu_blind/dev`` and the
-frozen blind report set ``tests/nlu_blind/report``: scored, never read for tuning), trains
+the project's own split ``tests/nlu``, the blind dev sets ``tests/nlu_blind/dev`` and
+``tests/nlu_blind/dev2`` and the frozen blind report set ``tests/nlu_blind/report``: scored,
+never read for tuning; those of the pack that exist), trains
 each system once and scores it on every test set:
 
 * ``stock``   – Rasa's stock Chinese recipe (``bench/nlu_bench_stock.yml``: JiebaTokenizer,
@@ -59,7 +60,8 @@ PROJECT_CONFIG = PROJECT_ROOT / assemble.assemble(PACK).config
 DEFAULT_TRAIN = PACK.evaluation_path("train") or PROJECT_ROOT / "data" / "nlu"
 DEFAULT_TEST = PACK.evaluation_path("own_split") or PROJECT_ROOT / "tests" / "nlu"
 BLIND = PACK.evaluation_path("blind") or PROJECT_ROOT / "tests" / "nlu_blind"
-DEFAULT_TESTS = {"own split": DEFAULT_TEST, "blind dev": BLIND / "dev", "blind report": BLIND / "report"}
+DEFAULT_TESTS = {"own split": DEFAULT_TEST, "blind dev": BLIND / "dev", "blind dev2": BLIND / "dev2",
+                 "blind report": BLIND / "report"}
 RESPONSES = PACK.path("rendered")
 SYSTEMS = ("stock", "tfidf", "project")
 
@@ -399,7 +401,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--train", default=str(DEFAULT_TRAIN), help="NLU YAML train file or folder")
     parser.add_argument("--test", action="append", default=[], metavar="[NAME=]PATH",
                         help="NLU YAML test file or folder (repeatable; default: own split, "
-                             "blind dev and blind report, those that exist)")
+                             "blind dev, blind dev2 and blind report, those that exist)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of "
                         + ",".join(SYSTEMS))
     parser.add_argument("--config", default=str(PROJECT_CONFIG), help="the project config to bench")
