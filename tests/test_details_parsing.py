@@ -134,3 +134,27 @@ def test_corrections_name_fields():
 def test_custom_made_exclusion():
     assert details.is_custom_made("这是定制的沙发", "定制类商品")
     assert not details.is_custom_made("尺寸不合适", "定制类商品")
+
+
+@pytest.mark.parametrize("text,span", [
+    ("十几天前收到的", (11, 19)), ("收到好几天了", (3, 9)), ("前几天刚到", (2, 6)),
+    ("一个多星期了", (8, 13)), ("昨天到的", (1, 1)), ("11月20号签收", (7, 7)), ("你好", None),
+])
+def test_days_range_of_vague_and_exact_answers(text, span):
+    assert details.days_range(text, dt.date(2026, 11, 27)) == span
+
+
+def test_a_vague_answer_straddles_a_window_only_when_it_could_be_either_side():
+    today = dt.date(2026, 11, 27)
+    assert details.straddles(details.days_range("十多天了", today), 15)
+    assert not details.straddles(details.days_range("十多天了", today), 7)       # past 7 whatever it is
+    assert details.straddles(details.days_range("有几天了", today), 7)
+    assert not details.straddles(details.days_range("三天前", today), 7)
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("算了退了吧，换来换去折腾", "return"), ("来回换太麻烦了 直接退款", "return"),
+    ("不想换来换去的，给我退掉", "return"), ("换来换去好烦", None),
+])
+def test_back_and_forth_is_no_exchange(text, kind):
+    assert details.return_type(text) == kind

@@ -85,3 +85,32 @@ def test_questions_and_why_a_phone():
 ])
 def test_complaint_category_cues(text, category):
     assert parsing.complaint_category(text) == category
+
+
+@pytest.mark.parametrize("text,when", [
+    ("那你们多久能给个说法", True), ("师傅啥时候上门啊", True), ("退款几天能到", True),
+    ("how long will it take", True), ("好的谢谢", False), ("电话13900002468", False),
+])
+def test_asks_when(text, when):
+    assert mentions.asks_when(text) is when
+
+
+@pytest.mark.parametrize("text,follow", [
+    ("那运费呢", True), ("衣柜呢？大件的", True), ("开出来要多久", True), ("超过99呢😅", True),
+    ("我上个月在你们这儿买了一台冰箱，现在冷藏室一直结冰，冷冻室不冷", False), ("", False),
+])
+def test_is_follow_up(text, follow):
+    assert mentions.is_follow_up(text) is follow
+
+
+@pytest.mark.parametrize("text,asks", [
+    ("收到三天的微波炉不加热 给我换一台", True), ("屏幕裂了 我要退款", True), ("帮我报修一下热水器", True),
+    ("能换货吗", False), ("退货怎么退", False), ("不要退了", False), ("别投诉了", False),
+])
+def test_asks_for_service_not_about_it(text, asks):
+    assert mentions.asks_for_service(text) is asks
+
+
+@pytest.mark.parametrize("text", ["沙发一股刺鼻的气味 想退", "床垫味道太冲了 熏得睡不着"])
+def test_a_smell_is_a_reason_to_send_back(text):
+    assert mentions.reason_in(text)

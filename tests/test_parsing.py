@@ -126,3 +126,23 @@ def test_masked_text_hides_every_phone(phone, prefix):
                                         ("", None), ("-1", None), ("1" * 19, None), ("1" * 18, int("1" * 18))])
 def test_ascii_int_takes_plain_ids_only(text, value):
     assert parsing.ascii_int(text) == value
+
+
+@pytest.mark.parametrize("text,category", [
+    ("不是东西本身的问题，是送货师傅给摔坏的", "物流配送"),          # denied, then what it is
+    ("质量倒是没问题，就是客服一直敷衍我", "服务态度"),              # "that part is fine"
+    ("申请退款十天了钱还没到账", "退款售后"),                      # 退款 + 没到账 outweigh 还没到
+    ("应该算物流配送 不算商品质量", "物流配送"),                   # a named category denied
+    ("是不是质量问题啊，刚用就坏了", "商品质量"),                  # 是不是 asks, it denies nothing
+    ("快递摔坏了", "物流配送"),                                   # 摔坏 is not also 坏
+    ("送货员态度恶劣还骂人", "服务态度"),
+])
+def test_complaint_category_reads_denials_and_weighs_cues(text, category):
+    assert parsing.complaint_category(text) == category
+
+
+def test_best_category_for_any_business():
+    cues = {"噪音": ("噪音", "吵"), "卫生": ("垃圾", "脏", "臭")}
+    assert parsing.best_category("不是噪音的事，是楼道垃圾三天没人收，臭死了", cues) == "卫生"
+    assert parsing.best_category("楼上太吵了", cues) == "噪音"
+    assert parsing.best_category("你好", cues) is None

@@ -33,19 +33,21 @@ _VAGUE = pattern_table(
     (r"大前天|大前儿", 3),
     (r"前天|前儿", 2),
     (r"昨天|昨儿|昨晚|昨日|昨个", 1),
-    (r"今天|今儿|今早|今晚|今日|刚刚|刚收到|刚到|刚签收|刚拿到|早上到|上午到|下午到", 0),
+    (r"今天|今儿|今早|今晚|今日", 0),
     (r"二十多天|二十几天", 23),
     (r"三十多天|三十几天", 33),
     (r"十几天|十多天|半个多月", 15),
     (r"十来天", 10),
+    (r"好几天|有几天", 5),
     (r"(?:前|这)?几天|前些天|没几天|才几天|两三天|三四天", 3),
     (r"一个?多(?:个)?礼拜|一周多|一个多星期", 9),
-    (r"好几天|有几天", 5),
     (r"一个多月|个把月", 35),
     (r"好几个月|几个月|半年|很久|好久", 90),
     (r"半个?月", 15),
     (r"上个?(?:周|星期|礼拜)(?![一二三四五六日天末\d])", 7),
     (r"这个?(?:周|星期|礼拜)(?![一二三四五六日天末\d])|本周", 3),
+    # "just arrived" on its own is today; "前几天刚到" is a few days ago (the rows above win)
+    (r"刚刚|刚收到|刚到|刚签收|刚拿到|早上到|上午到|下午到", 0),
 )
 _AGO = re.compile(_NUM + r"\s*(个多?月|个月|月|个多?(?:星期|礼拜)|周|星期|礼拜|天|日)(?:前|之前|以前|了|左右)?", re.A)
 _FULL = re.compile(r"(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*[日号]?", re.A)
@@ -163,6 +165,37 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
     if bare:
         return _num(bare.group(1))
     return None
+
+
+# how far a vague answer may be from the estimate days_since gives it: (lowest, highest)
+_VAGUE_SPAN = pattern_table(
+    (r"二十多天|二十几天", (21, 29)),
+    (r"三十多天|三十几天", (31, 39)),
+    (r"十几天|十多天", (11, 19)),
+    (r"十来天", (8, 12)),
+    (r"好几天|有几天", (3, 9)),
+    (r"(?:前|这)?几天|前些天|没几天|才几天", (2, 6)),
+    (r"一个?多(?:个)?礼拜|一周多|一个多星期", (8, 13)),
+    (r"一个多月|个把月", (31, 59)),
+    (r"好几个月|几个月", (60, 180)),
+)
+
+
+def days_range(text: str, today: dt.date) -> Optional[Tuple[int, int]]:
+    """``(fewest, most)`` days ago the customer may mean: ``(3, 3)`` for ``三天前``, ``(11, 19)`` for
+    ``十几天``, ``(2, 6)`` for ``前几天``; None when the text says no time (:func:`days_since`)."""
+    days = days_since(text, today)
+    if days is None:
+        return None
+    span = first_match(_VAGUE_SPAN, _POLICY.sub(" ", fold(text)))
+    if span and span[0] <= days <= span[1]:
+        return span
+    return days, days
+
+
+def straddles(span: Optional[Tuple[int, int]], limit: float) -> bool:
+    """Could the vague ``span`` be on either side of ``limit`` days (``十几天`` and 15)?"""
+    return bool(span) and span[0] <= limit < span[1]
 
 
 _EN_NUMBER = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -333,9 +366,12 @@ def digits_only(text: str) -> str:
     return re.sub(r"\D", "", fold(text))
 
 
+PHONE_NOTE = "（电话已单独记录）"     # where a description had a phone number (the ticket keeps it apart)
+
+
 def strip_phone(text: str) -> str:
     """The text without any phone number in it (a description keeps no phone in clear)."""
-    return PHONE_ANY.sub("（电话已单独记录）", fold(text)) if PHONE_ANY.search(fold(text)) else text
+    return PHONE_ANY.sub(PHONE_NOTE, fold(text)) if PHONE_ANY.search(fold(text)) else text
 
 
 # --- corrections and changes of mind -----------------------------------------------------------
@@ -408,10 +444,15 @@ def switch_target(text: str, current: str | None) -> Optional[str]:
     return best[1]
 
 
+_BACK_AND_FORTH = re.compile(r"换来换去|退来退去|退了又换|换了又换|来回换|来回退|反复换|换个没完")
+
+
 def return_type(text: str) -> Optional[str]:
     """``return`` or ``exchange``, reading negation: ``不换了，退货`` is a return,
     ``不退了换个新的`` an exchange; the last non-negated one wins."""
     folded = fold(text).lower()
+    # "换来换去麻烦" tells why not to exchange, it asks for nothing
+    folded = _BACK_AND_FORTH.sub(lambda m: "□" * len(m.group(0)), folded)
     folded = re.sub(r"(不|别|不用|不要|不想)(想)?(换|换货|退|退货)(了)?|(?:don't|do not|not|no)\s+(?:want to\s+)?(?:exchange|return|refund)",
                     lambda m: "□" * len(m.group(0)), folded)
     ex = max(folded.rfind(w) for w in ("换", "调换", "exchange", "replace"))

@@ -49,7 +49,7 @@ def says_no_order(text: str) -> bool:
 # --- a fault ("黑屏", "makes loud noise") ----------------------------------------------------
 FAULT = re.compile(
     r"坏|不|没|漏|响|异|冒|烧|停|卡|断|裂|慢|热|冷|跳闸|报错|故障|问题|失灵|掉|松|堵|臭|味|闪|黑屏|花屏|蓝屏|白屏|死机|"
-    r"歪|变形|凹|鼓包|渗|滴|抖|晃|噪|吵|锈|霉|打不开|关不上|"
+    r"歪|变形|凹|塌|陷|鼓包|渗|滴|抖|晃|噪|吵|锈|霉|打不开|关不上|"
     r"(?i:noise|noisy|leak|broken|break|not working|doesn't work|won't|stopped|dead|crack|smell|smoke|spark|"
     r"no power|not cool|not heat|error|stuck|flicker|loud)")
 
@@ -61,7 +61,8 @@ def mentions_fault(text: str) -> bool:
 # --- the reason for a return, told with the request ("冰箱门是歪的！给我换一台！") -----------
 _REASON = re.compile(
     r"质量|尺寸|不合适|不想要|不要了|不喜欢|颜色|色差|坏|破|不符|不一样|买错|拍错|大了|小了|太大|太小|多买|少件|缺|瑕疵|划|刮|"
-    r"故障|不制冷|不好用|有问题|发错|用不了|不能用|异味|臭|歪|斜|变形|凹|裂|碎|脏|旧|假|漏|响|闪|黑屏|不亮|不转|不加热|"
+    r"故障|不制冷|不好用|有问题|发错|用不了|不能用|异味|味道|气味|味儿|熏|甲醛|刺鼻|臭|歪|斜|变形|凹|裂|碎|脏|旧|假|漏|响|闪|黑屏|"
+    r"不亮|不转|不加热|坏点|塌|陷|"
     r"(?i:don't like|do not like|not like|wrong|size|fit|broken|damaged|defect|faulty|leak|not working|doesn't work|"
     r"changed my mind|don't need|don't want)")
 _NOT_REASON = re.compile(r"订单号码?|订单|单号|电话号码|电话|手机号码?|手机|号码|地址|(?i:order|phone|address)")
@@ -98,3 +99,38 @@ _WHY_PHONE = re.compile(r"(凭什么|为什么|为啥|干嘛|干什么|怎么还
 def asks_why_phone(text: str) -> bool:
     """``凭什么给你电话？``: the customer asks why a phone number is needed."""
     return bool(_WHY_PHONE.search(fold(text)))
+
+
+# --- "when?" about something promised ("多久给我答复", "师傅啥时候来") -----------------------
+_WHEN = re.compile(r"多久|多长时间|多少时间|多少天|几天|几个小时|几小时|什么时候|啥时候|啥时|几时|何时|几点|好久|"
+                   r"要等多久|等多久|(?i:how long|when will|when can|when do|how soon)")
+
+
+def asks_when(text: str) -> bool:
+    """The customer asks how long or when (``多久给我答复啊``, ``师傅好久来``, ``how long``)."""
+    return bool(_WHEN.search(fold(text)))
+
+
+# --- a follow-up to the answer just given ("沙发呢", "不满99呢", "那好久来装") ------------------
+_NOT_COUNTED = re.compile(r"[\s\W_]|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
+
+
+def is_follow_up(text: str, longest: int = 16) -> bool:
+    """A short message that leans on what was just said: elliptical (``沙发呢``, ``那运费呢``) or a
+    bare short question (``多久能开出来``): at most ``longest`` characters, no emoji or punctuation
+    counted. Whether it is about the topic just answered is for the classifier's ranking to say."""
+    core = _NOT_COUNTED.sub("", fold(text))
+    return 0 < len(core) <= longest
+
+
+# --- asking for a form's service, not about it ("要换货", "给我退了", not "能换货吗") -----------
+_ASKS_FOR = re.compile(
+    r"(?<![不别没])(?:我要|我想|想要|要|想|帮我|给我|申请|麻烦|需要|得|直接|必须)(?:给我|帮我|办理?|申请|个|马上|赶紧|立刻)?"
+    r"(?:退货|退款|退掉|退了|退钱|换货|换一个|换个|换台|换一台|换新|退换|报修|维修|修一下|修理|上门修|投诉)|"
+    r"(?i:i want (?:a |to )?(?:refund|return|exchange|repair|complain))")
+
+
+def asks_for_service(text: str) -> bool:
+    """The message asks for a return, an exchange, a repair or a complaint (``一用就漏水 要换货``),
+    rather than asking about one (``可以换货吗``)."""
+    return bool(_ASKS_FOR.search(fold(text)))

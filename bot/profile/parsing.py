@@ -156,16 +156,52 @@ OTHER_CATEGORY = "其他"
 
 
 def complaint_category(text: str) -> Optional[str]:
-    """The complaint category a text points at, or None if no cue is found."""
-    text = (text or "").lower()
-    categories = complaint_categories()
-    for category in list(categories) + [OTHER_CATEGORY]:
-        if category in text:
-            return category
+    """The complaint category a text points at, or None if no cue is found (the business's
+    categories and cue words: :func:`best_category`)."""
+    return best_category(text, complaint_categories(), other=OTHER_CATEGORY)
+
+
+# what the customer says it is NOT: "不是冰箱本身质量问题" up to the clause's end or the "是"
+# that says what it is instead ("…，是快递磕的"); "是不是质量问题" is a question, not a denial
+_NOT_THIS = re.compile(r"(?<!是)(?:并不是|不是|并非|不算是?|不属于|不怪|不关)[^，,。；;！!？?\s是]*")
+# "质量倒是没问题" / "东西本身没毛病": the clause says that part is fine
+_FINE = re.compile(r"[^，,。；;！!？?\s]{0,10}?(?:倒是|倒|并|都|也|本身|还)?(?:没有|没啥|没什么|没)(?:问题|毛病)(?![吗么？?])")
+_CLAUSE_END = re.compile(r"[，,。；;！!？?\n]")
+
+
+def without_denied(text: str) -> str:
+    """``text`` (lower-cased, digits ASCII) with what the customer says is not the matter
+    (``不是质量问题``, ``质量倒没问题``) blanked out, same length."""
+    folded = _folded(text).lower()
+    blank = lambda m: "□" * len(m.group(0))      # noqa: E731 - same length keeps positions
+    return _FINE.sub(blank, _NOT_THIS.sub(blank, folded))
+
+
+def best_category(text: str, categories: dict, other: str = OTHER_CATEGORY) -> Optional[str]:
+    """The category of ``categories`` (name → cue words, in the business's order) a text
+    points at most, or None when no cue is found.
+
+    A category named as such wins (after a correction, the one named last). Otherwise each
+    cue found counts one point for its category, except a cue inside a longer cue found
+    (``快递员`` counts once, ``磕坏`` is not also ``坏``), and cues in what the customer
+    denies (``不是质量问题，是快递磕的``) count nothing; the most points win, a tie goes
+    to the category listed first.
+    """
+    folded = without_denied(text or "")
+    names = [c for c in list(categories) + [other] if c and c.lower() in folded]
+    if names:
+        return max(names, key=lambda c: folded.rfind(c.lower()))
+    found = []                                   # (start, end, category)
     for category, cues in categories.items():
-        if any(cue in text for cue in cues):
-            return category
-    return None
+        for cue in {str(c).lower() for c in cues if str(c)}:
+            found += [(m.start(), m.end(), category) for m in re.finditer(re.escape(cue), folded)]
+    kept = [f for f in found if not any(o[0] <= f[0] and f[1] <= o[1] and o[1] - o[0] > f[1] - f[0]
+                                        for o in found)]
+    if not kept:
+        return None
+    order = list(categories)
+    points = {c: sum(1 for f in kept if f[2] == c) for c in order}
+    return max(order, key=lambda c: (points[c], -order.index(c)))
 
 
 def return_type(text: str) -> Optional[str]:
