@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from rasa_sdk import Tracker
 
@@ -65,3 +65,74 @@ def latest_entity(tracker: Tracker, name: str) -> Optional[str]:
         if entity.get("entity") == name and entity.get("value"):
             return str(entity["value"])
     return None
+
+
+# --- which FAQ answer: the classifier's, or the topic a follow-up leans on --------------------
+FAQ_SURE = 0.5          # a topic this likely is the answer whatever was said before
+
+
+def faq_ranking(tracker: Tracker) -> List[Tuple[str, float]]:
+    """The response selector's FAQ topics for the latest message, likeliest first:
+    ``[("faq/shipping_fee", 0.43), …]``."""
+    selector = ((tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}
+    ranking = [(str(r["intent_response_key"]), float(r.get("confidence") or 0))
+               for r in selector.get("ranking") or [] if r.get("intent_response_key")]
+    chosen = selector.get("response") or {}
+    if not ranking and chosen.get("intent_response_key"):
+        ranking = [(str(chosen["intent_response_key"]), float(chosen.get("confidence") or 0))]
+    return ranking
+
+
+def answered_topic(tracker: Tracker) -> Optional[str]:
+    """The FAQ topic (``faq/invoice``) the assistant's answer to the previous message gave, if any."""
+    users = 0
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            users += 1
+            if users == 2:
+                return None
+        elif users == 1 and event.get("event") == "bot":
+            action = str((event.get("metadata") or {}).get("utter_action") or "")
+            if action.startswith("utter_faq/"):
+                return action[len("utter_"):]
+    return None
+
+
+def follow_up_topic(tracker: Tracker, near: int = 3) -> Optional[str]:
+    """For a short follow-up (``沙发呢``, ``多久能开出来``, ``不满99呢``) the classifier is unsure
+    of, the topic just answered, when the classifier still ranks it among its first ``near``."""
+    from bot.profile import mentions
+
+    previous = answered_topic(tracker)
+    if not previous or not mentions.is_follow_up((tracker.latest_message or {}).get("text", "")):
+        return None
+    ranking = faq_ranking(tracker)
+    if ranking and ranking[0][1] >= FAQ_SURE and ranking[0][0] != previous:
+        return None                       # a new question, clearly about something else
+    return previous if previous in [key for key, _ in ranking[:near]] else None
+
+
+def leaning_topic(tracker: Tracker, least: float) -> Optional[str]:
+    """The FAQ topic the classifier leans to for a question it did not take as one (a typo,
+    a dialect): the likeliest, when at least ``least``."""
+    from bot.profile import mentions
+
+    ranking = faq_ranking(tracker)
+    if ranking and ranking[0][1] >= least and mentions.is_question((tracker.latest_message or {}).get("text", "")):
+        return ranking[0][0]
+    return None
+
+
+def answered_misses(tracker: Tracker, intents: tuple) -> int:
+    """How many of the latest customer messages in a row had one of ``intents`` and got no
+    FAQ answer either (a misread question answered from the classifier's leaning is no miss)."""
+    count, answered = 0, False
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "bot":
+            answered = answered or str((event.get("metadata") or {}).get("utter_action") or "").startswith("utter_faq/")
+        elif event.get("event") == "user":
+            if ((event.get("parse_data") or {}).get("intent") or {}).get("name") not in intents or answered:
+                break
+            count += 1
+            answered = False
+    return count

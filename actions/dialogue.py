@@ -13,14 +13,15 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import customer_channel, latest_turn_key, store
+from actions.common import (answered_misses, customer_channel, follow_up_topic, latest_turn_key, leaning_topic,
+                            store)
 from bot.profile import details, mentions, pack, parsing, privacy
 
 FORMS = ("complaint_form", "repair_form", "return_form")
 FORM_FIELDS = {
     "complaint_form": ("complaint_category", "complaint_description", "order_id", "phone"),
     "repair_form": ("product", "fault_description", "address", "phone", "order_id"),
-    "return_form": ("order_id", "return_type", "return_reason", "days_since_receipt"),
+    "return_form": ("order_id", "return_type", "return_reason", "days_since_receipt", "product", "phone"),
 }
 BOOKKEEPING = ("form_tries", "form_confirmed", "switch_to", "return_refused", "urgency")
 ALL_SLOTS = tuple(dict.fromkeys(f for fields in FORM_FIELDS.values() for f in fields)) + BOOKKEEPING
@@ -107,18 +108,6 @@ class StopForm(Action):
         return reset()
 
 
-def consecutive(tracker: Tracker, intents: tuple) -> int:
-    """How many of the latest customer messages in a row had one of ``intents``."""
-    count = 0
-    for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        if ((event.get("parse_data") or {}).get("intent") or {}).get("name") not in intents:
-            break
-        count += 1
-    return count
-
-
 class OutOfScope(Action):
     """Off-topic once: say what the assistant does. Again and again: offer a person or a call."""
 
@@ -126,7 +115,18 @@ class OutOfScope(Action):
         return "action_out_of_scope"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        if consecutive(tracker, ("out_of_scope", "nlu_fallback")) >= 2:
+        from actions.tickets import promise_answer
+
+        promised = promise_answer(tracker)           # "多久给我答复" about the ticket just filed
+        if promised:
+            dispatcher.utter_message(text=promised)
+            return []
+        # a follow-up to the answer just given, or a misread question (运废多少): the FAQ answer
+        topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.4)
+        if topic:
+            dispatcher.utter_message(response=f"utter_{topic}")
+            return []
+        if answered_misses(tracker, ("out_of_scope", "nlu_fallback")) >= 2:
             dispatcher.utter_message(text=pack.say("out_of_scope_again"),
                                      buttons=pack.buttons("buttons_out_of_scope_again"))
         else:
@@ -174,6 +174,15 @@ class RouteDetail(Action):
         target = form_for(message, profile.load_profile().get("high_priority_complaint_keywords", []))
         if target:
             return reset() + [FollowupAction(target)]
+        routed = route_by_context(tracker, domain)    # details after a request (换货 … DD…)
+        if routed:
+            return routed
+        from actions.tickets import promise_answer
+
+        promised = promise_answer(tracker)            # "那多久能处理" about the ticket just filed
+        if promised:
+            dispatcher.utter_message(text=promised)
+            return []
         number = recent_ticket(tracker)
         if number and number not in {t.number for t in store().for_customer(tracker.sender_id, open_only=False)}:
             number = None                             # a ticket looked up, not this customer's own
@@ -192,8 +201,43 @@ class RouteDetail(Action):
             follow = pack.say("follow_up_by_phone" if phone else "follow_up_as_left")
             dispatcher.utter_message(text=pack.say("ticket_addition", told=told, number=number, follow=follow))
             return []
+        topic = follow_up_topic(tracker)              # "不满99呢" after the shipping fee's answer
+        if topic:
+            dispatcher.utter_message(response=f"utter_{topic}")
+            return []
         dispatcher.utter_message(response="utter_how_can_help")
         return []
+
+
+def carries_details(text: str) -> bool:
+    """An order number, a phone, "no order number" or when it arrived: details some form asks
+    for (``好久来装`` asks when, it tells no date)."""
+    return bool(parsing.find_order_id(text) or details.find_phone(text) or mentions.says_no_order(text)
+                or details.mentions_time(text) and not mentions.asks_when(text) and not mentions.is_question(text))
+
+
+def recent_request(tracker: Tracker, messages: int = 3) -> Optional[str]:
+    """The form the customer's latest messages before this one asked for, outside any form and
+    since the last ticket or cancelled form (``换货`` answered with the exchange policy)."""
+    from actions.listening import earlier_messages
+
+    for message in reversed(earlier_messages(tracker, messages, answered=True)):
+        target = form_for(message) or details.switch_target(message.get("text") or "", None)
+        if target:
+            return target
+    return None
+
+
+def route_by_context(tracker: Tracker, domain) -> Optional[List[Dict[Text, Any]]]:
+    """Details on their own (``DD…``, ``电话…``) just after a request that started no form (its
+    policy was answered): that form starts, and takes what those messages told."""
+    text = (tracker.latest_message or {}).get("text", "")
+    if not carries_details(text):
+        return None
+    target = recent_request(tracker)
+    if target and target in ((domain or {}).get("forms") or {}):
+        return reset() + [FollowupAction(target)]
+    return None
 
 
 def form_for(message: Dict[str, Any], triggers=()) -> Optional[str]:

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
-from actions.listening import (NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, load_facts, mine_ids,
+from actions.listening import (NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, content, load_facts, mine_ids,
                                mine_order, mine_phone, mine_told_complaint, substance)
 from bot.profile import details, mentions, pack, parsing
 from bot.profile import business as profile
@@ -55,17 +55,20 @@ def phone_value(turn: Turn) -> Tuple[Optional[str], Optional[str]]:
 
 
 def category_of(text: str) -> Optional[str]:
-    """The category a text names; after a correction (``不对，是服务态度``) the later one."""
+    """The category a text names or points at most (an option's number too), never by what the
+    customer denies: ``不对，不是质量问题，是快递磕的`` is a delivery complaint."""
     folded = details.fold(text).strip()
     options = category_options()
     if folded in options:
         return options[folded]
-    if details.is_correction(folded):
-        tail = re.split(r"不对|不是|应该是|改成|改为|其实是", folded)[-1]
-        later = parsing.complaint_category(tail)
-        if later:
-            return later
     return parsing.complaint_category(folded)
+
+
+def told_problem(text: str) -> str:
+    """A complaint's words without the phone (kept apart, encrypted) or the order number."""
+    rest = details.strip_phone(text)
+    order = parsing.find_order_id(rest)
+    return rest.replace(order, "") if order else rest
 
 
 def order_answer(turn: Turn) -> Optional[Tuple[str, None]]:
@@ -101,6 +104,17 @@ class ValidateComplaintForm(ListeningForm):
             return pack.say("way_out_phone_skip")
         return super().way_out(field)
 
+    context_fields = ("order_id", "phone", "complaint_category", "complaint_description")
+
+    def mine_earlier(self, turn: Turn, found: Dict[str, Any]) -> None:
+        """Before ``我要投诉``: the ids said, and a problem told when it points at a category."""
+        told: Dict[str, Any] = {}
+        super().mine_earlier(turn, told)
+        if not told.get("complaint_description") or told.get("complaint_category") in (None, parsing.OTHER_CATEGORY):
+            told.pop("complaint_description", None)
+            told.pop("complaint_category", None)
+        found.update(told)
+
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
         mine_ids(turn, found, "phone", "order_id")
         if "order_id" not in found and not turn.slot("order_id") and mentions.says_no_order(turn.text):
@@ -112,6 +126,11 @@ class ValidateComplaintForm(ListeningForm):
                 found.setdefault("complaint_category", parsing.OTHER_CATEGORY)
         elif named and (turn.requested != "complaint_description" or len(substance(turn.text)) <= 6):
             found["complaint_category"] = named
+        elif turn.requested == "complaint_category" and not turn.slot("complaint_description") \
+                and turn.intent not in NOT_AN_ANSWER and not mentions.is_question(turn.text):
+            # the answer to "which kind?" tells the whole problem (…黑屏 订单… 电话… 再不解决就打12315)
+            if len(content(turn.text)) >= 8:
+                found["complaint_description"] = told_problem(turn.text)[:1000]
         told = turn.slot("complaint_description")
         if turn.requested == "phone" and not found and told \
                 and turn.intent in ("inform", "complain", "rate_service", "nlu_fallback") \
@@ -120,12 +139,19 @@ class ValidateComplaintForm(ListeningForm):
                 and not SKIP.search(turn.folded) and not mentions.is_question(turn.text):
             # more about the problem while the phone is asked: added to the description
             found["complaint_description"] = f"{told}；{turn.text}"[:1000]
+        if not turn.starting and details.is_correction(turn.text) and not named \
+                and not set(details.named_fields(turn.text, self.fields)) - {"complaint_category", "complaint_description"}:
+            # the problem put right (不对，不是质量问题，是快递磕的): its category follows
+            corrected = category_of(turn.text)
+            if corrected and corrected != turn.slot("complaint_category"):
+                found["complaint_category"] = corrected
 
     def judge_complaint_category(self, turn: Turn):
         category = category_of(turn.text)
         if category:
             return category, None
-        if turn.intent not in NOT_AN_ANSWER and len(substance(turn.text)) >= 6:
+        # a problem told without a category word is "其他"; a phone or an order number is no problem
+        if turn.intent not in NOT_AN_ANSWER and len(content(turn.text)) >= 6:
             return parsing.OTHER_CATEGORY, None
         return None, pack.say("hint_complaint_category", menu=pack.say("list_separator").join(menu()),
                               other=parsing.OTHER_CATEGORY)
@@ -189,6 +215,7 @@ def told_before(tracker: Tracker, messages: int = 6) -> Optional[Tuple[str, Opti
 class ValidateRepairForm(ListeningForm):
     form = "repair_form"
     fields = ("product", "fault_description", "address", "phone")
+    context_fields = ("order_id", "phone", "product", "fault_description", "address", "urgency")
 
     def way_out(self, field: str) -> str:
         if field == "address":
@@ -280,12 +307,32 @@ class ValidateReturnForm(ListeningForm):
     def skip_value(self, field: str) -> Any:
         return NO_VALUE
 
+    context_fields = ("order_id", "phone", "product", "return_type", "return_reason", "days_since_receipt")
+
     def refuse(self, turn, field, why, count, found, dispatcher) -> None:
         if field == "order_id" and count >= 2:
-            found["order_id"] = NO_VALUE
-            dispatcher.utter_message(text=pack.say("return_without_order_id"))
+            found["order_id"] = NO_VALUE          # after() says how it is verified instead
             return
         super().refuse(turn, field, why, count, found, dispatcher)
+
+    def aside(self, turn: Turn, found: Dict[str, Any], dispatcher) -> bool:
+        """``真的找不到订单号`` again while another question is asked: that is settled (said
+        again how it is verified), no failed try at the question."""
+        if turn.slot("order_id") == NO_VALUE and "order_id" not in found and turn.requested != "order_id" \
+                and mentions.says_no_order(turn.text):
+            dispatcher.utter_message(text=pack.say("return_without_order_id"))
+            return True
+        return False
+
+    def vague_limit(self, turn: Turn, found: Dict[str, Any], text: str) -> Optional[int]:
+        """The window (days) a vague ``十几天`` / ``好几天`` could fall either side of, for this
+        return or exchange; None when the words decide it either way."""
+        rules = load_facts()["returns"]
+        kind = found.get("return_type") or turn.slot("return_type")
+        limits = [rules["quality_exchange_days"]] if kind == "exchange" else [
+            rules["no_reason_days"], rules["quality_exchange_days"]]
+        span = details.days_range(re.sub(r"(?i)dd\d+|\d{12,20}", "", details.fold(text)), today())
+        return next((limit for limit in limits if details.straddles(span, limit)), None)
 
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
         mine_ids(turn, found, "order_id", "phone")
@@ -339,6 +386,9 @@ class ValidateReturnForm(ListeningForm):
         days = details.days_since(turn.text, today())
         if days is None:
             return None, pack.say("hint_days_since_receipt")
+        limit = self.vague_limit(turn, {}, turn.text)
+        if limit and tries_of(turn, "days_since_receipt") == 0:
+            return None, pack.say("hint_days_vague", limit=limit)      # asked once more, then taken
         return float(days), None
 
     def after(self, turn: Turn, found: Dict[str, Any], dispatcher) -> None:
@@ -346,6 +396,13 @@ class ValidateReturnForm(ListeningForm):
         def known(name):
             return found[name] if name in found else turn.slot(name)
         rules = load_facts()["returns"]
+        if found.get("order_id") == NO_VALUE and turn.slot("order_id") != NO_VALUE:
+            dispatcher.utter_message(text=pack.say("return_without_order_id"))
+        if found.get("days_since_receipt") is not None and turn.requested != "days_since_receipt":
+            limit = self.vague_limit(turn, found, turn.text)
+            if limit:                     # "十几天" told in passing, a 15-day window: ask the date
+                found["days_since_receipt"] = None
+                dispatcher.utter_message(text=pack.say("hint_days_vague", limit=limit))
         reason, kind, days = known("return_reason") or "", known("return_type"), known("days_since_receipt")
         if details.is_custom_made(f"{turn.text} {reason}", rules.get("excluded", "")):
             found.update(return_refused="custom", requested_slot=None)

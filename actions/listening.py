@@ -48,13 +48,27 @@ def substance(text: str) -> str:
 NUMBERS = re.compile(r"[A-Za-z0-9+\-\s]")
 
 
+# what a correction says besides the new value: the field's name, an "oops", "mine"
+ASIDES = re.compile("|".join(sorted({re.escape(w) for words in details.FIELD_WORDS.values() for w in words}
+                                    | {"哎呀", "哎哟", "哎", "唉", "呃", "噢", "哦", "啊", "呀", "不好意思", "抱歉", "对不起",
+                                       "sorry", "我的", "我", "刚才", "刚刚", "那个", "是"}, key=len, reverse=True)))
+
+
+def content(text: str) -> str:
+    """What a message says besides its ids: no phone, no order number, no field's name, no
+    "oops" aside (``我的手机号码是139…`` says nothing more)."""
+    rest = details.PHONE_ANY.sub("", parsing.ORDER_ID_RE.sub("", details.fold(text)))
+    return substance(ASIDES.sub("", rest))
+
+
 def only_corrects(turn: "Turn", found: Dict[str, Any]) -> bool:
-    """``错了 DD…`` / ``不对，是139…``: the message corrects a detail it carries and says
-    nothing else, so it is no answer to the question asked (a reason, a description)."""
+    """``错了 DD…`` / ``哎呀电话写错了，不是7711是139…``: the message corrects a detail it carries
+    and says nothing else (numbers, the field's name, an "oops" aside), so it is no answer to
+    the question asked (a reason, a description)."""
     if not details.is_correction(turn.text) or not any(
             name != turn.requested and value is not None for name, value in found.items()):
         return False
-    rest = details.CORRECTION.sub("", NUMBERS.sub("", turn.folded))
+    rest = ASIDES.sub("", details.CORRECTION.sub("", NUMBERS.sub("", turn.folded)))
     return len(substance(rest)) < 2
 
 
@@ -84,6 +98,57 @@ class Turn:
     @property
     def empty(self) -> bool:
         return not substance(self.text)
+
+
+class EarlierTurn(Turn):
+    """A message the customer wrote before this form started, read as if it opened the form."""
+
+    def __init__(self, tracker: Tracker, message: Dict[str, Any]) -> None:  # noqa: D401
+        self.tracker = tracker
+        self.text = (message.get("text") or "").strip()
+        self.folded = details.fold(self.text)
+        self.intent = (message.get("intent") or {}).get("name") or ""
+        self.entities = {e.get("entity"): str(e.get("value")) for e in message.get("entities", [])
+                         if e.get("value")}
+        products = [e for e in message.get("entities", []) if e.get("entity") == "product" and e.get("value")]
+        self.product = str(products[-1]["value"]) if products else None
+        self.requested, self.starting, self.resumed = None, True, False
+
+
+# a message these were said in was no detail for a form (a question answered, a greeting …)
+NOT_DETAILS = ("greet", "goodbye", "thank", "bot_challenge", "check_ticket", "rate_service", "request_human")
+
+
+def earlier_messages(tracker: Tracker, messages: int = 4, answered: bool = False) -> List[Dict[str, Any]]:
+    """The customer's messages just before the current one that no form read (written while
+    no form was active: answered as a FAQ the classifier was unsure of, a detail given on its
+    own), oldest first; none from before a ticket was filed, a form was cancelled, or the
+    session began, and (unless ``answered``) never a question answered with confidence."""
+    found: List[Dict[str, Any]] = []
+    inside, seen = False, 0
+    for event in reversed(tracker.events or []):
+        kind = event.get("event")
+        if kind == "bot":
+            if parsing.find_ticket_number(event.get("text") or "") or \
+                    (event.get("metadata") or {}).get("utter_action") == "utter_stopped":
+                break
+        elif kind == "action" and event.get("name") == "action_session_start":
+            break
+        elif kind == "active_loop":
+            inside = event.get("name") is None      # going back: before a form closed, it ran
+        elif kind == "user":
+            seen += 1
+            if seen == 1:
+                continue                            # the message being read now
+            if seen > messages + 1:
+                break
+            parse = event.get("parse_data") or {}
+            intent = parse.get("intent") or {}
+            if inside or intent.get("name") in NOT_DETAILS or \
+                    not answered and intent.get("name") == "faq" and (intent.get("confidence") or 0) >= 0.5:
+                continue
+            found.append({**parse, "text": event.get("text") or parse.get("text") or ""})
+    return list(reversed(found))
 
 
 def _interrupted(tracker: Tracker, form: str) -> bool:
@@ -153,6 +218,24 @@ class ListeningForm(Action):
     def after(self, turn: Turn, found: Dict[str, Any], dispatcher: CollectingDispatcher) -> None:
         """Checks once details are known (the return window); may set ``requested_slot``."""
 
+    def aside(self, turn: Turn, found: Dict[str, Any], dispatcher: CollectingDispatcher) -> bool:
+        """A message that settles nothing new but needs a word (not a failed try): True when
+        answered, and the form asks its question again."""
+        return False
+
+    # the details an earlier message (before the form started) may give the form
+    context_fields: Tuple[str, ...] = ("order_id", "phone")
+
+    def mine_earlier(self, turn: Turn, found: Dict[str, Any]) -> None:
+        """What the messages just before this form (no form read them) told it: ``换货`` answered
+        as a FAQ, then ``DD…`` on its own, then ``算了，还是退货吧`` starts a return that has
+        the order number. The current message, mined after, has the last word."""
+        for message in earlier_messages(turn.tracker):
+            told: Dict[str, Any] = {}
+            self.mine(EarlierTurn(turn.tracker, message), told)
+            found.update({k: v for k, v in told.items() if k in self.context_fields and v not in (None, "")
+                          and turn.slot(k) in (None, "")})
+
     def way_out(self, field: str) -> str:
         return pack.say("way_out")
 
@@ -184,11 +267,14 @@ class ListeningForm(Action):
                 return [SlotSet("switch_to", target), SlotSet("requested_slot", None)]
             if side_answer(turn, dispatcher):
                 return [SlotSet("form_tries", counts)]        # answered; the form asks again
+        if turn.starting:
+            self.mine_earlier(turn, found)
         self.mine(turn, found)
         requested = turn.requested if not turn.starting else None
         if requested == "form_confirmed":
             self.confirm(turn, found, dispatcher)
-        elif requested in self.fields and requested not in found and not only_corrects(turn, found):
+        elif requested in self.fields and requested not in found and not only_corrects(turn, found) \
+                and not self.aside(turn, found, dispatcher):
             value, why = getattr(self, f"judge_{requested}")(turn)
             if value is not None:
                 found[requested] = value

@@ -53,13 +53,9 @@ def category_of(text: str) -> Optional[str]:
     options = {str(n + 1): name for n, name in enumerate(names)}
     if folded in options:
         return options[folded]
-    named = [c for c in names if c in folded]
-    if named:
-        return max(named, key=folded.rfind)            # after a correction, the later one
-    for category, words in cues.items():
-        if any(str(w) in folded for w in words):
-            return category
-    return None
+    # a category named wins (after a correction, the later one); else the most cue words,
+    # never those in what the resident denies (不是噪音的事，是垃圾没人收)
+    return parsing.best_category(folded, cues, other=other)
 
 
 def promise(kind: str, priority: str) -> str:

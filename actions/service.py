@@ -8,7 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import customer_channel, latest_turn_key, local_time, store, ticket_payload
+from actions.common import (answered_misses, customer_channel, faq_ranking, follow_up_topic, latest_turn_key,
+                            leaning_topic, local_time, store, ticket_payload)
 from actions.dialogue import form_for, reset
 from actions.listening import NO_VALUE
 from bot.profile import details, mentions, parsing
@@ -67,19 +68,23 @@ class HandleFallback(Action):
         target = form_for(tracker.latest_message or {}, profile.load_profile().get("high_priority_complaint_keywords", []))
         if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
             return reset() + [FollowupAction(target)]
-        # a question the classifier was unsure of: the FAQ answer it leans to, when it leans
-        selected = ((tracker.latest_message.get("response_selector") or {}).get("faq") or {}).get("response") or {}
-        if selected.get("intent_response_key") and (selected.get("confidence") or 0) >= 0.35 \
-                and mentions.is_question(tracker.latest_message.get("text", "")):
-            dispatcher.utter_message(response=f"utter_{selected['intent_response_key']}")
+        from actions.dialogue import route_by_context
+        from actions.tickets import promise_answer
+
+        routed = route_by_context(tracker, domain)       # details after a request (换货 … DD…)
+        if routed:
+            return routed
+        promised = promise_answer(tracker)               # "多久给我答复" about the ticket just filed
+        if promised:
+            dispatcher.utter_message(text=promised)
             return []
-        misses = 0
-        for event in reversed(tracker.events):
-            if event.get("event") != "user":
-                continue
-            if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
-                break
-            misses += 1
+        # a follow-up to the answer just given, or a question the classifier was unsure of:
+        # the topic just answered, or the FAQ answer it leans to, when it leans
+        topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.35)
+        if topic:
+            dispatcher.utter_message(response=f"utter_{topic}")
+            return []
+        misses = answered_misses(tracker, ("nlu_fallback",))
         if misses >= 2:
             dispatcher.utter_message(text=pack.say("handoff_after_misses"))
             hand_off(dispatcher, tracker, "fallback")
@@ -133,19 +138,31 @@ def wants_person(text: str) -> bool:
 
 
 class AnswerFaq(Action):
-    """A policy question outside any form: the answer the response selector chose; when the
-    same message also asks for a person (``你们晚上有人吗我要人工``), the handoff too."""
+    """A policy question outside any form: the answer the response selector chose, or, for a
+    short follow-up it is unsure of, the topic just answered (``发票…`` then ``多久能开出来``);
+    ``多久给我答复`` right after a ticket: that ticket's promise. When the same message also
+    asks for a person (``你们晚上有人吗我要人工``), the handoff too; when it asks for a form's
+    service with its details (``前几天到的洗衣机 一用就漏水 要换货``), that form starts."""
 
     def name(self) -> Text:
         return "action_answer_faq"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        selected = ((tracker.latest_message.get("response_selector") or {}).get("faq") or {}).get("response") or {}
-        if selected.get("intent_response_key"):
-            dispatcher.utter_message(response=f"utter_{selected['intent_response_key']}")
-        if wants_person(tracker.latest_message.get("text", "")):
+        from actions.tickets import promise_answer
+
+        text = tracker.latest_message.get("text", "")
+        promised = promise_answer(tracker)
+        topic = None if promised else follow_up_topic(tracker) or next(iter(faq_ranking(tracker)), (None, 0))[0]
+        if promised:
+            dispatcher.utter_message(text=promised)
+        elif topic:
+            dispatcher.utter_message(response=f"utter_{topic}")
+        if wants_person(text):
             hand_off(dispatcher, tracker, "request_human")
             return reset()
-        if not selected.get("intent_response_key"):
+        target = form_for(tracker.latest_message or {}) if mentions.asks_for_service(text) else None
+        if target and target in ((domain or {}).get("forms") or {}):
+            return reset() + [FollowupAction(target)]
+        if not (promised or topic):
             dispatcher.utter_message(response="utter_how_can_help")
         return []

@@ -9,8 +9,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import (customer_channel, form_run_key, latest_entity, local_time, store,
-                            ticket_payload)
+from actions.common import (FAQ_SURE, customer_channel, faq_ranking, form_run_key, latest_entity, local_time,
+                            store, ticket_payload)
 from actions.dialogue import form_for, reset, switch
 from actions.forms import return_label, summary
 from actions.listening import NO_VALUE
@@ -248,3 +248,28 @@ def lookup_answer(number: str, result: lookups.LookupResult) -> str:
     if result.outcome == lookups.CHECK_NEEDED:
         return pack.say("lookup_check_needed", number=number)
     return pack.say("lookup_not_found", number=number)
+
+
+def promise_answer(tracker: Tracker) -> Optional[str]:
+    """``多久给我答复啊`` just after a ticket was filed: that ticket's own promise (its hours, its
+    due time, what happens by then), not the general answer about reply times. None when the
+    message asks no "when", or no ticket of this customer was just told."""
+    from actions.dialogue import recent_ticket
+    from bot.profile import mentions
+
+    if not mentions.asks_when((tracker.latest_message or {}).get("text", "")):
+        return None
+    ranking = faq_ranking(tracker)
+    if ranking and ranking[0][1] >= FAQ_SURE:
+        return None                      # a policy question of its own (refund 多久到账)
+    number = recent_ticket(tracker)
+    ticket = store().find(number) if number else None
+    if ticket is None or ticket.customer_id != tracker.sender_id or ticket.status in ("resolved", "closed"):
+        return None
+    what = pack.labels("ticket_when_what")
+    kind = f"{ticket.kind}_urgent" if ticket.priority == "urgent" and f"{ticket.kind}_urgent" in what else ticket.kind
+    hours = float(sla.promised_hours(ticket.kind, ticket.priority))
+    promise = pack.say("promise_minutes", minutes=int(round(hours * 60))) if hours < 1 else \
+        pack.say("promise_hours", hours=f"{hours:g}")
+    return pack.say("ticket_when", number=number, due=local_time(ticket.sla_due_at), promise=promise,
+                    what=what.get(kind, what["other"]))

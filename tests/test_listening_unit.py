@@ -162,3 +162,198 @@ def test_a_returned_item_is_kept_on_the_return_ticket():
     assert slots.get("product") == "电视"
     from actions.tickets import RETURN_SLOTS
     assert "product" in RETURN_SLOTS                    # reset after filing: never a stale item
+
+
+# --- corrections said with the field's name and an "oops" are no answer --------------------
+@pytest.mark.parametrize("text,phone", [
+    ("不好意思手机号打错了，是13912345678", "13912345678"),
+    ("哎呀我的电话不对 应该是 139 1234 5679", "13912345679"),
+    ("号码写错了 不是5678 是13912345670", "13912345670"),
+])
+def test_a_phone_correction_is_no_complaint_description(text, phone):
+    from actions.forms import ValidateComplaintForm
+    slots, _ = validate(ValidateComplaintForm(), {**COMPLAINT, "complaint_description": None, "phone": "13912345000",
+                                                  "requested_slot": "complaint_description"}, text)
+    assert slots["phone"] == phone
+    assert "complaint_description" not in slots and slots["form_tries"] == {}
+
+
+@pytest.mark.parametrize("text", ["我的手机号码是13912345678", "电话 139-1234-5678"])
+def test_a_phone_is_no_complaint_category_either(text):
+    from actions.forms import ValidateComplaintForm
+    slots, said = validate(ValidateComplaintForm(), {**COMPLAINT, "complaint_category": None, "complaint_description": None,
+                                                     "requested_slot": "complaint_category"}, text)
+    assert slots["phone"] == "13912345678" and "complaint_category" not in slots
+    assert slots["form_tries"] == {} and "电话" in said[0]        # taken, and the category asked again
+
+
+# --- the answer to "which kind?" that tells the whole problem ---------------------------------
+@pytest.mark.parametrize("text,category", [
+    ("电视用了一周就花屏了 订单DD202611150021 不给解决我就去消协", "商品质量"),
+    ("快递员把箱子扔在门口就走了，东西都压扁了，电话13612345678", "物流配送"),
+])
+def test_the_category_answer_that_tells_the_problem_is_its_description_too(text, category):
+    from actions.forms import ValidateComplaintForm
+    slots, _ = validate(ValidateComplaintForm(), {**COMPLAINT, "complaint_category": None, "complaint_description": None,
+                                                  "requested_slot": "complaint_category"}, text, intent="complain")
+    assert slots["complaint_category"] == category
+    assert slots["complaint_description"] and "13612345678" not in slots["complaint_description"]
+    assert "DD202611150021" not in slots["complaint_description"]
+
+
+@pytest.mark.parametrize("text,category", [
+    ("说错了，不是东西质量差，是快递员送来的时候摔的", "物流配送"),
+    ("不对 质量倒没问题 主要是客服一直推来推去不理人", "服务态度"),
+])
+def test_a_complaint_put_right_mid_form_changes_its_category(text, category):
+    from actions.forms import ValidateComplaintForm
+    slots, _ = validate(ValidateComplaintForm(), {**COMPLAINT, "complaint_category": "商品质量",
+                                                  "complaint_description": "冰箱质量有问题"}, text, intent="complain")
+    assert slots["complaint_category"] == category
+    assert slots["complaint_description"].startswith("冰箱质量有问题；")
+
+
+# --- what was said before the form started ---------------------------------------------------
+def _user(text, intent, confidence=0.9, entities=()):
+    return {"event": "user", "text": text, "parse_data": {"text": text, "entities": list(entities),
+                                                           "intent": {"name": intent, "confidence": confidence}}}
+
+
+def _bot(text, action=None):
+    return {"event": "bot", "text": text, "metadata": {"utter_action": action} if action else {}}
+
+
+def start(form, events, text, intent="request_return", slots=None):
+    tracker = Tracker("web:x", {"requested_slot": None, "form_tries": {}, **(slots or {})},
+                      {"text": text, "intent": {"name": intent}, "entities": []},
+                      events + [_user(text, intent)], False, None, {"name": form.form}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    found = asyncio.run(form.run(dispatcher, tracker, {}))
+    return {e["name"]: e["value"] for e in found}, [m.get("text") for m in dispatcher.messages]
+
+
+def test_a_form_takes_the_details_given_just_before_it_started():
+    events = [_user("想换个货", "faq", 0.3), _bot("15天内质量问题可换货", "utter_faq/exchange_policy"),
+              _user("单号 DD556677889900", "inform"), _bot("请问还有什么可以帮您？", "utter_how_can_help"),
+              _user("微波炉才到两天就不加热了", "nlu_fallback", 0.2,
+                    [{"entity": "product", "value": "微波炉", "start": 0, "end": 3}])]
+    slots, _ = start(ValidateReturnForm(), events, "那还是退掉吧")
+    assert slots["order_id"] == "DD556677889900"
+    assert slots["product"] == "微波炉" and slots["days_since_receipt"] == 2.0
+    assert "不加热" in slots["return_reason"] and slots["return_type"] == "return"
+
+
+@pytest.mark.parametrize("events", [
+    # a ticket filed since: its details are done with
+    [_user("单号 DD556677889900", "inform"), _bot("退货申请已提交，工单号 KF26112700001234。")],
+    # said inside another form (that form read it)
+    [_user("我要投诉", "complain"), {"event": "active_loop", "name": "complaint_form"},
+     _user("单号 DD556677889900", "inform"), {"event": "active_loop", "name": None}],
+    # a question answered with confidence
+    [_user("DD556677889900这单能开发票吗", "faq", 0.95), _bot("可以开具电子发票", "utter_faq/invoice")],
+    # a form the customer cancelled
+    [_user("单号 DD556677889900", "inform"), _bot("已取消", "utter_stopped")],
+])
+def test_details_from_before_are_not_taken_when_they_belong_elsewhere(events):
+    slots, _ = start(ValidateReturnForm(), events, "我要退货")
+    assert "order_id" not in slots
+
+
+# --- no order number, and a vague date near a window -----------------------------------------
+def test_no_order_number_is_acknowledged_with_how_it_is_checked_and_not_asked_again():
+    slots, said = validate(ValidateReturnForm(), {**RETURN, "order_id": None, "requested_slot": "order_id"},
+                           "单号我真记不得了 也不会查")
+    assert slots["order_id"] == "无" and "手机号" in said[-1]
+    slots, said = validate(ValidateReturnForm(), {**RETURN, "order_id": "无"}, "都说了没有订单号啊", intent="deny")
+    assert "return_reason" not in slots and slots["form_tries"] == {}   # no failed try at the reason
+    assert "手机号" in said[-1]
+
+
+def test_a_vague_date_either_side_of_the_window_is_asked_once_more():
+    exchange = {**RETURN, "return_type": "exchange", "return_reason": "质量问题 门关不严"}
+    slots, said = validate(ValidateReturnForm(), {**exchange, "requested_slot": "phone"},
+                           "十多天前收到的 电话13712345678")
+    assert slots["days_since_receipt"] is None and "15" in said[-1]      # not refused, asked
+    assert slots["phone"] == "13712345678"
+    slots, said = validate(ValidateReturnForm(), {**exchange, "requested_slot": "days_since_receipt"}, "十几天吧")
+    assert "days_since_receipt" not in slots and slots["form_tries"] == {"days_since_receipt": 1}
+    slots, _ = validate(ValidateReturnForm(), {**exchange, "requested_slot": "days_since_receipt",
+                                               "form_tries": {"days_since_receipt": 1}}, "记不清了 十几天")
+    assert slots["days_since_receipt"] == 15.0                           # the second time, the estimate
+
+
+def test_a_vague_date_that_decides_nothing_is_taken():
+    slots, said = validate(ValidateReturnForm(), {**RETURN, "requested_slot": "phone"}, "前几天到的 13712345678")
+    assert slots["days_since_receipt"] == 3.0 and not any("期限" in (s or "") for s in said)
+
+
+# --- changing one's mind: a complaint about the item is why it goes back ---------------------
+def test_a_complaint_about_the_item_is_the_reason_of_the_return_switched_to():
+    from actions.dialogue import carried_over
+    tracker = Tracker("web:x", {"complaint_description": "沙发坐了两天就塌了一块"}, {}, [], False, None, {}, "action_listen")
+    assert carried_over(tracker, "complaint_form", "return_form")["return_reason"]
+    tracker = Tracker("web:x", {"complaint_description": "客服电话一直打不通"}, {}, [], False, None, {}, "action_listen")
+    assert carried_over(tracker, "complaint_form", "return_form") == {}
+
+
+# --- follow-ups, misses, and the promise of the ticket just filed ----------------------------
+def _asked(events, text, intent, ranking):
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.3}, "entities": [],
+              "response_selector": {"faq": {"ranking": [{"intent_response_key": k, "confidence": c} for k, c in ranking],
+                                            "response": {"intent_response_key": ranking[0][0],
+                                                         "confidence": ranking[0][1]}}}}
+    return Tracker("web:x", {}, latest, events + [{"event": "user", "text": text, "parse_data": latest}],
+                   False, None, {}, "action_listen")
+
+
+def test_a_short_follow_up_leans_on_the_topic_just_answered():
+    from actions.common import follow_up_topic
+    events = [_user("能开专票吗", "faq"), _bot("可以开具电子发票…", "utter_faq/invoice")]
+    assert follow_up_topic(_asked(events, "开出来要几天", "faq",
+                                  [("faq/shipping_time", 0.3), ("faq/invoice", 0.2)])) == "faq/invoice"
+    # a clear new question is not a follow-up
+    assert follow_up_topic(_asked(events, "那保修几年", "faq", [("faq/warranty", 0.9), ("faq/invoice", 0.05)])) is None
+    # nothing answered just before: no topic to lean on
+    assert follow_up_topic(_asked([_user("你好", "greet"), _bot("您好")], "开出来要几天", "faq",
+                                  [("faq/shipping_time", 0.3), ("faq/invoice", 0.2)])) is None
+
+
+def test_a_misread_question_answered_from_the_leaning_is_no_miss():
+    from actions.common import answered_misses
+    events = [_user("邮废咋算", "out_of_scope", 0.3), _bot("满99包邮", "utter_faq/shipping_fee"),
+              _user("今天天气不错", "out_of_scope", 0.8), _bot("抱歉，超出范围", "utter_out_of_scope")]
+    assert answered_misses(_asked(events, "讲个笑话", "out_of_scope", [("faq/privacy", 0.1)]),
+                           ("out_of_scope", "nlu_fallback")) == 2
+    assert answered_misses(_asked(events[:2], "讲个笑话", "out_of_scope", [("faq/privacy", 0.1)]),
+                           ("out_of_scope", "nlu_fallback")) == 1
+
+
+@pytest.mark.parametrize("text,promise", [("那大概多久给我回复", "24 小时"), ("好的谢谢", None)])
+def test_when_asked_right_after_filing_the_ticket_tells_its_own_promise(ticket_store, monkeypatch, text, promise):
+    import actions.tickets as tickets
+    monkeypatch.setattr(tickets, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="complaint", category="物流配送", description="一周没更新物流",
+                                         customer_id="web:x", channel="web", idempotency_key="web:x:c")
+    events = [_user("快递一周没动了 我要投诉", "complain"), _bot(f"您的投诉已登记，工单号 {ticket.number}。")]
+    said = tickets.promise_answer(_asked(events, text, "faq", [("faq/response_time", 0.3)]))
+    assert (said is None) if promise is None else (promise in said and ticket.number in said)
+
+
+def test_details_on_their_own_after_a_request_start_its_form():
+    from rasa_sdk.events import FollowupAction
+    from actions.dialogue import route_by_context
+    events = [_user("换货", "faq", 0.64), _bot("15天内质量问题可换货", "utter_faq/exchange_policy")]
+    tracker = _asked(events, "DD440395882611", "inform", [("faq/order_change", 0.1)])
+    routed = route_by_context(tracker, {"forms": {"return_form": {}}})
+    assert routed and routed[-1] == FollowupAction("return_form")
+    assert route_by_context(_asked(events, "那好久能到哦", "inform", [("faq/shipping_time", 0.3)]),
+                            {"forms": {"return_form": {}}}) is None     # asks when: no detail
+
+
+def test_a_policy_question_after_a_ticket_gets_the_policy_not_the_ticket(ticket_store, monkeypatch):
+    import actions.tickets as tickets
+    monkeypatch.setattr(tickets, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="callback", category="人工服务", description="转人工",
+                                         customer_id="web:x", channel="web", idempotency_key="web:x:h")
+    events = [_user("转人工", "request_human"), _bot(f"正在为您转接人工客服，记录编号 {ticket.number}。")]
+    assert tickets.promise_answer(_asked(events, "退款一般多久到账", "faq", [("faq/refund_time", 0.9)])) is None
