@@ -100,10 +100,20 @@ class Score:
 
 # ---------------------------------------------------------------- data
 
-def load_examples(path: Path) -> List[Example]:
+def load_training_data(path: Path):
+    """Rasa's reading of an NLU file, or of a folder's YAML files (a README beside them is
+    not data: Rasa's own folder reader refuses any file it cannot parse)."""
     from rasa.shared.nlu.training_data.loading import load_data
+    from rasa.shared.nlu.training_data.training_data import TrainingData
 
-    data = load_data(str(path))
+    if not path.is_dir():
+        return load_data(str(path))
+    files = sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml"))
+    return TrainingData().merge(*[load_data(str(f)) for f in files])
+
+
+def load_examples(path: Path) -> List[Example]:
+    data = load_training_data(path)
     return [Example(m.get("text"), m.get("intent"), m.get("intent_response_key"),
                     tuple((e["entity"], m.get("text")[e["start"]:e["end"]])
                           for e in m.get("entities") or []))
@@ -111,10 +121,8 @@ def load_examples(path: Path) -> List[Example]:
 
 
 def load_synonyms(path: Path) -> Dict[str, str]:
-    from rasa.shared.nlu.training_data.loading import load_data
-
     return {canonical_value(k): canonical_value(v)
-            for k, v in load_data(str(path)).entity_synonyms.items()}
+            for k, v in load_training_data(path).entity_synonyms.items()}
 
 
 def canonical_value(value) -> str:
