@@ -209,6 +209,14 @@ class RouteDetail(Action):
         return []
 
 
+def carries_item(message: Dict[str, Any]) -> bool:
+    """The message names the item or the order (a product, an order number, when it came)."""
+    text = message.get("text", "") or ""
+    return any(e.get("entity") == "product" for e in message.get("entities", [])) \
+        or mentions.english_product(text) is not None or bool(parsing.find_order_id(text)) \
+        or details.days_since(text, _today()) is not None
+
+
 def carries_details(text: str) -> bool:
     """An order number, a phone, "no order number" or when it arrived: details some form asks
     for (``好久来装`` asks when, it tells no date)."""

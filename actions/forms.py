@@ -42,6 +42,10 @@ def says_reason(text: str) -> bool:
     return any(str(w) in text for w in load_facts().get("return_reason_words") or ())
 
 
+# a field's name left in a reason once its value is taken out ("…没拆封 电话")
+FIELD_NAMES = re.compile(r"(?:我的)?(?:手机号码|手机号|电话号码|电话|手机|联系方式|订单号|订单|单号)(?:是|:|：)?\s*(?=[，,。\s]|$)")
+# "就是找不到啊" right after "no order number" was taken: still about the order number
+LOST = re.compile(r"找不到|找不着|找不见|不知道|忘了|记不得|不记得|记不清|查不到")
 TIME_CUES = re.compile(r"天|号|日|月|周|星期|礼拜|昨|前|刚|今|(?i:ago|yesterday|today|last week|last month|just (?:got|received))")
 
 
@@ -129,11 +133,12 @@ class ValidateComplaintForm(ListeningForm):
         elif turn.requested == "complaint_category" and not turn.slot("complaint_description") \
                 and turn.intent not in NOT_AN_ANSWER and not mentions.is_question(turn.text):
             # the answer to "which kind?" tells the whole problem (…黑屏 订单… 电话… 再不解决就打12315)
-            if len(content(turn.text)) >= 8:
+            if len(content(turn.text)) >= 6:
                 found["complaint_description"] = told_problem(turn.text)[:1000]
         told = turn.slot("complaint_description")
         if turn.requested == "phone" and not found and told \
-                and turn.intent in ("inform", "complain", "rate_service", "nlu_fallback") \
+                and (turn.intent in ("inform", "complain", "rate_service", "nlu_fallback", "stop")
+                     or details.is_correction(turn.text)) \
                 and (category_of(turn.text) or mentions.mentions_fault(turn.text)) \
                 and not details.digits_only(turn.text) and len(substance(turn.text)) >= 6 \
                 and not SKIP.search(turn.folded) and not mentions.is_question(turn.text):
@@ -319,7 +324,7 @@ class ValidateReturnForm(ListeningForm):
         """``真的找不到订单号`` again while another question is asked: that is settled (said
         again how it is verified), no failed try at the question."""
         if turn.slot("order_id") == NO_VALUE and "order_id" not in found and turn.requested != "order_id" \
-                and mentions.says_no_order(turn.text):
+                and (mentions.says_no_order(turn.text) or LOST.search(turn.folded) and len(content(turn.text)) <= 8):
             dispatcher.utter_message(text=pack.say("return_without_order_id"))
             return True
         return False
@@ -372,8 +377,9 @@ class ValidateReturnForm(ListeningForm):
     def judge_return_reason(self, turn: Turn):
         if turn.intent in NOT_AN_ANSWER and not says_reason(turn.folded):
             return None, pack.say("hint_return_reason")
-        # the reason without the phone or order number the same message carries
-        rest = details.PHONE_ANY.sub("", re.sub(r"(?i)dd\d{6,18}|\d{12,20}", "", details.fold(turn.text))).strip(" ，,")
+        # the reason without the phone or order number the same message carries, nor their names
+        rest = details.PHONE_ANY.sub("", re.sub(r"(?i)dd\d{6,18}|\d{12,20}", "", details.fold(turn.text)))
+        rest = FIELD_NAMES.sub("", rest).strip(" ，,")
         if len(substance(rest)) < 2:
             return None, pack.say("hint_return_reason")
         told = mentions.reason_in(turn.text)

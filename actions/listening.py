@@ -32,6 +32,7 @@ YES = re.compile(r"^(对|对的|是|是的|确认|确定|没问题|没错|正确
 NO = re.compile(r"^(不对|不是|错了|有错|不正确|不行|要改|修改|改一下)")
 NO_ORDER = re.compile(r"没有|没订单|找不到|不知道|忘了|记不得|不记得|没留|没存|查不到|无订单|^无$|没$")
 SKIP = re.compile(r"跳过|不方便|不想留|不留|不给|先不")
+UNSURE = 0.5               # an intent below this may be the classifier misreading an answer
 INTERRUPTIONS = ("faq", "request_human", "bot_challenge", "check_ticket", "dispute")
 INTENT_FORM = {"complain": "complaint_form", "request_repair": "repair_form",
                "request_return": "return_form"}
@@ -81,6 +82,7 @@ class Turn:
         self.text = (message.get("text") or "").strip()
         self.folded = details.fold(self.text)
         self.intent = (message.get("intent") or {}).get("name") or ""
+        self.confidence = float((message.get("intent") or {}).get("confidence") or 0)
         self.entities = {e.get("entity"): str(e.get("value")) for e in message.get("entities", [])
                          if e.get("value")}
         self.requested = tracker.get_slot("requested_slot")
@@ -112,6 +114,7 @@ class EarlierTurn(Turn):
                          if e.get("value")}
         products = [e for e in message.get("entities", []) if e.get("entity") == "product" and e.get("value")]
         self.product = str(products[-1]["value"]) if products else None
+        self.confidence = float((message.get("intent") or {}).get("confidence") or 0)
         self.requested, self.starting, self.resumed = None, True, False
 
 
@@ -132,6 +135,8 @@ def earlier_messages(tracker: Tracker, messages: int = 4, answered: bool = False
             if parsing.find_ticket_number(event.get("text") or "") or \
                     (event.get("metadata") or {}).get("utter_action") == "utter_stopped":
                 break
+        elif kind == "slot" and event.get("name") == "return_dispute" and event.get("value"):
+            break                                   # a return refused: its details are done with
         elif kind == "action" and event.get("name") == "action_session_start":
             break
         elif kind == "active_loop":
@@ -191,7 +196,7 @@ def mine_told_complaint(turn: Turn, found: Dict[str, Any],
     if category:
         found["complaint_category"] = category
     rest = details.strip_phone(turn.text)
-    if len(substance(rest)) < 6:
+    if len(content(turn.text)) < 6:          # a phone, an order number, a field's name: no problem told
         return False
     found["complaint_description"] = rest[:1000]
     return True
@@ -239,6 +244,29 @@ class ListeningForm(Action):
     def way_out(self, field: str) -> str:
         return pack.say("way_out")
 
+    # questions whose answers the judge checks by their form (a number, a kind, a date, an
+    # address): a message it accepts is that answer, whatever intent the classifier gave it
+    closed: Tuple[str, ...] = ("order_id", "phone", "return_type", "days_since_receipt", "address")
+    SURE_STOP = 0.6
+
+    def answers_anyway(self, turn: Turn) -> bool:
+        """A message the classifier took for a side question that is the answer all the same: no
+        question in it, and the judge takes it. For a closed question whatever the classifier's
+        confidence (``还是退款吧`` to "退货还是换货?", read as the refund FAQ); for a free-text one
+        only when it was unsure (``已经两周了还没收到 订单DD…``, read at 0.3 as a progress query)."""
+        if turn.intent not in ("faq", "check_ticket") or turn.requested not in self.fields \
+                or mentions.is_question(turn.text) or parsing.find_ticket_number(turn.text):
+            return False
+        if turn.requested not in self.closed and turn.confidence >= UNSURE:
+            return False
+        value, _ = getattr(self, f"judge_{turn.requested}")(turn)
+        return value is not None
+
+    def really_stops(self, turn: Turn) -> bool:
+        """A stop the classifier is sure of, or one the words say (``算了``, ``不投诉了``): not
+        ``内胆涂层掉了一大片`` taken, unsure, for a stop."""
+        return turn.confidence >= self.SURE_STOP or mentions.says_stop(turn.text)
+
     def own_kind(self, turn: Turn) -> bool:
         """A "stop"-sounding message that is about this very form (``不换了，退货``)."""
         words = details.KINDS.get(self.form, ())
@@ -257,9 +285,9 @@ class ListeningForm(Action):
         if not turn.starting:
             # Returning nothing rejects the form for this message: the rules answer it (a FAQ,
             # a person, a ticket lookup, a stop or another form) and the form resumes or ends.
-            if turn.intent in INTERRUPTIONS:
+            if turn.intent in INTERRUPTIONS and not self.answers_anyway(turn):
                 return []
-            if turn.intent == "stop" and (target or not self.own_kind(turn)):
+            if turn.intent == "stop" and (target or not self.own_kind(turn)) and self.really_stops(turn):
                 return []
             if INTENT_FORM.get(turn.intent) not in (None, self.form) and target:
                 return []

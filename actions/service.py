@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (answered_misses, customer_channel, faq_ranking, follow_up_topic, latest_turn_key,
                             leaning_topic, local_time, store, ticket_payload)
-from actions.dialogue import form_for, reset
+from actions.dialogue import carries_item, form_for, reset
 from actions.listening import NO_VALUE
 from bot.profile import details, mentions, parsing
 from bot.profile import business as profile
@@ -160,7 +160,10 @@ class AnswerFaq(Action):
         if wants_person(text):
             hand_off(dispatcher, tracker, "request_human")
             return reset()
-        target = form_for(tracker.latest_message or {}) if mentions.asks_for_service(text) else None
+        # asking for the service (要换货), or naming it with its details (退货 沙发 定制的 不合适)
+        named = not mentions.is_question(text) and (details.switch_target(text, None) or details.return_type(text)) \
+            and carries_item(tracker.latest_message or {})
+        target = form_for(tracker.latest_message or {}) if mentions.asks_for_service(text) or named else None
         if target and target in ((domain or {}).get("forms") or {}):
             return reset() + [FollowupAction(target)]
         if not (promised or topic):

@@ -158,3 +158,12 @@ def test_a_vague_answer_straddles_a_window_only_when_it_could_be_either_side():
 ])
 def test_back_and_forth_is_no_exchange(text, kind):
     assert details.return_type(text) == kind
+
+
+@pytest.mark.parametrize("text,urgent", [
+    ("燃气灶没有漏气 就是打不着火", False), ("煤气灶不漏气，只是火很小", False),
+    ("燃气灶没漏气但是有股煤气味", True), ("热水器好像漏气了 一股燃气味", True),
+])
+def test_a_gas_appliance_is_urgent_only_with_a_leak_not_denied(text, urgent):
+    keywords = ["漏气", "燃气", "煤气", "冒烟"]
+    assert details.urgency(text, keywords)[0] is urgent

@@ -357,3 +357,58 @@ def test_a_policy_question_after_a_ticket_gets_the_policy_not_the_ticket(ticket_
                                          customer_id="web:x", channel="web", idempotency_key="web:x:h")
     events = [_user("转人工", "request_human"), _bot(f"正在为您转接人工客服，记录编号 {ticket.number}。")]
     assert tickets.promise_answer(_asked(events, "退款一般多久到账", "faq", [("faq/refund_time", 0.9)])) is None
+
+
+def _said(form, slots, text, intent, confidence):
+    tracker = Tracker("web:x", slots, {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": []},
+                      [], False, None, {"name": form.form}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    return asyncio.run(form.run(dispatcher, tracker, {}))
+
+
+@pytest.mark.parametrize("text", ["门把手掉了一个", "柜门合不上 缝很大"])
+def test_an_unsure_stop_that_tells_the_problem_is_the_answer(text):
+    from actions.forms import ValidateComplaintForm
+    events = _said(ValidateComplaintForm(), {**COMPLAINT, "complaint_category": None, "complaint_description": None,
+                                             "requested_slot": "complaint_category"}, text, "stop", 0.25)
+    slots = {e["name"]: e["value"] for e in events}
+    assert slots["complaint_category"] and slots["complaint_description"]
+
+
+@pytest.mark.parametrize("text,confidence", [("算了不弄了", 0.3), ("不用了", 0.9)])
+def test_a_stop_said_or_sure_still_stops(text, confidence):
+    from actions.forms import ValidateComplaintForm
+    assert _said(ValidateComplaintForm(), COMPLAINT, text, "stop", confidence) == []
+
+
+@pytest.mark.parametrize("text,kind", [("还是退款吧", "return"), ("换个新的就行", "exchange")])
+def test_a_closed_question_answered_in_faq_words_is_answered(text, kind):
+    events = _said(ValidateReturnForm(), {**RETURN, "return_type": None, "requested_slot": "return_type"},
+                   text, "faq", 0.7)
+    assert {e["name"]: e["value"] for e in events}["return_type"] == kind
+
+
+def test_a_real_question_mid_form_is_still_answered_as_a_faq():
+    assert _said(ValidateReturnForm(), {**RETURN, "return_type": None, "requested_slot": "return_type"},
+                 "退款多久能到账？", "faq", 0.9) == []
+
+
+def test_an_unsure_progress_query_that_answers_the_description_is_the_description():
+    from actions.forms import ValidateComplaintForm
+    events = _said(ValidateComplaintForm(), {**COMPLAINT, "complaint_category": "物流配送", "complaint_description": None,
+                                             "requested_slot": "complaint_description"},
+                   "下单十天了一直没发货 订单DD667788990011", "check_ticket", 0.3)
+    slots = {e["name"]: e["value"] for e in events}
+    assert "没发货" in slots["complaint_description"] and slots["order_id"] == "DD667788990011"
+    # sure of it, it is a progress question: answered by the rules, the form waits
+    assert _said(ValidateComplaintForm(), {**COMPLAINT, "complaint_description": None,
+                                           "requested_slot": "complaint_description"},
+                 "我上次那个工单处理到哪了", "check_ticket", 0.9) == []
+
+
+def test_a_refused_return_ends_what_later_forms_may_take():
+    events = [_user("洗衣机一直响 要换货", "request_return", 0.9),
+              {"event": "slot", "name": "return_dispute", "value": {"why": "window"}},
+              _bot("抱歉，超过了换货期限")]
+    slots, _ = start(ValidateReturnForm(), events, "订单 DD202611080012 电话15900001111")
+    assert "return_type" not in slots and "product" not in slots

@@ -105,6 +105,7 @@ def test_is_follow_up(text, follow):
 
 @pytest.mark.parametrize("text,asks", [
     ("收到三天的微波炉不加热 给我换一台", True), ("屏幕裂了 我要退款", True), ("帮我报修一下热水器", True),
+    ("投诉！！", True), ("报修吧", True), ("退货是怎么个流程", False),
     ("能换货吗", False), ("退货怎么退", False), ("不要退了", False), ("别投诉了", False),
 ])
 def test_asks_for_service_not_about_it(text, asks):
@@ -114,3 +115,11 @@ def test_asks_for_service_not_about_it(text, asks):
 @pytest.mark.parametrize("text", ["沙发一股刺鼻的气味 想退", "床垫味道太冲了 熏得睡不着"])
 def test_a_smell_is_a_reason_to_send_back(text):
     assert mentions.reason_in(text)
+
+
+@pytest.mark.parametrize("text,question", [
+    ("在你们这买的热水器 装一下收钱不嘛", True), ("快递发了没", True), ("有没有人在", True), ("运费谁出", True),
+    ("衣柜啥时候能到咩", True), ("前几天到的 门关不上", False), ("师傅没来", False), ("修不好了", False),
+])
+def test_questions_in_dialect_and_a_not_a_forms(text, question):
+    assert mentions.is_question(text) is question

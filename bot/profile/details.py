@@ -253,12 +253,19 @@ def urgency(text: str, keywords: Iterable[str], contained_products: Iterable[str
     cleaned = _IGNITION_FAULT.sub("□□□", text)
     found: List[str] = []
     contained = [p for p in contained_products if p and (p in text or p == product)]
-    for word in sorted({str(w) for w in keywords}, key=len, reverse=True):
+    words = sorted({str(w) for w in keywords}, key=len, reverse=True)
+    # what the customer says is not happening (没有漏气) is no sign of a leak either
+    affirmed = cleaned
+    for word in words:
+        for match in re.finditer(re.escape(word), cleaned):
+            if _negated(cleaned, match.start()):
+                affirmed = affirmed[:match.start()] + "□" * len(word) + affirmed[match.end():]
+    for word in words:
         for match in re.finditer(re.escape(word), cleaned):
             if _negated(cleaned, match.start()):
                 continue
-            if word in ("燃气", "煤气") and not re.search(r"漏|味|泄|闻|呛|嘶", cleaned):
-                continue        # a gas appliance named, no leak: "燃气灶打不着火"
+            if word in ("燃气", "煤气") and not re.search(r"漏|味|泄|闻|呛|嘶", affirmed):
+                continue        # a gas appliance named, no leak: "燃气灶打不着火", "燃气灶没有漏气"
             if "水" in word and "漏" in word or word == "跑水":
                 if contained and not any(p in cleaned for p in _PIPE_WORDS):
                     continue

@@ -36,8 +36,9 @@ def english_product(text: str) -> Optional[str]:
 
 # --- "I have no order number" said in passing ("订单号找不到了！") ------------------------------
 _NO_ORDER = re.compile(
-    r"(?:订单号?|单号|order(?:\s*(?:number|no\.?|id))?)[^，,。！!？?\d]{0,4}(?:找不到|没有|不知道|忘了|忘记|记不得|不记得|丢了|查不到|没存|没留|"
-    r"not sure|don't have|lost)|(?:没有|没|找不到|不知道|忘了|忘记了?|不记得|记不得|查不到|no|don't have|lost)\s*(?:the\s+|my\s+)?"
+    r"(?:订单号?|单号|order(?:\s*(?:number|no\.?|id))?)[^，,。！!？?\d]{0,4}(?:找不到|找不着|找不见|不见了|没有|不知道|忘了|忘记|记不得|"
+    r"不记得|记不清|丢了|删了|查不到|没存|没留|没保存|not sure|don't have|lost|can't find)|"
+    r"(?:没有|没|找不到|找不着|不知道|忘了|忘记了?|不记得|记不得|记不清|查不到|no|don't have|lost|can't find)\s*(?:the\s+|my\s+)?"
     r"(?:订单号|订单|单号|order\s*(?:number|no\.?|id)?)", re.I)
 
 
@@ -62,7 +63,7 @@ def mentions_fault(text: str) -> bool:
 _REASON = re.compile(
     r"质量|尺寸|不合适|不想要|不要了|不喜欢|颜色|色差|坏|破|不符|不一样|买错|拍错|大了|小了|太大|太小|多买|少件|缺|瑕疵|划|刮|"
     r"故障|不制冷|不好用|有问题|发错|用不了|不能用|异味|味道|气味|味儿|熏|甲醛|刺鼻|臭|歪|斜|变形|凹|裂|碎|脏|旧|假|漏|响|闪|黑屏|"
-    r"不亮|不转|不加热|坏点|塌|陷|"
+    r"不亮|不转|不加热|坏点|塌|陷|掉漆|掉色|脱落|起皮|生锈|少了|缺了|涂层|"
     r"(?i:don't like|do not like|not like|wrong|size|fit|broken|damaged|defect|faulty|leak|not working|doesn't work|"
     r"changed my mind|don't need|don't want)")
 _NOT_REASON = re.compile(r"订单号码?|订单|单号|电话号码|电话|手机号码?|手机|号码|地址|(?i:order|phone|address)")
@@ -85,7 +86,9 @@ def reason_in(text: str) -> Optional[str]:
 
 
 # --- a question rather than an answer ("修要花钱吗") ------------------------------------------
-_QUESTION = re.compile(r"吗|么[？?]?$|[？?]|多少钱|多少|多久|几天|怎么|如何|为什么|为啥|凭什么|是不是|要不要|收费|免费|"
+_QUESTION = re.compile(r"吗|么[？?]?$|[？?]|多少钱|多少|多久|(?<![前这没好有才])几天|怎么|如何|为什么|为啥|凭什么|是不是|要不要|收费|免费|谁|哪|"
+                       # A-not-A (能不能, 有没有) and the dialects' question tails (要钱不嘛, 发了没, 咩, 冇)
+                       r"([\u4e00-\u9fa5])[不没]\1|(?:不|没|没有)[嘛吗啊呀哦噻撒咯]?[\s。!！~～]*$|嘛[\s。!！~～]*$|咩|冇|伐[\s。]*$|"
                        r"(?i:how|what|why|when|can i|do i|is it)")
 
 
@@ -130,7 +133,22 @@ _ASKS_FOR = re.compile(
     r"(?i:i want (?:a |to )?(?:refund|return|exchange|repair|complain))")
 
 
+_BARE_SERVICE = re.compile(r"(?:投诉|报修|维修|退货|换货|退换货|(?i:refund|return|exchange|repair|complaint))(?:一下|吧|啊|呀)?")
+
+
 def asks_for_service(text: str) -> bool:
-    """The message asks for a return, an exchange, a repair or a complaint (``一用就漏水 要换货``),
-    rather than asking about one (``可以换货吗``)."""
-    return bool(_ASKS_FOR.search(fold(text)))
+    """The message asks for a return, an exchange, a repair or a complaint (``一用就漏水 要换货``,
+    or just ``换货！``), rather than asking about one (``可以换货吗``)."""
+    folded = fold(text)
+    return bool(_ASKS_FOR.search(folded) or _BARE_SERVICE.fullmatch(_NOT_COUNTED.sub("", folded)))
+
+
+# --- really stopping ("算了", "不投诉了"), when the classifier is not sure it is a stop ------------
+_STOP = re.compile(r"算了|取消|不办了|不弄了|不用了|不需要了|先这样|就这样吧|没事了|不聊了|退出|结束|"
+                   r"(?:不|别|甭)(?:再)?(?:想)?(?:投诉|报修|修|维修|退|换|退货|换货|退换|办|弄|要|登记|问)了|"
+                   r"(?i:never ?mind|cancel|forget it|stop)")
+
+
+def says_stop(text: str) -> bool:
+    """The message says to stop (``算了``, ``不投诉了``, ``取消吧``), whatever else it says."""
+    return bool(_STOP.search(fold(text)))
