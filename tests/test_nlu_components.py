@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.sparse import csr_matrix
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
@@ -84,10 +85,13 @@ def test_ngram_featurizer_reads_back_and_counts_across_tokens(tmp_path):
 def test_linear_model_predicts_the_pipelines_probabilities_and_saves_without_pickle(tmp_path):
     rng = np.random.default_rng(3)
     counts = rng.poisson(0.3, size=(60, 25)).astype(float)
+    counts[5] = 0                                   # a message with no known n-gram
     labels = [("a", "b", "c")[i % 3] for i in range(60)]
     pipeline = weighted_linear_model(10.0, "balanced").fit(counts, labels)
     model = LinearModel.of(pipeline)
     assert np.allclose(model.predict_proba(counts), pipeline.predict_proba(counts))
+    assert np.allclose(model.weighted(csr_matrix(counts)).toarray(),
+                       pipeline.named_steps["tfidf"].transform(counts).toarray())
     model.save(tmp_path / "m.npz")
     with np.load(tmp_path / "m.npz", allow_pickle=False) as saved:   # no object arrays
         assert set(saved.files) == {"idf", "coef", "intercept", "classes"}

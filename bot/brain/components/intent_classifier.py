@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Type
 
@@ -82,6 +82,7 @@ class LinearModel:
     coef: np.ndarray
     intercept: np.ndarray
     classes_: np.ndarray
+    _coef_t: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, pipeline: Pipeline) -> "LinearModel":
@@ -90,16 +91,23 @@ class LinearModel:
                    np.asarray(lr.classes_, dtype=str))
 
     def weighted(self, counts: csr_matrix) -> csr_matrix:
+        """Sublinear TF × IDF, rows L2-normalised (TfidfTransformer's arithmetic)."""
         x = csr_matrix(counts, dtype=np.float64, copy=True)
+        x.eliminate_zeros()
         np.log(x.data, out=x.data)
         x.data += 1.0                                   # sublinear tf: 1 + log(count)
-        x = x.multiply(self.idf).tocsr()
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        return csr_matrix(x.multiply(1.0 / norms[:, None]))
+        x.data *= self.idf[x.indices]
+        rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=x.data * x.data, minlength=x.shape[0]))
+        x.data /= norms[rows]
+        return x
 
     def predict_proba(self, counts: csr_matrix) -> np.ndarray:
-        scores = np.asarray(self.weighted(counts) @ self.coef.T) + self.intercept
+        if self._coef_t is None:
+            # sparse × dense needs the classes in the columns of a C-ordered array: with
+            # coef.T (a view) scipy copies all of coef on every call (1.4 ms of a 7 ms parse)
+            self._coef_t = np.ascontiguousarray(self.coef.T)
+        scores = np.asarray(self.weighted(counts) @ self._coef_t) + self.intercept
         if self.coef.shape[0] == 1:                     # two classes: one logistic
             p = 1.0 / (1.0 + np.exp(-scores[:, 0]))
             return np.stack([1.0 - p, p], axis=1)
