@@ -14,7 +14,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (answered_misses, customer_channel, follow_up_topic, latest_turn_key, leaning_topic,
-                            store)
+                            store, ticket_payload)
 from bot.profile import details, mentions, pack, parsing, privacy
 
 FORMS = ("complaint_form", "repair_form", "return_form")
@@ -183,23 +183,9 @@ class RouteDetail(Action):
         if promised:
             dispatcher.utter_message(text=promised)
             return []
-        number = recent_ticket(tracker)
-        if number and number not in {t.number for t in store().for_customer(tracker.sender_id, open_only=False)}:
-            number = None                             # a ticket looked up, not this customer's own
+        number = own_recent_ticket(tracker)
         if number:                                    # a line about the ticket just filed
-            told = ""
-            phone = details.find_phone(text)
-            if phone:                                 # the number to call back: on the ticket
-                store().set_phone(number, phone[1], actor="customer")
-                told = pack.say("noted_callback_phone", phone=privacy.mask_phone(phone[1]))
-            rest = details.PHONE_ANY.sub("", details.fold(text)) if phone else text
-            if len(re.sub(r"[\W好的嗯哦行是对了吧啊呀电话号码手机是我的]|(?i:my|number|phone|is)", "", rest)) >= 4:
-                # kept on the ticket for the agent (phones, order numbers, addresses masked)
-                store().add_note(number, pack.say("ticket_note", text=privacy.mask_customer_text(text)[:300]),
-                                 actor="customer")
-                told += pack.say("noted_on_ticket")
-            follow = pack.say("follow_up_by_phone" if phone else "follow_up_as_left")
-            dispatcher.utter_message(text=pack.say("ticket_addition", told=told, number=number, follow=follow))
+            add_to_ticket(dispatcher, number, text)
             return []
         topic = follow_up_topic(tracker)              # "不满99呢" after the shipping fee's answer
         if topic:
@@ -276,6 +262,79 @@ def _profile() -> Dict[str, Any]:
     from bot.profile import business as profile
 
     return profile.load_profile()
+
+
+def own_recent_ticket(tracker: Tracker) -> Optional[str]:
+    """The ticket told in the last answers when it is this customer's own (not one looked up)."""
+    number = recent_ticket(tracker)
+    if number and number not in {t.number for t in store().for_customer(tracker.sender_id, open_only=False)}:
+        return None
+    return number
+
+
+def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, sorry: bool = False) -> None:
+    """A line about the ticket just filed: a phone in it becomes the number to call back, the
+    rest a note for the agent (phones, order numbers, addresses masked); ``sorry`` for a line
+    that vents (``就你们这服务，差评！``) apologises first."""
+    told = pack.say("ticket_remark_sorry") if sorry else ""
+    order = parsing.find_order_id(text)
+    if order:                                 # the order it is about, when the ticket had none
+        store().set_order_id(number, order.upper(), actor="customer")
+    phone = details.find_phone(text)
+    if phone:                                 # the number to call back: on the ticket
+        store().set_phone(number, phone[1], actor="customer")
+        told += pack.say("noted_callback_phone", phone=privacy.mask_phone(phone[1]))
+    rest = details.PHONE_ANY.sub("", details.fold(text)) if phone else text
+    if len(re.sub(r"[\W好的嗯哦行是对了吧啊呀电话号码手机是我的]|(?i:my|number|phone|is)", "", rest)) >= 4:
+        store().add_note(number, pack.say("ticket_note", text=privacy.mask_customer_text(text)[:300]),
+                         actor="customer")
+        told += pack.say("noted_on_ticket")
+    follow = pack.say("follow_up_by_phone" if phone else "follow_up_as_left")
+    dispatcher.utter_message(text=pack.say("ticket_addition", told=told, number=number, follow=follow))
+
+
+# a message that brings up a matter of its own, not one more word on the ticket just filed
+NEW_MATTER = re.compile(r"另外|另一|还有一?(?:件|个|事)|别的|其他问题|其它问题|再投诉|还要投诉|又要投诉|新的?投诉|"
+                        r"(?i:another|one more|something else)")
+
+
+# what a customer says to vent, not to tell a problem (什么破服务, 差评, 太差劲了): with little else,
+# no category cue in it (破) makes it a new complaint
+VENTING = re.compile(r"差评|一星|零分|什么破|破服务|这服务|什么服务|垃圾|太差|真差|差劲|服了|无语|恶心|坑人|骗子|不靠谱|失望|"
+                     r"什么玩意|你们|真是|太|了|吧|啊|呀|！|!|(?i:terrible|awful|worst|useless)")
+
+
+def remark_on_ticket(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """Right after a ticket was filed, a line that vents or adds to it (``就你们这服务，差评！``,
+    ``我电话是… 让他们明天上午打给我``, ``再不处理我就去消协``) rather than a new matter: kept on that
+    ticket as a note (a phone as the number to call back), acknowledged with an apology for a
+    complaint; a threat (the profile's high-priority words) makes the complaint high priority
+    and, in service hours, queues it for a person. False when it is a new matter (another
+    category, another order, ``另外…``): the form it started goes on."""
+    from bot.profile import business as profile
+
+    number = own_recent_ticket(tracker)
+    ticket = store().find(number) if number else None
+    text = (tracker.latest_message or {}).get("text", "") or ""
+    if ticket is None or ticket.status in ("resolved", "closed") or NEW_MATTER.search(text):
+        return False
+    category = parsing.complaint_category(text)
+    vents = len(re.sub(r"[\W\d]", "", VENTING.sub("", details.fold(text)))) < 6 and VENTING.search(text)
+    if category and not vents and (ticket.kind != "complaint" or category not in (ticket.category, parsing.OTHER_CATEGORY)):
+        return False
+    order = parsing.find_order_id(text)
+    if order and ticket.order_id and order.upper() != ticket.order_id.upper():
+        return False
+    triggers = [str(w) for w in profile.load_profile().get("high_priority_complaint_keywords") or ()]
+    threats = [w for w in triggers if w in text]
+    add_to_ticket(dispatcher, number, text, sorry=ticket.kind == "complaint")
+    if threats and ticket.kind == "complaint" and ticket.priority != "high":
+        raised = store().raise_priority(number, "high", actor="bot", note=pack.say("ticket_raised_note",
+                                                                                   words=pack.say("list_separator").join(threats)))
+        in_hours = profile.within_service_hours()
+        dispatcher.utter_message(json_message=ticket_payload(raised, "handoff", reason="complaint_high",
+                                                             in_hours=in_hours))
+    return True
 
 
 def recent_ticket(tracker: Tracker, messages: int = 2) -> Optional[str]:

@@ -7,17 +7,18 @@ field, whatever was asked (actions/listening.py runs both every turn).
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Text, Tuple
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 
-from actions.listening import (NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, content, load_facts, mine_ids,
+from actions.listening import (CHANGE_OF_MIND, NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, content, load_facts, mine_ids,
                                mine_order, mine_phone, mine_told_complaint, substance)
 from bot.profile import details, mentions, pack, parsing
 from bot.profile import business as profile
 from bot.profile import privacy
 
+NOTED = "noted"             # switch_to when the form's first line was kept on the ticket just filed
 NOT_AN_ANSWER = ("affirm", "deny", "greet", "thank", "goodbye", "bot_challenge", "out_of_scope",
                  "nlu_fallback", "check_ticket", "rate_service")
 
@@ -46,6 +47,8 @@ def says_reason(text: str) -> bool:
 FIELD_NAMES = re.compile(r"(?:我的)?(?:手机号码|手机号|电话号码|电话|手机|联系方式|订单号|订单|单号)(?:是|:|：)?\s*(?=[，,。\s]|$)")
 # "就是找不到啊" right after "no order number" was taken: still about the order number
 LOST = re.compile(r"找不到|找不着|找不见|不知道|忘了|记不得|不记得|记不清|查不到")
+# a change of mind in English words (Actually no, 还是退货吧)
+MIND_CHANGED = re.compile(r"(?i)\b(?:actually|instead|rather|on second thought|changed my mind)\b")
 TIME_CUES = re.compile(r"天|号|日|月|周|星期|礼拜|昨|前|刚|今|(?i:ago|yesterday|today|last week|last month|just (?:got|received))")
 
 
@@ -102,6 +105,15 @@ class ValidateComplaintForm(ListeningForm):
 
     def skip_value(self, field: str) -> Any:
         return parsing.OTHER_CATEGORY if field == "complaint_category" else NO_VALUE
+
+    async def run(self, dispatcher, tracker: Tracker, domain):
+        from actions.dialogue import remark_on_ticket
+
+        # started by a line about the ticket just filed (差评！, 我电话是…让他们明天打给我): kept
+        # on that ticket, no new complaint (action_submit_complaint files nothing)
+        if tracker.get_slot("requested_slot") is None and remark_on_ticket(dispatcher, tracker):
+            return [SlotSet("switch_to", NOTED), SlotSet("requested_slot", None)]
+        return await super().run(dispatcher, tracker, domain)
 
     def way_out(self, field: str) -> str:
         if field == "phone":
@@ -247,7 +259,10 @@ class ValidateRepairForm(ListeningForm):
         rest = details.PHONE_ANY.sub("", details.fold(turn.text))
         if address:
             rest = rest.replace(address, "")
-        if (turn.starting or turn.requested == "product") and not turn.slot("fault_description"):
+        # the product put right (冰箱没事 是热水器不出热水): its fault is the one told now
+        corrected = found.get("product") not in (None, turn.slot("product")) and not turn.starting \
+            and turn.requested != "product"
+        if (turn.starting or turn.requested == "product") and not turn.slot("fault_description") or corrected:
             if len(substance(rest).replace(product, "")) >= 2 and mentions.mentions_fault(rest):
                 found["fault_description"] = rest.strip()[:1000]
         if turn.starting and not found.get("product") and not turn.slot("product"):
@@ -349,7 +364,8 @@ class ValidateReturnForm(ListeningForm):
             found["order_id"] = NO_VALUE
         kind = details.return_type(turn.text)
         if kind and (turn.starting or turn.requested in ("return_type", "form_confirmed")
-                     or details.is_correction(turn.text) or "不" in turn.folded):
+                     or details.is_correction(turn.text) or "不" in turn.folded
+                     or CHANGE_OF_MIND.search(turn.folded) or MIND_CHANGED.search(turn.folded)):
             found["return_type"] = kind
         if not turn.starting and turn.requested not in ("return_reason",):
             pass
@@ -357,10 +373,20 @@ class ValidateReturnForm(ListeningForm):
         if reason and (turn.starting or turn.requested != "return_reason"):
             if not turn.slot("return_reason") or details.is_correction(turn.text):
                 found["return_reason"] = reason
-        if TIME_CUES.search(turn.folded) and turn.requested != "days_since_receipt":
+        # when it came, told in passing; a date already told is changed only by a correction
+        # (not by "your website is slow today")
+        if TIME_CUES.search(turn.folded) and turn.requested != "days_since_receipt" \
+                and (turn.starting or turn.slot("days_since_receipt") is None or details.is_correction(turn.text)):
             days = details.days_since(re.sub(r"(?i)dd\d+|\d{12,20}", "", turn.folded), today())
             if days is not None and not (turn.requested == "order_id" and not TIME_CUES.search(turn.folded)):
                 found["days_since_receipt"] = float(days)
+        earlier = told_before(turn.tracker) if turn.starting else None
+        if earlier:
+            # switched to (修啥修 还是直接退吧): the item and its fault named before are what goes back
+            if not found.get("product") and not turn.slot("product"):
+                found["product"] = earlier[0]
+            if earlier[1] and not found.get("return_reason") and not turn.slot("return_reason"):
+                found["return_reason"] = (mentions.reason_in(earlier[1]) or earlier[1])[:500]
 
     def judge_order_id(self, turn: Turn):
         answer = order_answer(turn)
@@ -465,3 +491,27 @@ def summary(tracker: Tracker, fields) -> str:
 
 def slot_events(names, value=None):
     return [SlotSet(name, value) for name in names]
+
+
+class AskFaultDescription(Action):
+    """The repair form's "what is wrong?": the hazards to mention are the ones the product can
+    have (a gas leak for a gas appliance, smoke or sparks for anything on power, none for a
+    sofa), from the profile's ``gas_appliance_words`` and ``unpowered_products``."""
+
+    def name(self) -> Text:
+        return "action_ask_repair_form_fault_description"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        dispatcher.utter_message(text=pack.say("ask_fault_description", hazards=hazard_hint(tracker.get_slot("product"))))
+        return []
+
+
+def hazard_hint(product: Optional[str]) -> str:
+    """The danger signs worth asking about for ``product`` (unknown: gas too, to be safe)."""
+    facts = load_facts()
+    name = str(product or "")
+    if name and any(name.endswith(str(w)) for w in facts.get("unpowered_products") or ()):
+        return ""
+    gas = not name or any(str(w) in name for w in facts.get("gas_appliance_words") or ()) \
+        and not any(name.startswith(str(w)) for w in facts.get("electric_prefixes") or ())
+    return pack.say("hazard_hint_gas" if gas else "hazard_hint_power")

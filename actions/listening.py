@@ -32,6 +32,8 @@ YES = re.compile(r"^(对|对的|是|是的|确认|确定|没问题|没错|正确
 NO = re.compile(r"^(不对|不是|错了|有错|不正确|不行|要改|修改|改一下)")
 NO_ORDER = re.compile(r"没有|没订单|找不到|不知道|忘了|记不得|不记得|没留|没存|查不到|无订单|^无$|没$")
 SKIP = re.compile(r"跳过|不方便|不想留|不留|不给|先不")
+# a product said to be fine (冰箱没事 是热水器不出热水, 冰箱那个是我妈家的): not the one meant
+FINE = re.compile(r"\s*(?:的|那个|这个)?\s*(?:没事|没问题|没坏|是好的|好好的|好着|正常|不用修|不用管|不用了)")
 UNSURE = 0.5               # an intent below this may be the classifier misreading an answer
 INTERRUPTIONS = ("faq", "request_human", "bot_challenge", "check_ticket", "dispute")
 INTENT_FORM = {"complain": "complaint_form", "request_repair": "repair_form",
@@ -88,8 +90,11 @@ class Turn:
         self.requested = tracker.get_slot("requested_slot")
         # the product named last, but never one the customer says it is not (不是沙发)
         products = [e for e in message.get("entities", []) if e.get("entity") == "product" and e.get("value")]
-        kept = [e for e in products if not self.text[max(0, (e.get("start") or 0) - 2):(e.get("start") or 0)].endswith(("不是", "是不"))]
-        self.product = str((kept or products)[-1]["value"]) if products else None
+        kept = [e for e in products if not self.text[max(0, (e.get("start") or 0) - 2):(e.get("start") or 0)].endswith(("不是", "是不"))
+                and not FINE.match(self.text[(e.get("end") or 0):])]
+        # the one affirmed (…是热水器不出热水) over one named in passing after it
+        said = [e for e in kept if self.text[max(0, (e.get("start") or 0) - 1):(e.get("start") or 0)] == "是"]
+        self.product = str((said or kept or products)[-1]["value"]) if products else None
         # the form's first turn (activation, or just switched to): no question asked yet
         self.starting = self.requested is None
         self.resumed = not self.starting and _interrupted(tracker, form)
@@ -258,9 +263,17 @@ class ListeningForm(Action):
                 or mentions.is_question(turn.text) or parsing.find_ticket_number(turn.text):
             return False
         if turn.requested not in self.closed and turn.confidence >= UNSURE:
-            return False
+            return self.tells_other_fields(turn)
         value, _ = getattr(self, f"judge_{turn.requested}")(turn)
-        return value is not None
+        return value is not None or self.tells_other_fields(turn)
+
+    def tells_other_fields(self, turn: Turn) -> bool:
+        """The message gives the form another of its answers (``昨天到的`` while the reason is asked,
+        read as a progress query): it is for the form, which takes it and asks its question again."""
+        told: Dict[str, Any] = {}
+        self.mine(turn, told)
+        return any(name in self.fields and name != turn.requested and value not in (None, "")
+                   and value != turn.slot(name) for name, value in told.items())
 
     def really_stops(self, turn: Turn) -> bool:
         """A stop the classifier is sure of, or one the words say (``算了``, ``不投诉了``): not

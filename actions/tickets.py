@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import (FAQ_SURE, customer_channel, faq_ranking, form_run_key, latest_entity, local_time,
                             store, ticket_payload)
 from actions.dialogue import form_for, reset, switch
-from actions.forms import return_label, summary
+from actions.forms import NOTED, return_label, summary
 from actions.listening import NO_VALUE
 from bot.profile import details, parsing
 from bot.profile import business as profile
@@ -57,6 +57,8 @@ class FormFiling:
         return self.action
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        if tracker.get_slot("switch_to") == NOTED:      # kept on the ticket just filed instead
+            return reset()
         switched = _switched(dispatcher, tracker, self.form)
         if switched is not None:
             return switched
@@ -90,6 +92,11 @@ class SubmitComplaint(FormFiling, Action):
         description = _clean(tracker.get_slot("complaint_description"))
         triggers = profile.load_profile()["high_priority_complaint_keywords"]
         earlier = [t for t in store().for_customer(tracker.sender_id) if t.kind == "complaint"]
+        # the whole complaint counts, not its first message: a threat said with the phone or the
+        # order number (订单… 再不退我就曝光你们) is kept on the ticket and makes it high priority
+        for line in complaint_lines(tracker):
+            if any(str(w) in line for w in triggers) and line not in description:
+                description = f"{description}；{_clean(parsing.ORDER_ID_RE.sub('', line)).strip()}"[:1000]
         reasons = [str(w) for w in triggers if str(w) in description]
         priority = "high" if reasons or earlier else "normal"
         order_id = tracker.get_slot("order_id")
@@ -170,6 +177,25 @@ class SubmitReturn(FormFiling, Action):
             shipping=pack.say("return_shipping_paid") if quality else ""))
 
 
+def complaint_lines(tracker: Tracker, messages: int = 12) -> List[str]:
+    """What the customer wrote during this complaint, oldest first: every message since the last
+    ticket was told, a form was stopped or the session began (the complaint's own turns and the
+    ones just before it that started it)."""
+    lines: List[str] = []
+    for event in reversed(tracker.events or []):
+        kind = event.get("event")
+        if kind == "bot" and (parsing.find_ticket_number(event.get("text") or "")
+                              or (event.get("metadata") or {}).get("utter_action") == "utter_stopped"):
+            break
+        if kind == "action" and event.get("name") == "action_session_start":
+            break
+        if kind == "user":
+            lines.append(event.get("text") or "")
+            if len(lines) >= messages:
+                break
+    return list(reversed(lines))
+
+
 def _phone(tracker: Tracker):
     phone = tracker.get_slot("phone")
     return None if phone in (None, NO_VALUE) else details.without_extension(str(phone))
@@ -203,6 +229,10 @@ class CheckTicket(Action):
         routed = misread_request(tracker, domain)
         if routed:
             return routed
+        promised = promise_answer(tracker)      # "什么时候有结果" about the ticket just filed
+        if promised:
+            dispatcher.utter_message(text=promised)
+            return []
         tickets = store().for_customer(tracker.sender_id)
         if not tickets:
             dispatcher.utter_message(text=pack.say("no_open_tickets"))

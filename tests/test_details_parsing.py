@@ -58,6 +58,20 @@ def test_urgency_reads_negation_and_object(text, product, urgent):
     assert details.urgency(text, WORDS, CONTAINED, product)[0] is urgent
 
 
+@pytest.mark.parametrize("text,urgent", [
+    # the leak signs denied, in plain words and dialect: an ignition fault, no gas hazard
+    ("煤气灶打不燃 也没闻到啥", False), ("燃气灶点火点不着 一点味道都没有", False),
+    ("燃气热水器打不起火来 不漏 也没有啥子气味", False), ("燃气灶打火打不着，无异味，没泄漏", False),
+    ("俺家燃气灶点不上火 闻不出有啥味儿", False),
+    # a leak or a smell affirmed, or in doubt, stays urgent
+    ("燃气灶打不着火 但是闻着有股臭鸡蛋味", True), ("燃气灶不出火 有点呛人", True),
+    ("煤气灶没打着 厨房里一股煤气味", True), ("也不知道有没有漏气 燃气灶旁边有点味道", True),
+    ("燃气热水器是不是漏气了 嘶嘶的响", True),
+])
+def test_a_gas_appliance_with_its_leak_signs_denied_is_no_emergency(text, urgent):
+    assert details.urgency(text, WORDS, CONTAINED)[0] is urgent
+
+
 @pytest.mark.parametrize("text", [
     "上海市浦东新区世纪大道100号3栋502", "北京市朝阳区建国路88号1单元302", "朝阳区望京花园3号楼2单元1201",
     "杭州西湖区文三路９９号", "幸福小区5栋801",

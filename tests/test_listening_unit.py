@@ -143,6 +143,121 @@ def test_a_ticket_only_looked_up_takes_no_note(ticket_store, monkeypatch):
     assert ticket.number not in (said or "")
 
 
+# --- after filing: a line that vents or adds to the ticket is kept on it, no new complaint -----
+def _complaint_started(ticket_store, monkeypatch, text, kind="complaint", category="服务态度", order_id=None):
+    import actions.dialogue as dialogue
+    from actions.forms import ValidateComplaintForm
+    monkeypatch.setattr(dialogue, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind=kind, category=category, description="送货师傅把门框撞坏了",
+                                         customer_id="web:x", channel="web", idempotency_key="web:x:c",
+                                         order_id=order_id)
+    events = [_user("送货师傅把门框撞坏了 还骂人", "complain"), _bot(f"您的投诉已登记，工单号 {ticket.number}。")]
+    found, said = start(ValidateComplaintForm(), events, text, intent="complain")
+    return ticket_store.find(ticket.number), found, said
+
+
+@pytest.mark.parametrize("text", ["什么破服务 给你们打一星！", "真是服了你们了，太差劲了", "垃圾服务 差评差评"])
+def test_venting_right_after_a_complaint_is_a_note_with_an_apology(ticket_store, monkeypatch, text):
+    ticket, found, said = _complaint_started(ticket_store, monkeypatch, text)
+    assert found == {"switch_to": "noted", "requested_slot": None}          # no new complaint
+    assert ticket.number in said[0] and "抱歉" in said[0]
+    assert any(e["kind"] == "note" for e in ticket.events)
+
+
+def test_a_threat_after_filing_raises_the_complaint_and_queues_it(ticket_store, monkeypatch):
+    ticket, found, said = _complaint_started(ticket_store, monkeypatch, "订单DD120034005600 三天内不解决我就找媒体曝光")
+    assert found["switch_to"] == "noted"
+    assert ticket.priority == "high" and ticket.order_id == "DD120034005600"
+
+
+def test_a_new_matter_after_filing_is_a_new_complaint(ticket_store, monkeypatch):
+    ticket, found, _ = _complaint_started(ticket_store, monkeypatch, "另外还要投诉一下 快递把箱子摔烂了 里面的碗都碎了")
+    assert found.get("switch_to") is None and found["complaint_description"]
+    ticket, found, _ = _complaint_started(ticket_store, monkeypatch, "还有退款十多天了还没到账 你们太慢了", category="物流配送")
+    assert found.get("switch_to") is None
+
+
+def test_a_phone_and_a_wish_after_a_callback_ticket_go_on_it(ticket_store, monkeypatch):
+    ticket, found, said = _complaint_started(ticket_store, monkeypatch, "我手机13706601234 叫他们后天下午再打来",
+                                             kind="callback", category="人工服务")
+    assert found["switch_to"] == "noted" and ticket.phone.endswith("1234")
+    assert "抱歉" not in said[0] and ticket.number in said[0]
+
+
+def test_a_threat_said_in_a_later_turn_makes_the_complaint_high_priority(ticket_store, monkeypatch):
+    import actions.common as common
+    import actions.tickets as tickets
+    monkeypatch.setattr(tickets, "store", lambda: ticket_store)
+    monkeypatch.setattr(common, "store", lambda: ticket_store)
+    events = [_user("我要投诉 热水器装好第二天就漏水", "complain"), _bot("请留一个方便联系您的手机号"),
+              _user("13511112222 你们再拖着我就去工商局投诉", "inform")]
+    slots = {"complaint_category": "商品质量", "complaint_description": "我要投诉 热水器装好第二天就漏水",
+             "phone": "13511112222", "order_id": None, "switch_to": None}
+    tracker = Tracker("web:x", slots, {"text": events[-1]["text"], "intent": {"name": "inform"}, "entities": []},
+                      events, False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    tickets.SubmitComplaint().run(dispatcher, tracker, {})
+    payload = next(m["custom"]["kefu"] for m in dispatcher.messages if m.get("custom"))
+    assert payload["priority"] == "high" and payload["handoff"] is True
+    filed = ticket_store.find(payload["ticket"])
+    assert "工商" in filed.description and "13511112222" not in filed.description
+
+
+# --- changing course: any clear return request is a switch, with what was told --------------
+@pytest.mark.parametrize("text,form", [
+    ("唉修来修去的烦死了 算了 给我退了吧", "repair_form"), ("投诉也没用 干脆直接退钱", "complaint_form"),
+    ("no wait, forget the exchange, refund me", "return_form"),
+])
+def test_any_clear_return_request_mid_form_is_a_switch(text, form):
+    from bot.profile import details
+    assert details.switch_target(text, form) == (None if form == "return_form" else "return_form")
+
+
+def test_exchange_changed_to_a_return_mid_form_and_an_aside_keeps_the_date():
+    slots, _ = validate(ValidateReturnForm(), {**RETURN, "return_type": "exchange", "days_since_receipt": 4.0,
+                                               "requested_slot": "order_id"}, "actually 还是退货吧 不换了")
+    assert slots["return_type"] == "return"
+    slots, _ = validate(ValidateReturnForm(), {**RETURN, "days_since_receipt": 4.0, "requested_slot": "order_id"},
+                        "your app is so laggy today haha", intent="out_of_scope")
+    assert "days_since_receipt" not in slots
+
+
+def test_a_return_switched_to_takes_the_item_and_fault_told_before():
+    events = [_user("烤箱买回来加热不均匀 一边糊一边生", "request_repair", entities=[
+        {"entity": "product", "value": "烤箱", "start": 0, "end": 2}]), _bot("请提供上门服务的详细地址")]
+    slots, _ = start(ValidateReturnForm(), events, "还是直接退了吧")
+    assert slots["product"] == "烤箱" and "加热不均匀" in slots["return_reason"]
+
+
+def test_a_return_reason_told_as_a_defect_that_cannot_reach_its_result():
+    from bot.profile import mentions
+    assert mentions.reason_in("衣柜门关不严 想退") and mentions.reason_in("水龙头拧不紧")
+
+
+# --- corrections -------------------------------------------------------------------------------
+def test_a_product_put_right_replaces_the_product_and_its_fault():
+    from actions.forms import ValidateRepairForm
+    text = "不好意思说错了 洗衣机没事 是烘干机不加热"
+    entities = [{"entity": "product", "value": "洗衣机", "start": 7, "end": 10},
+                {"entity": "product", "value": "烘干机", "start": 13, "end": 16}]
+    slots, _ = validate(ValidateRepairForm(), {"product": "洗衣机", "fault_description": "洗衣机不转",
+                                               "address": None, "phone": None, "requested_slot": "address",
+                                               "form_tries": {}}, text, entities=entities)
+    assert slots["product"] == "烘干机" and "不加热" in slots["fault_description"]
+
+
+def test_a_date_read_as_a_progress_query_while_the_reason_is_asked_is_the_date():
+    slots, _ = validate(ValidateReturnForm(), {**RETURN, "phone": "13800001111"}, "前天收到的", intent="check_ticket")
+    assert slots["days_since_receipt"] == 2.0
+
+
+def test_the_fault_question_names_only_the_hazards_the_product_can_have():
+    from actions.forms import hazard_hint
+    assert "燃气" not in hazard_hint("空调") and "冒烟" in hazard_hint("空调")
+    assert "燃气" in hazard_hint("燃气热水器") and "燃气" not in hazard_hint("电热水器")
+    assert hazard_hint("沙发") == "" and "燃气" in hazard_hint(None)
+
+
 @pytest.mark.parametrize("text,last4", [("我电话是 158 0076 2243 你们明天打给我", "2243"),
                                         ("my number is 139-8765-4321", "4321"), ("13912345678", "5678")])
 def test_a_phone_given_after_the_ticket_was_filed_is_the_number_to_call(ticket_store, monkeypatch, text, last4):

@@ -223,55 +223,8 @@ def mentions_time(text: str) -> bool:
     return days_since(text, dt.date(2026, 6, 15)) is not None and not re.fullmatch(r"\s*\d+\s*", fold(text))
 
 
-# --- urgency: what is dangerous, and whether the customer says it is not ----------------------
-
-NEGATIONS = ("没有", "没", "不", "无", "未", "并无", "别")
-# Hazards: a safety risk or a home that cannot be lived in. Each entry: its words; a hazard
-# word inside "没有…" / "不…" is not a hazard ("没有漏气", "不冒烟").
-_IGNITION_FAULT = re.compile(r"(打|点)不着火?|着不了火|不打火|打不了火|点不燃|不出火")
-# words that mean water from the appliance itself: a leaking fridge is a fault, not a flood
-_CONTAINED = re.compile(r"滴水|有水珠|结冰|积水盘|排水")
-_PIPE_WORDS = ("水管", "管道", "管子", "阀门", "水龙头", "爆管", "地暖", "暖气片", "天花板", "楼下", "淹", "满地", "一地", "止不住", "喷")
-
-
-def _negated(text: str, start: int) -> bool:
-    window = text[max(0, start - 4):start]
-    return any(window.endswith(n) or (n in window and not window.endswith("了")) for n in NEGATIONS) \
-        and not re.search(r"(不|没)(知道|清楚|确定)", window)
-
-
-def urgency(text: str, keywords: Iterable[str], contained_products: Iterable[str] = (),
-            product: str | None = None) -> Tuple[bool, List[str]]:
-    """(urgent?, the hazard words that made it so), from the profile's words.
-
-    A word counts only when it is not negated just before it (``没有漏气``, ``不冒烟``), an
-    ignition fault (``打不着火``) is not a fire, and water leaking from an appliance in
-    ``contained_products`` (a fridge, an air conditioner) is not a home flood unless pipes
-    or a flooded floor are named.
-    """
-    text = fold(text or "")
-    cleaned = _IGNITION_FAULT.sub("□□□", text)
-    found: List[str] = []
-    contained = [p for p in contained_products if p and (p in text or p == product)]
-    words = sorted({str(w) for w in keywords}, key=len, reverse=True)
-    # what the customer says is not happening (没有漏气) is no sign of a leak either
-    affirmed = cleaned
-    for word in words:
-        for match in re.finditer(re.escape(word), cleaned):
-            if _negated(cleaned, match.start()):
-                affirmed = affirmed[:match.start()] + "□" * len(word) + affirmed[match.end():]
-    for word in words:
-        for match in re.finditer(re.escape(word), cleaned):
-            if _negated(cleaned, match.start()):
-                continue
-            if word in ("燃气", "煤气") and not re.search(r"漏|味|泄|闻|呛|嘶", affirmed):
-                continue        # a gas appliance named, no leak: "燃气灶打不着火", "燃气灶没有漏气"
-            if "水" in word and "漏" in word or word == "跑水":
-                if contained and not any(p in cleaned for p in _PIPE_WORDS):
-                    continue
-            if word not in found and not any(word in f for f in found):
-                found.append(word)
-    return bool(found), found
+# --- urgency: bot/profile/hazards.py ---------------------------------------------------------
+from bot.profile.hazards import NEGATIONS, urgency  # noqa: E402,F401  (its home; this name stays)
 
 
 # --- where: a home address -------------------------------------------------------------------
@@ -436,9 +389,17 @@ def without_negated_kinds(text: str) -> str:
     return _NEG_KIND.sub(lambda m: "□" * len(m.group(0)), fold(text))
 
 
+# any clear request to send it back, not only the set phrases: 直接给我退了, 还是直接退吧, 钱退回来就行,
+# just refund me (never 退出, 不退了: negated kinds are blanked first)
+_ASKS_RETURN = re.compile(r"(?:直接|还是|那就|干脆|给我|帮我|我要|我想|要)(?:给我|帮我|直接)?退(?!出|休|步|役|烧|换)|"
+                          r"(?:钱|款)(?:给我)?退(?:回来|回|给我)|把钱退|(?i:refund me|money back|give me a refund|"
+                          r"i want a refund|want my money|send it back)")
+
+
 def switch_target(text: str, current: str | None) -> Optional[str]:
     """The other form a customer switches to (``不投诉了，我要退货`` → ``return_form``,
-    ``算了，还是报修吧`` → ``repair_form``), or None. Negated kinds never count."""
+    ``算了，还是报修吧`` → ``repair_form``, ``投诉有什么用，直接给我退了`` → ``return_form``), or
+    None. Negated kinds never count; the kind said last wins."""
     folded = without_negated_kinds(text)
     best: Optional[Tuple[int, str]] = None
     for form, words in KINDS.items():
@@ -446,6 +407,9 @@ def switch_target(text: str, current: str | None) -> Optional[str]:
             pos = folded.rfind(word)
             if pos >= 0 and (best is None or pos > best[0]):
                 best = (pos, form)
+    for match in _ASKS_RETURN.finditer(folded):
+        if best is None or match.start() > best[0]:
+            best = (match.start(), "return_form")
     if best is None or best[1] == current:
         return None
     return best[1]

@@ -64,6 +64,8 @@ _REASON = re.compile(
     r"质量|尺寸|不合适|不想要|不要了|不喜欢|颜色|色差|坏|破|不符|不一样|买错|拍错|大了|小了|太大|太小|多买|少件|缺|瑕疵|划|刮|"
     r"故障|不制冷|不好用|有问题|发错|用不了|不能用|异味|味道|气味|味儿|熏|甲醛|刺鼻|臭|歪|斜|变形|凹|裂|碎|脏|旧|假|漏|响|闪|黑屏|"
     r"不亮|不转|不加热|坏点|塌|陷|掉漆|掉色|脱落|起皮|生锈|少了|缺了|涂层|"
+    # a verb that cannot reach its result (关不严, 拧不紧, 推不动, 合不拢): a defect
+    r"不脱水|不甩干|[\u4e00-\u9fa5]不(?:严|紧|拢|动|稳|住|亮|干净|平)|"
     r"(?i:don't like|do not like|not like|wrong|size|fit|broken|damaged|defect|faulty|leak|not working|doesn't work|"
     r"changed my mind|don't need|don't want)")
 _NOT_REASON = re.compile(r"订单号码?|订单|单号|电话号码|电话|手机号码?|手机|号码|地址|(?i:order|phone|address)")

@@ -305,6 +305,30 @@ class TicketStore:
             return _view(ticket)
         return self._run(work)
 
+    def set_order_id(self, number: str, order_id: str, *, actor: str) -> TicketView:
+        """The order number given after the ticket was filed (only when it had none)."""
+        def work(session: Session):
+            ticket = self._locked(session, number)
+            if not ticket.order_id:
+                ticket.order_id = order_id
+                ticket.events.append(TicketEvent(kind="note", actor=actor, note=f"客户补充订单号 {order_id}"))
+                session.flush()
+            return _view(ticket)
+        return self._run(work)
+
+    def raise_priority(self, number: str, priority: str, *, actor: str, note: str) -> TicketView:
+        """A ticket made more pressing after it was filed (a threat said later): its priority and
+        its promise (the SLA due time from its creation) follow; never lowered here."""
+        def work(session: Session):
+            ticket = self._locked(session, number)
+            if ticket.priority != priority:
+                ticket.priority = priority
+                ticket.sla_due_at = sla.due_time(ticket.kind, priority, _aware(ticket.created_at))
+                ticket.events.append(TicketEvent(kind="note", actor=actor, note=note))
+                session.flush()
+            return _view(ticket)
+        return self._run(work)
+
     def add_note(self, number: str, note: str, *, actor: str) -> TicketView:
         def work(session: Session):
             ticket = self._locked(session, number)

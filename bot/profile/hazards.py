@@ -1,0 +1,74 @@
+"""Urgency: what is dangerous in a repair request, and whether the customer says it is not
+(``燃气灶点不着火 没漏气 没味`` is an ignition fault; ``有股煤气味`` a gas leak). Driven by the
+business profile's words (``urgent_repair_keywords``, ``urgent_repair_not_urgent_when_leaking_from``);
+``bot.profile.details.urgency`` is this module's :func:`urgency`."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Iterable, List, Tuple
+
+from bot.profile.parsing import ascii_digits
+
+
+def fold(text: str) -> str:
+    """Full-width forms folded (NFKC), every digit ASCII (as ``details.fold``)."""
+    return ascii_digits(unicodedata.normalize("NFKC", text or ""))
+
+
+# --- urgency: what is dangerous, and whether the customer says it is not ----------------------
+
+NEGATIONS = ("没有", "没", "不", "无", "未", "并无", "别")
+# Hazards: a safety risk or a home that cannot be lived in. Each entry: its words; a hazard
+# word inside "没有…" / "不…" is not a hazard ("没有漏气", "不冒烟").
+_IGNITION_FAULT = re.compile(r"(?:打|点)火?(?:不|没)(?:着|燃|起|上)(?:火|来)?|着不了火|不打火|(?:打|点)不了火|点火(?:失败|不着)|不出火")
+# a sign of a gas leak the customer denies: 没漏气, 没味, 没(有)啥子味道, 闻不到(什么)味, 味道都没有;
+# a doubt (不知道有没有漏气, 是不是漏气) denies nothing
+_LEAK_SIGN = "漏|味|泄|闻|呛|嘶"
+_DENIED_SIGN = re.compile(
+    r"(?<!知道有)(?<!是不是)(?<!清楚有)(?<!确定有)(?:没有|没得|木有|没|无|未|不|冇)(?:[^，,。！!？?；;\s但却可有]{0,3}?)(?:" + _LEAK_SIGN + r")[漏泄露气味道儿]*"
+    r"|闻(?:不|没)(?:到|出|见|着)?[^，,。！!？?；;\s但却可]{0,4}|(?:" + _LEAK_SIGN + r")[气道儿]?(?:都|也)(?:没有|没|无)")
+# words that mean water from the appliance itself: a leaking fridge is a fault, not a flood
+_CONTAINED = re.compile(r"滴水|有水珠|结冰|积水盘|排水")
+_PIPE_WORDS = ("水管", "管道", "管子", "阀门", "水龙头", "爆管", "地暖", "暖气片", "天花板", "楼下", "淹", "满地", "一地", "止不住", "喷")
+
+
+def _negated(text: str, start: int) -> bool:
+    window = text[max(0, start - 4):start]
+    return any(window.endswith(n) or (n in window and not window.endswith("了")) for n in NEGATIONS) \
+        and not re.search(r"(不|没)(知道|清楚|确定)|是不是|有没有|会不会", text[max(0, start - 6):start])
+
+
+def urgency(text: str, keywords: Iterable[str], contained_products: Iterable[str] = (),
+            product: str | None = None) -> Tuple[bool, List[str]]:
+    """(urgent?, the hazard words that made it so), from the profile's words.
+
+    A word counts only when it is not negated just before it (``没有漏气``, ``不冒烟``), an
+    ignition fault (``打不着火``) is not a fire, and water leaking from an appliance in
+    ``contained_products`` (a fridge, an air conditioner) is not a home flood unless pipes
+    or a flooded floor are named.
+    """
+    text = fold(text or "")
+    cleaned = _IGNITION_FAULT.sub("□□□", text)
+    found: List[str] = []
+    contained = [p for p in contained_products if p and (p in text or p == product)]
+    words = sorted({str(w) for w in keywords}, key=len, reverse=True)
+    # what the customer says is not happening (没有漏气) is no sign of a leak either
+    affirmed = cleaned
+    for word in words:
+        for match in re.finditer(re.escape(word), cleaned):
+            if _negated(cleaned, match.start()):
+                affirmed = affirmed[:match.start()] + "□" * len(word) + affirmed[match.end():]
+    affirmed = _DENIED_SIGN.sub(lambda m: "□" * len(m.group(0)), affirmed)
+    for word in words:
+        for match in re.finditer(re.escape(word), cleaned):
+            if _negated(cleaned, match.start()):
+                continue
+            if word in ("燃气", "煤气") and not re.search(r"漏|味|泄|闻|呛|嘶", affirmed):
+                continue        # a gas appliance named, no leak: "燃气灶打不着火", "燃气灶没有漏气"
+            if "水" in word and "漏" in word or word == "跑水":
+                if contained and not any(p in cleaned for p in _PIPE_WORDS):
+                    continue
+            if word not in found and not any(word in f for f in found):
+                found.append(word)
+    return bool(found), found
