@@ -187,7 +187,8 @@ class RouteDetail(Action):
         if number:                                    # a line about the ticket just filed
             add_to_ticket(dispatcher, number, text)
             return []
-        topic = follow_up_topic(tracker)              # "不满99呢" after the shipping fee's answer
+        # "不满99呢" after the shipping fee's answer; a question read as a detail (那质量问题呢)
+        topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.4)
         if topic:
             dispatcher.utter_message(response=f"utter_{topic}")
             return []

@@ -406,9 +406,11 @@ class ValidateReturnForm(ListeningForm):
         # the reason without the phone or order number the same message carries, nor their names
         rest = details.PHONE_ANY.sub("", re.sub(r"(?i)dd\d{6,18}|\d{12,20}", "", details.fold(turn.text)))
         rest = FIELD_NAMES.sub("", rest).strip(" ，,")
-        if len(substance(rest)) < 2:
-            return None, pack.say("hint_return_reason")
+        if details.mentions_time(rest):        # "前天到的，没拆封": when it came is no reason
+            rest = re.sub(r"\s+", " ", details.without_when(rest)).strip(" ，,")
         told = mentions.reason_in(turn.text)
+        if len(substance(rest)) < 2 and not told:
+            return None, pack.say("hint_return_reason")
         return (told if told and rest != turn.text else rest)[:500], None
 
     def judge_phone(self, turn: Turn):
@@ -436,6 +438,10 @@ class ValidateReturnForm(ListeningForm):
                 found["days_since_receipt"] = None
                 dispatcher.utter_message(text=pack.say("hint_days_vague", limit=limit))
         reason, kind, days = known("return_reason") or "", known("return_type"), known("days_since_receipt")
+        if turn.requested == "return_reason" and not reason and kind == "return" and "days_since_receipt" in found \
+                and days is not None and days <= rules["no_reason_days"]:
+            # asked why, the customer told when instead: inside the no-reason window none is needed
+            found["return_reason"] = reason = pack.say("return_reason_not_given")
         if details.is_custom_made(f"{turn.text} {reason}", rules.get("excluded", "")):
             found.update(return_refused="custom", requested_slot=None)
             return

@@ -527,3 +527,27 @@ def test_a_refused_return_ends_what_later_forms_may_take():
               _bot("抱歉，超过了换货期限")]
     slots, _ = start(ValidateReturnForm(), events, "订单 DD202611080012 电话15900001111")
     assert "return_type" not in slots and "product" not in slots
+
+
+def test_a_return_inside_the_no_reason_window_needs_no_reason():
+    slots, _ = validate(ValidateReturnForm(), RETURN, "前天到的 13822223333")
+    assert slots["days_since_receipt"] == 2.0 and slots["phone"] == "13822223333"
+    assert "无理由" in slots["return_reason"]
+    # past the window, or an exchange: the reason is still asked
+    slots, _ = validate(ValidateReturnForm(), RETURN, "十天前到的 13822223333")
+    assert "return_reason" not in slots
+    slots, _ = validate(ValidateReturnForm(), {**RETURN, "return_type": "exchange"}, "前天到的 13822223333")
+    assert "return_reason" not in slots
+
+
+def test_when_asked_about_the_ticket_just_filed_a_progress_query_tells_its_promise(ticket_store, monkeypatch):
+    import actions.tickets as tickets
+    monkeypatch.setattr(tickets, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="repair", category="冰箱", description="不制冷",
+                                         customer_id="web:x", channel="web", idempotency_key="web:x:r")
+    events = [_user("冰箱不制冷 报修", "request_repair"), _bot(f"报修已登记，工单号 {ticket.number}。")]
+    dispatcher = CollectingDispatcher()
+    tickets.CheckTicket().run(dispatcher, _asked(events, "师傅什么时候联系我", "check_ticket",
+                                                 [("faq/response_time", 0.2)]), {})
+    said = dispatcher.messages[0]["text"]
+    assert ticket.number in said and "24 小时" in said

@@ -123,3 +123,11 @@ def test_a_smell_is_a_reason_to_send_back(text):
 ])
 def test_questions_in_dialect_and_a_not_a_forms(text, question):
     assert mentions.is_question(text) is question
+
+
+@pytest.mark.parametrize("text,left", [
+    ("前天到的，没拆封", "没拆封"), ("11月20日签收的 不喜欢", "不喜欢"), ("三天前收到 尺寸不对", "尺寸不对"),
+    ("上周五到的", ""), ("yesterday 到的", ""),
+])
+def test_without_when_leaves_what_else_was_said(text, left):
+    assert details.without_when(text).strip(" ,，") == left

@@ -198,6 +198,22 @@ def straddles(span: Optional[Tuple[int, int]], limit: float) -> bool:
     return bool(span) and span[0] <= limit < span[1]
 
 
+_RECEIVED = r"\s*(?:才|刚|就)?(?:收到|到货|到的|到了|签收|送到|拿到|买的|买了|下单|下的单|到)?(?:的|了|啦)?"
+
+
+def without_when(text: str) -> str:
+    """``text`` without what says when (``前天到的``, ``11月20日签收``, ``三天前收到``), so what is
+    left tells whether anything else was said (``前天到的，没拆封`` → ``，没拆封``)."""
+    folded = fold(text)
+    for pattern in (_FULL, _REL_MONTH_DAY, _REL_MONTH_PART, _MONTH_DAY, _WEEKDAY, _DAY_ONLY, _AGO, _EN_AGO) + \
+            tuple(row[0] for row in _VAGUE) + tuple(row[0] for row in _EN_WORDS):
+        core, flags = pattern.pattern, pattern.flags & ~re.U
+        if core.startswith("(?i)"):
+            core, flags = core[4:], flags | re.I
+        folded = re.sub("(?:" + core + ")" + _RECEIVED, " ", folded, flags=flags)
+    return folded
+
+
 _EN_NUMBER = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
               "eight": 8, "nine": 9, "ten": 10, "a couple of": 2, "couple of": 2, "a few": 3, "few": 3}
 _EN_AGO = re.compile(r"(?i)(?<![a-z])(\d{1,3}|an?|one|two|three|four|five|six|seven|eight|nine|ten|(?:a )?couple of|(?:a )?few)"

@@ -63,7 +63,8 @@ def mentions_fault(text: str) -> bool:
 _REASON = re.compile(
     r"质量|尺寸|不合适|不想要|不要了|不喜欢|颜色|色差|坏|破|不符|不一样|买错|拍错|大了|小了|太大|太小|多买|少件|缺|瑕疵|划|刮|"
     r"故障|不制冷|不好用|有问题|发错|用不了|不能用|异味|味道|气味|味儿|熏|甲醛|刺鼻|臭|歪|斜|变形|凹|裂|碎|脏|旧|假|漏|响|闪|黑屏|"
-    r"不亮|不转|不加热|坏点|塌|陷|掉漆|掉色|脱落|起皮|生锈|少了|缺了|涂层|"
+    r"不亮|不转|不加热|坏点|塌|陷|掉漆|掉色|脱落|起皮|生锈|少了|缺了|涂层|不热|不冷|不凉|不响|不动|没反应|失灵|不工作|"
+    r"不出水|不出风|打不开|关不上|合不上|装不上|"
     # a verb that cannot reach its result (关不严, 拧不紧, 推不动, 合不拢): a defect
     r"不脱水|不甩干|[\u4e00-\u9fa5]不(?:严|紧|拢|动|稳|住|亮|干净|平)|"
     r"(?i:don't like|do not like|not like|wrong|size|fit|broken|damaged|defect|faulty|leak|not working|doesn't work|"
@@ -88,7 +89,7 @@ def reason_in(text: str) -> Optional[str]:
 
 
 # --- a question rather than an answer ("修要花钱吗") ------------------------------------------
-_QUESTION = re.compile(r"吗|么[？?]?$|[？?]|多少钱|多少|多久|(?<![前这没好有才])几天|怎么|如何|为什么|为啥|凭什么|是不是|要不要|收费|免费|谁|哪|"
+_QUESTION = re.compile(r"吗|么[？?]?$|[？?]|呢[\s。~～]*$|多少钱|多少|多久|(?<![前这没好有才])几天|怎么|如何|为什么|为啥|凭什么|是不是|要不要|收费|免费|谁|哪|"
                        # A-not-A (能不能, 有没有) and the dialects' question tails (要钱不嘛, 发了没, 咩, 冇)
                        r"([\u4e00-\u9fa5])[不没]\1|(?:不|没|没有)[嘛吗啊呀哦噻撒咯]?[\s。!！~～]*$|嘛[\s。!！~～]*$|咩|冇|伐[\s。]*$|"
                        r"(?i:how|what|why|when|can i|do i|is it)")
