@@ -112,6 +112,12 @@ def test_asks_for_service_not_about_it(text, asks):
     assert mentions.asks_for_service(text) is asks
 
 
+@pytest.mark.parametrize("text", ["the fridge keeps dripping onto the kitchen floor", "dishwasher won't drain, big puddle",
+                                  "洗碗机 won't turn on at all"])
+def test_a_fault_told_in_english(text):
+    assert mentions.mentions_fault(text)
+
+
 @pytest.mark.parametrize("text", ["沙发一股刺鼻的气味 想退", "床垫味道太冲了 熏得睡不着"])
 def test_a_smell_is_a_reason_to_send_back(text):
     assert mentions.reason_in(text)
