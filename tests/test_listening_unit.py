@@ -168,6 +168,13 @@ def test_a_threat_after_filing_raises_the_complaint_and_queues_it(ticket_store, 
     ticket, found, said = _complaint_started(ticket_store, monkeypatch, "订单DD120034005600 三天内不解决我就找媒体曝光")
     assert found["switch_to"] == "noted"
     assert ticket.priority == "high" and ticket.order_id == "DD120034005600"
+    from bot.profile import sla
+    from bot.store.schema import SlaClock
+    from sqlalchemy import select
+    assert ticket.sla_due_at == sla.due_time("complaint", "high", ticket.created_at)   # its promise follows
+    with ticket_store.engine.connect() as conn:
+        budgets = conn.execute(select(SlaClock.budget_s)).scalars().all()
+    assert budgets and min(budgets) == sla.clock_budget("first_response", "complaint", "high")
 
 
 def test_a_new_matter_after_filing_is_a_new_complaint(ticket_store, monkeypatch):

@@ -43,6 +43,20 @@ def start_clocks(session, ticket: Ticket, at: dt.datetime) -> None:
                              due_at=sla.add_service_seconds(at, budget, calendar=calendar)))
 
 
+def reprioritise(session, ticket: Ticket, at: dt.datetime) -> None:
+    """The ticket's priority changed (a threat said after filing): its running clocks take the
+    new budget and calendar, keeping the service time already used."""
+    calendar = sla.around_the_clock(ticket.kind, ticket.priority)
+    for name, clock in _clocks(session, ticket.id).items():
+        if clock.stopped_at is not None:
+            continue
+        clock.budget_s = sla.clock_budget(name, ticket.kind, ticket.priority)
+        clock.calendar = int(calendar)
+        if clock.running_since is not None:
+            _bank(clock, at)
+            _resume(clock, at)
+
+
 def _clocks(session, ticket_id: int) -> Dict[str, SlaClock]:
     return {c.clock: c for c in session.scalars(select(SlaClock).where(
         SlaClock.ticket_id == ticket_id).with_for_update())}

@@ -324,6 +324,7 @@ class TicketStore:
             if ticket.priority != priority:
                 ticket.priority = priority
                 ticket.sla_due_at = sla.due_time(ticket.kind, priority, _aware(ticket.created_at))
+                sla_clocks.reprioritise(session, ticket, profile.now())
                 ticket.events.append(TicketEvent(kind="note", actor=actor, note=note))
                 session.flush()
             return _view(ticket)
