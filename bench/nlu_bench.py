@@ -12,8 +12,9 @@ each system once and scores it on every test set:
 * ``project`` – the project's ``config.yml`` (its NLU pipeline).
 
 and prints intent accuracy, intent macro-F1, FAQ response accuracy (where the data has
-retrieval intents), training seconds (wall clock of ``rasa train nlu`` in a subprocess,
-so Rasa's ~10 s start-up is included; in-process fit for tf-idf) and median inference
+retrieval intents), training seconds (wall clock of ``rasa train nlu`` in a subprocess, as
+the project trains: ``python -m bot.brain.rasa_server train nlu``, every node trained, no
+Rasa node cache; Rasa's ~10 s start-up is included; in-process fit for tf-idf) and median inference
 milliseconds per message (one message at a time, as a live assistant parses them), plus
 the project's macro-F1 ratio to the best other system, and per-entity F1 (Rasa systems:
 an entity counts when type and value match after normalisation, spaces and dashes
