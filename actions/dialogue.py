@@ -108,6 +108,9 @@ class StopForm(Action):
         return reset()
 
 
+SURE_OFF_TOPIC = 0.8       # an out_of_scope this likely is off topic, not a misread question
+
+
 class OutOfScope(Action):
     """Off-topic once: say what the assistant does. Again and again: offer a person or a call."""
 
@@ -122,7 +125,10 @@ class OutOfScope(Action):
             dispatcher.utter_message(text=promised)
             return []
         # a follow-up to the answer just given, or a misread question (运废多少): the FAQ answer
-        topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.4)
+        # (only when the classifier is unsure it is off topic: "帮我查下彩票号码" said at 0.96 is no
+        # question to answer from whatever the FAQ selector ranks first)
+        sure = ((tracker.latest_message or {}).get("intent") or {}).get("confidence") or 0
+        topic = follow_up_topic(tracker) or (leaning_topic(tracker, 0.4) if sure < SURE_OFF_TOPIC else None)
         if topic:
             dispatcher.utter_message(response=f"utter_{topic}")
             return []

@@ -450,6 +450,20 @@ def test_a_misread_question_answered_from_the_leaning_is_no_miss():
                            ("out_of_scope", "nlu_fallback")) == 1
 
 
+def test_a_message_surely_off_topic_gets_no_faq_answer_from_the_selectors_leaning():
+    from actions.dialogue import OutOfScope
+    tracker = _asked([_user("帮我订个酒店", "out_of_scope", 0.95), _bot("抱歉，超出范围", "utter_out_of_scope")],
+                     "那这期双色球开奖了吗", "out_of_scope", [("faq/privacy", 0.6)])
+    tracker.latest_message["intent"]["confidence"] = 0.93
+    dispatcher = CollectingDispatcher()
+    OutOfScope().run(dispatcher, tracker, {})
+    assert not any(m.get("response") == "utter_faq/privacy" for m in dispatcher.messages)
+    tracker.latest_message["intent"]["confidence"] = 0.3          # unsure: a misread question leans
+    dispatcher = CollectingDispatcher()
+    OutOfScope().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0].get("response") == "utter_faq/privacy"
+
+
 @pytest.mark.parametrize("text,promise", [("那大概多久给我回复", "24 小时"), ("好的谢谢", None)])
 def test_when_asked_right_after_filing_the_ticket_tells_its_own_promise(ticket_store, monkeypatch, text, promise):
     import actions.tickets as tickets
