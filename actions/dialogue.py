@@ -151,14 +151,39 @@ class RecordDispute(Action):
         if not refused:
             dispatcher.utter_message(text=pack.say("dispute_what_about"))
             return []
-        ticket, _ = store().open_ticket(
-            kind="return", category=pack.say("dispute_category"), customer_id=tracker.sender_id,
-            channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "dispute"),
-            description=pack.say("dispute_description", text=(tracker.latest_message or {}).get("text", "")),
-            order_id=refused.get("order_id"), priority="normal",
-            details={"refused": refused, "disputed": True})
-        dispatcher.utter_message(text=pack.say("dispute_filed", number=ticket.number))
-        return [SlotSet("return_dispute", None)]
+        return record_dispute(dispatcher, tracker, refused)
+
+
+def record_dispute(dispatcher: CollectingDispatcher, tracker: Tracker, refused: Dict[str, Any]) -> List[Dict[Text, Any]]:
+    """The follow-up ticket for an agent to review a refused return, with the phone and order
+    number the customer's message gives (masked in the description)."""
+    text = (tracker.latest_message or {}).get("text", "")
+    phone = details.find_phone(text)
+    ticket, _ = store().open_ticket(
+        kind="return", category=pack.say("dispute_category"), customer_id=tracker.sender_id,
+        channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "dispute"),
+        description=pack.say("dispute_description", text=privacy.mask_customer_text(text)[:500]),
+        order_id=refused.get("order_id") or parsing.find_order_id(text), priority="normal",
+        phone=details.without_extension(phone[1]) if phone else None,
+        details={"refused": refused, "disputed": True})
+    dispatcher.utter_message(text=pack.say("dispute_filed", number=ticket.number))
+    return [SlotSet("return_dispute", None)]
+
+
+def refused_just_now(tracker: Tracker, messages: int = 2) -> Optional[Dict[str, Any]]:
+    """The refused return of the last ``messages`` customer turns still open to review, if any."""
+    refused = tracker.get_slot("return_dispute")
+    if not refused:
+        return None
+    seen = 0
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "user":
+            seen += 1
+            if seen > messages:
+                return None
+        elif event.get("event") == "slot" and event.get("name") == "return_dispute" and event.get("value"):
+            return refused
+    return None
 
 
 
@@ -180,6 +205,9 @@ class RouteDetail(Action):
         target = form_for(message, profile.load_profile().get("high_priority_complaint_keywords", []))
         if target:
             return reset() + [FollowupAction(target)]
+        refused = refused_just_now(tracker)
+        if refused and carries_details(text):        # a phone or an order number after a refusal:
+            return record_dispute(dispatcher, tracker, refused)    # an agent reviews it and calls
         routed = route_by_context(tracker, domain)    # details after a request (换货 … DD…)
         if routed:
             return routed

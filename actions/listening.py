@@ -414,7 +414,7 @@ def side_answer(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
         from actions.tickets import answer_ticket_number      # the lookup, with its privacy check
         dispatcher.utter_message(text=answer_ticket_number(turn.tracker, number, turn.text))
         return True
-    if turn.requested == "phone" and mentions.asks_why_phone(turn.text):
+    if mentions.asks_why_phone(turn.text) and not details.find_phone(turn.text):    # whatever was asked
         dispatcher.utter_message(text=pack.say("why_phone"))
         return True
     if turn.intent not in ("nlu_fallback", "out_of_scope") or not mentions.is_question(turn.text):

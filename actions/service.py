@@ -89,6 +89,9 @@ class HandleFallback(Action):
             dispatcher.utter_message(text=pack.say("handoff_after_misses"))
             hand_off(dispatcher, tracker, "fallback")
             return reset()
+        elif answered_misses(tracker, ("nlu_fallback", "out_of_scope")) >= 2:
+            # off topic, then not understood: the offer of a person or a call, as off topic twice
+            dispatcher.utter_message(text=pack.say("out_of_scope_again"), buttons=pack.buttons("buttons_out_of_scope_again"))
         else:
             dispatcher.utter_message(response="utter_please_rephrase")
         # the dashboard's "not understood" list (bot/support/return_calls.py keeps it masked)

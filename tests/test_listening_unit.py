@@ -572,3 +572,26 @@ def test_when_asked_about_the_ticket_just_filed_a_progress_query_tells_its_promi
                                                  [("faq/response_time", 0.2)]), {})
     said = dispatcher.messages[0]["text"]
     assert ticket.number in said and "24 小时" in said
+
+
+def test_a_phone_given_right_after_a_refused_return_is_recorded_for_an_agent(ticket_store, monkeypatch):
+    import actions.dialogue as dialogue
+    monkeypatch.setattr(dialogue, "store", lambda: ticket_store)
+    refused = {"why": "window", "days": 24, "order_id": None}
+    events = [_user("上个月买的吹风机想退", "request_return"), {"event": "slot", "name": "return_dispute", "value": refused},
+              _bot("抱歉，超过了退货期限")]
+    tracker = _asked(events, "单号找不到了 你们打我电话 13926600000", "inform", [("faq/return_policy", 0.1)])
+    tracker.slots["return_dispute"] = refused
+    dispatcher = CollectingDispatcher()
+    dialogue.RouteDetail().run(dispatcher, tracker, {})
+    [ticket] = ticket_store.for_customer("web:x")
+    assert ticket.category == "退货复核" and ticket.phone.endswith("0000") and "13926600000" not in ticket.description
+    assert ticket.number in dispatcher.messages[0]["text"]
+
+
+def test_off_topic_then_not_understood_is_offered_a_person():
+    from actions.service import HandleFallback
+    events = [_user("推荐个火锅店", "out_of_scope", 0.8), _bot("抱歉，超出范围", "utter_out_of_scope")]
+    dispatcher = CollectingDispatcher()
+    HandleFallback().run(dispatcher, _asked(events, "帮我写作业", "nlu_fallback", [("faq/privacy", 0.05)]), {})
+    assert "人工" in dispatcher.messages[0]["text"] and dispatcher.messages[0]["buttons"]

@@ -137,3 +137,25 @@ def test_questions_in_dialect_and_a_not_a_forms(text, question):
 ])
 def test_without_when_leaves_what_else_was_said(text, left):
     assert details.without_when(text).strip(" ,，") == left
+
+
+@pytest.mark.parametrize("text,days", [
+    ("上个月尾收到嘅", 27), ("这个月头到的", 24), ("月初买的", 24), ("月底到的", 27),
+])
+def test_month_start_and_end_in_any_speech(text, days):
+    assert details.days_since(text, TODAY) == days
+
+
+@pytest.mark.parametrize("text", ["单号我揾唔到喇", "订单号冇咗", "I can't find my order number"])
+def test_no_order_number_in_cantonese_and_english(text):
+    assert mentions.says_no_order(text)
+
+
+@pytest.mark.parametrize("text", ["要俺电话弄啥", "留号码有啥用啊", "点解要我电话", "why do you need my phone"])
+def test_why_a_phone_in_dialect_and_english(text):
+    assert mentions.asks_why_phone(text)
+
+
+@pytest.mark.parametrize("text", ["那要是买个大书柜呢 那么大的东西是不是要等很久", "如果我住在郊区的话要加钱吗 比较偏"])
+def test_a_long_follow_up_that_leans_on_the_answer(text):
+    assert mentions.is_follow_up(text)

@@ -53,10 +53,11 @@ _AGO = re.compile(_NUM + r"\s*(个多?月|个月|月|个多?(?:星期|礼拜)|�
 _FULL = re.compile(r"(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*[日号]?", re.A)
 _MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:月|/|\.|-)\s*(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:日|号)?", re.A)
 _REL_MONTH_DAY = re.compile(r"(上上|上|这|本)个?月\s*(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:日|号)")
-_REL_MONTH_PART = re.compile(r"(上上|上|这|本)个?月(初|底|末|中旬|中|下旬|上旬)")
+# 上个月底 / 月初 (this month's when no month is said) / 上个月尾, 月头 (Cantonese, northern speech)
+_REL_MONTH_PART = re.compile(r"(上上|上|这|本)?个?月(初|底|末|中旬|中|下旬|上旬|尾|头)(?!发|工资)")
 _DAY_ONLY = re.compile(r"(?<![\d月])(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:日|号)(?!码|楼|线)")
 _WEEKDAY = re.compile(r"(上上|上|这|本)?个?(?:周|星期|礼拜)([一二三四五六日天末])")
-_PART_DAYS = {"初": 3, "上旬": 5, "中": 15, "中旬": 15, "下旬": 25, "底": 0, "末": 0}
+_PART_DAYS = {"初": 3, "头": 3, "上旬": 5, "中": 15, "中旬": 15, "下旬": 25, "底": 0, "末": 0, "尾": 0}
 
 
 def _month_shift(today: dt.date, back: int) -> Tuple[int, int]:
@@ -114,7 +115,12 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
         back = {"上上": 2, "上": 1}.get(part.group(1), 0)
         year, month = _month_shift(today, back)
         day = _PART_DAYS[part.group(2)] or _last_day(year, month)
-        return _days_to(dt.date(year, month, min(day, _last_day(year, month))), today)
+        days = _days_to(dt.date(year, month, min(day, _last_day(year, month))), today)
+        if days is None and part.group(1) is None:       # "月底" said before this month's end: last month's
+            year, month = _month_shift(today, 1)
+            day = _PART_DAYS[part.group(2)] or _last_day(year, month)
+            days = _days_to(dt.date(year, month, min(day, _last_day(year, month))), today)
+        return days
     md = _MONTH_DAY.search(text)
     if md and ("月" in md.group(0) or re.fullmatch(r"\s*\d{1,2}\s*[/.-]\s*\d{1,2}\s*(?:日|号)?\s*(?:收到|到的|签收)?[的了]?\s*", text)):
         month, day = _num(md.group(1)), _num(md.group(2))

@@ -36,7 +36,7 @@ def english_product(text: str) -> Optional[str]:
 
 # --- "I have no order number" said in passing ("订单号找不到了！") ------------------------------
 _NO_ORDER = re.compile(
-    r"(?:订单号?|单号|order(?:\s*(?:number|no\.?|id))?)[^，,。！!？?\d]{0,4}(?:找不到|找不着|找不见|不见了|没有|不知道|忘了|忘记|记不得|"
+    r"(?:订单号?|单号|order(?:\s*(?:number|no\.?|id))?)[^，,。！!？?\d]{0,4}(?:找不到|找不着|找不见|搵唔到|揾唔到|冇|唔知|唔记得|不见了|没有|不知道|忘了|忘记|记不得|"
     r"不记得|记不清|丢了|删了|查不到|没存|没留|没保存|not sure|don't have|lost|can't find)|"
     r"(?:没有|没|找不到|找不着|不知道|忘了|忘记了?|不记得|记不得|记不清|查不到|no|don't have|lost|can't find)\s*(?:the\s+|my\s+)?"
     r"(?:订单号|订单|单号|order\s*(?:number|no\.?|id)?)", re.I)
@@ -99,7 +99,9 @@ def is_question(text: str) -> bool:
     return bool(_QUESTION.search(fold(text)))
 
 
-_WHY_PHONE = re.compile(r"(凭什么|为什么|为啥|干嘛|干什么|怎么还|还要).{0,6}(电话|手机|号码|联系方式)|(电话|手机|号码).{0,6}(干嘛|干什么|做什么|有什么用)")
+_WHY_PHONE = re.compile(r"(凭什么|为什么|为啥|干嘛|干什么|干啥|弄啥|做啥|咋还|怎么还|还要|做咩|点解).{0,6}(电话|手机|号码|联系方式)|"
+                        r"(电话|手机|号码|联系方式).{0,6}(干嘛|干什么|干啥|弄啥|做啥|做什么|有什么用|有啥用|做咩|搞么子)|"
+                        r"(?i:why (?:do you )?need my (?:phone|number)|what do you need my (?:phone|number) for)")
 
 
 def asks_why_phone(text: str) -> bool:
@@ -121,12 +123,17 @@ def asks_when(text: str) -> bool:
 _NOT_COUNTED = re.compile(r"[\s\W_]|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 
 
+_LEANS_ON = re.compile(r"^(?:那|那么|那要是|要是|如果|假如|万一|还有|另外|再问一下|顺便问|那如果|那我|(?i:and|what if|then|also))|呢")
+
+
 def is_follow_up(text: str, longest: int = 16) -> bool:
-    """A short message that leans on what was just said: elliptical (``沙发呢``, ``那运费呢``) or a
-    bare short question (``多久能开出来``): at most ``longest`` characters, no emoji or punctuation
-    counted. Whether it is about the topic just answered is for the classifier's ranking to say."""
-    core = _NOT_COUNTED.sub("", fold(text))
-    return 0 < len(core) <= longest
+    """A message that leans on what was just said: short (``多久能开出来``: at most ``longest``
+    characters, no emoji or punctuation counted) or elliptical at any length (``沙发呢``,
+    ``那要是买个大衣柜呢 那么大个东西是不是要等好久``). Whether it is about the topic just
+    answered is for the classifier's ranking to say."""
+    folded = fold(text).strip()
+    core = _NOT_COUNTED.sub("", folded)
+    return 0 < len(core) <= longest or bool(core and _LEANS_ON.search(folded))
 
 
 # --- asking for a form's service, not about it ("要换货", "给我退了", not "能换货吗") -----------
