@@ -298,7 +298,10 @@ class ListeningForm(Action):
         if not turn.starting:
             # Returning nothing rejects the form for this message: the rules answer it (a FAQ,
             # a person, a ticket lookup, a stop or another form) and the form resumes or ends.
-            if turn.intent in INTERRUPTIONS and not self.answers_anyway(turn):
+            if turn.intent == "faq" and faq_with_a_statement(turn, dispatcher):
+                # the question answered here, and what else it told is for the form
+                turn = _Reworded(turn, statement_part(turn.text), keep_entities=True)
+            elif turn.intent in INTERRUPTIONS and not self.answers_anyway(turn):
                 return []
             if turn.intent == "stop" and (target or not self.own_kind(turn)) and self.really_stops(turn):
                 return []
@@ -307,7 +310,11 @@ class ListeningForm(Action):
             if target and CHANGE_OF_MIND.search(turn.folded):
                 return [SlotSet("switch_to", target), SlotSet("requested_slot", None)]
             if side_answer(turn, dispatcher):
-                return [SlotSet("form_tries", counts)]        # answered; the form asks again
+                # answered; what the message also told (洗衣机不排水 修要花钱吗) is still for the form
+                told = statement_part(turn.text)
+                if not told:
+                    return [SlotSet("form_tries", counts)]    # the form asks again
+                turn = _Reworded(turn, told, keep_entities=True)
         if turn.starting:
             self.mine_earlier(turn, found)
         self.mine(turn, found)
@@ -432,10 +439,38 @@ def side_answer(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
 class _Reworded(Turn):
     """A turn whose text is the new value in a correction (``…改成 <value>``)."""
 
-    def __init__(self, turn: Turn, text: str) -> None:  # noqa: D401 - a copy with new text
+    def __init__(self, turn: Turn, text: str, keep_entities: bool = False) -> None:  # noqa: D401 - a copy with new text
         self.__dict__.update(turn.__dict__)
         self.text, self.folded, self.intent = text, details.fold(text), "inform"
-        self.entities = {}
+        if not keep_entities:
+            self.entities = {}
+
+
+def faq_with_a_statement(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
+    """A policy question that also tells the form something (``冰箱不制冷了 保修期内免费吗``):
+    the FAQ answer is given here (the rules would drop the statement); True when it was."""
+    told = statement_part(turn.text)
+    selected = (((turn.tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}).get("response") or {}
+    if not told or not selected.get("intent_response_key"):
+        return False
+    dispatcher.utter_message(response=f"utter_{selected['intent_response_key']}")
+    return True
+
+
+def statement_part(text: str) -> str:
+    """The clauses of a message that are not questions (``洗衣机不排水 修要花钱吗`` → ``洗衣机不排水``),
+    or "" when nothing but questions (and fillers) is left."""
+    clauses = [c for c in re.split(r"[，,。！!？?；;\s]+", details.fold(text)) if c]
+    kept = [c for c in clauses if not mentions.is_question(c)]
+    if len(kept) == len(clauses):
+        return ""                    # no question in it to set apart: the answer was all it said
+    rest = " ".join(kept)
+    return rest if len(content(SOCIAL_WORDS.sub("", rest))) >= 3 else ""
+
+
+# greetings, thanks and asking words: no statement for a form (你好 请问保修几年)
+SOCIAL_WORDS = re.compile(r"你好|您好|在吗|在不在|请问|问一下|问下|想问|麻烦|谢谢|多谢|打扰|那个|还有|另外|对了|"
+                          r"(?i:hi|hello|hey|thanks|please|btw)")
 
 
 def load_facts() -> Dict[str, Any]:

@@ -595,3 +595,30 @@ def test_off_topic_then_not_understood_is_offered_a_person():
     dispatcher = CollectingDispatcher()
     HandleFallback().run(dispatcher, _asked(events, "帮我写作业", "nlu_fallback", [("faq/privacy", 0.05)]), {})
     assert "人工" in dispatcher.messages[0]["text"] and dispatcher.messages[0]["buttons"]
+
+
+@pytest.mark.parametrize("text,fault", [("洗碗机不出水了 修要花钱吗", "不出水"), ("烤箱不加热 你们上门收费不", "不加热")])
+def test_a_side_question_is_answered_and_the_fault_it_came_with_is_kept(text, fault):
+    from actions.forms import ValidateRepairForm
+    latest = {"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.2}, "entities": [],
+              "response_selector": {"faq": {"response": {"intent_response_key": "faq/repair_fee", "confidence": 0.6}}}}
+    tracker = Tracker("web:x", {"product": "洗碗机", "fault_description": None, "address": None, "phone": None,
+                                "requested_slot": "fault_description", "form_tries": {}},
+                      latest, [], False, None, {"name": "repair_form"}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    slots = {e["name"]: e["value"] for e in asyncio.run(ValidateRepairForm().run(dispatcher, tracker, {}))}
+    assert dispatcher.messages[0].get("response") == "utter_faq/repair_fee"
+    assert fault in slots["fault_description"] and "钱" not in slots["fault_description"]
+
+
+def test_a_policy_question_with_the_fault_in_it_answers_both():
+    from actions.forms import ValidateRepairForm
+    latest = {"text": "冰箱冷藏不制冷了，保修期内修免费吗？", "intent": {"name": "faq", "confidence": 0.9}, "entities": [],
+              "response_selector": {"faq": {"response": {"intent_response_key": "faq/repair_fee", "confidence": 0.9}}}}
+    tracker = Tracker("web:x", {"product": "冰箱", "fault_description": None, "address": None, "phone": None,
+                                "requested_slot": "fault_description", "form_tries": {}},
+                      latest, [], False, None, {"name": "repair_form"}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    slots = {e["name"]: e["value"] for e in asyncio.run(ValidateRepairForm().run(dispatcher, tracker, {}))}
+    assert dispatcher.messages[0].get("response") == "utter_faq/repair_fee"
+    assert "不制冷" in slots["fault_description"]
