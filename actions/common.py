@@ -69,6 +69,8 @@ def latest_entity(tracker: Tracker, name: str) -> Optional[str]:
 
 # --- which FAQ answer: the classifier's, or the topic a follow-up leans on --------------------
 FAQ_SURE = 0.5          # a topic this likely is the answer whatever was said before
+# the general answers about how soon someone replies: right after a ticket, its own promise
+PROMISE_TOPICS = ("faq/response_time", "faq/complaint_process")
 
 
 def faq_ranking(tracker: Tracker) -> List[Tuple[str, float]]:

@@ -9,8 +9,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import (FAQ_SURE, customer_channel, faq_ranking, form_run_key, latest_entity, local_time,
-                            store, ticket_payload)
+from actions.common import (FAQ_SURE, PROMISE_TOPICS, customer_channel, faq_ranking, follow_up_topic, form_run_key,
+                            latest_entity, local_time, store, ticket_payload)
 from actions.dialogue import form_for, reset, switch
 from actions.forms import NOTED, return_label, summary
 from actions.listening import NO_VALUE
@@ -233,6 +233,11 @@ class CheckTicket(Action):
         if promised:
             dispatcher.utter_message(text=promised)
             return []
+        topic = follow_up_topic(tracker) if ((tracker.latest_message.get("intent") or {}).get("confidence") or 0) < 0.5 \
+            and not ASKS_PROGRESS.search(text) else None
+        if topic:                               # "我在新疆的话呢" after the delivery times, read unsure
+            dispatcher.utter_message(response=f"utter_{topic}")
+            return []
         tickets = store().for_customer(tracker.sender_id)
         if not tickets:
             dispatcher.utter_message(text=pack.say("no_open_tickets"))
@@ -290,7 +295,7 @@ def promise_answer(tracker: Tracker) -> Optional[str]:
     if not mentions.asks_when((tracker.latest_message or {}).get("text", "")):
         return None
     ranking = faq_ranking(tracker)
-    if ranking and ranking[0][1] >= FAQ_SURE:
+    if ranking and ranking[0][1] >= FAQ_SURE and ranking[0][0] not in PROMISE_TOPICS:
         return None                      # a policy question of its own (refund 多久到账)
     number = recent_ticket(tracker)
     ticket = store().find(number) if number else None

@@ -622,3 +622,20 @@ def test_a_policy_question_with_the_fault_in_it_answers_both():
     slots = {e["name"]: e["value"] for e in asyncio.run(ValidateRepairForm().run(dispatcher, tracker, {}))}
     assert dispatcher.messages[0].get("response") == "utter_faq/repair_fee"
     assert "不制冷" in slots["fault_description"]
+
+
+def test_a_follow_up_that_names_its_own_topic_gets_that_topic():
+    from actions.common import follow_up_topic
+    events = [_user("保修几年", "faq"), _bot("整机保修2年…", "utter_faq/warranty")]
+    ranking = [("faq/repair_fee", 0.7), ("faq/warranty", 0.2)]
+    assert follow_up_topic(_asked(events, "那要是过了保修期再坏了 修要多少钱", "faq", ranking)) is None
+
+
+def test_a_general_reply_time_question_right_after_filing_gets_the_tickets_promise(ticket_store, monkeypatch):
+    import actions.tickets as tickets
+    monkeypatch.setattr(tickets, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="complaint", category="服务态度", description="安装师傅弄坏地板",
+                                         customer_id="web:x", channel="web", idempotency_key="web:x:c2")
+    events = [_user("投诉安装师傅", "complain"), _bot(f"您的投诉已登记，工单号 {ticket.number}。")]
+    said = tickets.promise_answer(_asked(events, "你们一般多久能回复我", "faq", [("faq/response_time", 0.98)]))
+    assert said and ticket.number in said and "24 小时" in said

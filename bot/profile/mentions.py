@@ -133,7 +133,13 @@ def is_follow_up(text: str, longest: int = 16) -> bool:
     answered is for the classifier's ranking to say."""
     folded = fold(text).strip()
     core = _NOT_COUNTED.sub("", folded)
-    return 0 < len(core) <= longest or bool(core and _LEANS_ON.search(folded))
+    return 0 < len(core) <= longest or leans_on_answer(text)
+
+
+def leans_on_answer(text: str) -> bool:
+    """Elliptical: ``那…``, ``要是…``, ``…呢``: it means little without the answer just given."""
+    folded = fold(text).strip()
+    return bool(_NOT_COUNTED.sub("", folded) and _LEANS_ON.search(folded))
 
 
 # --- asking for a form's service, not about it ("要换货", "给我退了", not "能换货吗") -----------
