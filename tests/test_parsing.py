@@ -146,3 +146,11 @@ def test_best_category_for_any_business():
     assert parsing.best_category("不是噪音的事，是楼道垃圾三天没人收，臭死了", cues) == "卫生"
     assert parsing.best_category("楼上太吵了", cues) == "噪音"
     assert parsing.best_category("你好", cues) is None
+
+
+@pytest.mark.parametrize("text,category", [
+    ("柜子少了两块隔板 根本装不上", "商品质量"), ("快递把箱子扔在门口就走了 压扁了", "物流配送"),
+    ("安装师傅把墙打坏了还不认账", "服务态度"), ("退货一个月了钱没退", "退款售后"),
+])
+def test_complaint_cues_of_the_shop(text, category):
+    assert parsing.complaint_category(text) == category
