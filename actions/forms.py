@@ -100,6 +100,7 @@ def explicit_category(text: str) -> Optional[str]:
 
 class ValidateComplaintForm(ListeningForm):
     form = "complaint_form"
+    kind = "complaint"
     fields = ("complaint_category", "complaint_description", "order_id", "phone")
     optional = ("complaint_category", "order_id")
 
@@ -231,6 +232,7 @@ def told_before(tracker: Tracker, messages: int = 6) -> Optional[Tuple[str, Opti
 
 class ValidateRepairForm(ListeningForm):
     form = "repair_form"
+    kind = "repair"
     fields = ("product", "fault_description", "address", "phone")
     context_fields = ("order_id", "phone", "product", "fault_description", "address", "urgency")
 
@@ -321,6 +323,7 @@ class ValidateRepairForm(ListeningForm):
 
 class ValidateReturnForm(ListeningForm):
     form = "return_form"
+    kind = "return"
     fields = ("order_id", "return_type", "return_reason", "days_since_receipt", "phone")
     optional = ("order_id",)
 

@@ -215,6 +215,7 @@ class ListeningForm(Action):
     """One form's validation: subclasses give ``form``, ``fields`` and ``judge_<field>``."""
 
     form: str = ""
+    kind: str = ""                      # the ticket it files (its promise: bot/profile/sla.py)
     fields: Tuple[str, ...] = ()
     optional: Tuple[str, ...] = ()
 
@@ -309,7 +310,7 @@ class ListeningForm(Action):
                 return []
             if target and CHANGE_OF_MIND.search(turn.folded):
                 return [SlotSet("switch_to", target), SlotSet("requested_slot", None)]
-            if side_answer(turn, dispatcher):
+            if side_answer(turn, dispatcher, self.kind):
                 # answered; what the message also told (洗衣机不排水 修要花钱吗) is still for the form
                 told = statement_part(turn.text)
                 if not told:
@@ -412,10 +413,11 @@ def acknowledge(turn: Turn, found: Dict[str, Any], requested: str, dispatcher: C
                                            fields=pack.say("list_separator").join(dict.fromkeys(told))))
 
 
-def side_answer(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
+def side_answer(turn: Turn, dispatcher: CollectingDispatcher, kind: str = "") -> bool:
     """A message mid-form that is no answer but something to answer: a bare ticket number (its
     progress), a question the classifier was unsure of (the FAQ answer it leans to), why a
-    phone is needed. True when answered (the form then repeats its question, no failed try)."""
+    phone is needed, how soon (``那得多长时间能来人啊``: the promise of the ticket this form files).
+    True when answered (the form then repeats its question, no failed try)."""
     number = parsing.find_ticket_number(turn.text)
     if number and len(substance(re.sub(r"(?i)kf\d+", "", turn.folded))) < 6:
         from actions.tickets import answer_ticket_number      # the lookup, with its privacy check
@@ -428,6 +430,9 @@ def side_answer(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
         return False
     if details.find_phone(turn.text) or mine_order(turn) or details.find_address(turn.text):
         return False
+    if kind and mentions.asks_when(turn.text) and not statement_part(turn.text):
+        dispatcher.utter_message(text=promise_before_filing(turn, kind))
+        return True
     selected = (((turn.tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}).get("response") or {}
     key, confidence = selected.get("intent_response_key"), selected.get("confidence") or 0
     if key and confidence >= (0.1 if turn.intent == "nlu_fallback" else 0.4):
@@ -444,6 +449,19 @@ class _Reworded(Turn):
         self.text, self.folded, self.intent = text, details.fold(text), "inform"
         if not keep_entities:
             self.entities = {}
+
+
+def promise_before_filing(turn: Turn, kind: str) -> str:
+    """How soon, for the ticket this form is about to file (an urgent repair's own promise)."""
+    from bot.profile import sla
+
+    what = pack.labels("ticket_when_what")
+    urgent = kind == "repair" and turn.slot("urgency") == "urgent"
+    hours = float(sla.promised_hours(kind, "urgent" if urgent else "normal"))
+    promise = pack.say("promise_minutes", minutes=int(round(hours * 60))) if hours < 1 else \
+        pack.say("promise_hours", hours=f"{hours:g}")
+    return pack.say("when_before_filing", promise=promise,
+                    what=what.get(f"{kind}_urgent" if urgent else kind, what["other"]))
 
 
 def faq_with_a_statement(turn: Turn, dispatcher: CollectingDispatcher) -> bool:

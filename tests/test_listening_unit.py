@@ -639,3 +639,16 @@ def test_a_general_reply_time_question_right_after_filing_gets_the_tickets_promi
     events = [_user("投诉安装师傅", "complain"), _bot(f"您的投诉已登记，工单号 {ticket.number}。")]
     said = tickets.promise_answer(_asked(events, "你们一般多久能回复我", "faq", [("faq/response_time", 0.98)]))
     assert said and ticket.number in said and "24 小时" in said
+
+
+@pytest.mark.parametrize("text", ["那得多长时间能来人啊", "大概啥时候有人处理"])
+def test_how_soon_before_filing_is_told_the_promise_and_the_question_asked_again(text):
+    from actions.forms import ValidateRepairForm
+    tracker = Tracker("web:x", {"product": "洗衣机", "fault_description": "不转了", "address": None, "phone": None,
+                                "urgency": "normal", "requested_slot": "address", "form_tries": {}},
+                      {"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.2}, "entities": []},
+                      [], False, None, {"name": "repair_form"}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ValidateRepairForm().run(dispatcher, tracker, {}))
+    assert "24 小时" in dispatcher.messages[0]["text"]
+    assert {e["name"]: e["value"] for e in events} == {"form_tries": {}}        # no failed try

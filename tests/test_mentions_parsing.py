@@ -159,3 +159,8 @@ def test_why_a_phone_in_dialect_and_english(text):
 @pytest.mark.parametrize("text", ["那要是买个大书柜呢 那么大的东西是不是要等很久", "如果我住在郊区的话要加钱吗 比较偏"])
 def test_a_long_follow_up_that_leans_on_the_answer(text):
     assert mentions.is_follow_up(text)
+
+
+@pytest.mark.parametrize("text,days", [("用了一周多了", 9), ("两个多月了", 65), ("三天多了", 3)])
+def test_a_bit_more_than(text, days):
+    assert details.days_since(text, TODAY) == days

@@ -49,7 +49,7 @@ _VAGUE = pattern_table(
     # "just arrived" on its own is today; "前几天刚到" is a few days ago (the rows above win)
     (r"刚刚|刚收到|刚到|刚签收|刚拿到|早上到|上午到|下午到", 0),
 )
-_AGO = re.compile(_NUM + r"\s*(个多?月|个月|月|个多?(?:星期|礼拜)|周|星期|礼拜|天|日)(?:前|之前|以前|了|左右)?", re.A)
+_AGO = re.compile(_NUM + r"\s*(个多?月|个月|月|个多?(?:星期|礼拜)|周|星期|礼拜|天|日)(多)?(?:前|之前|以前|了|左右)?", re.A)
 _FULL = re.compile(r"(\d{4})\s*[-/年.]\s*(\d{1,2})\s*[-/月.]\s*(\d{1,2})\s*[日号]?", re.A)
 _MONTH_DAY = re.compile(r"(?<!\d)(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:月|/|\.|-)\s*(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:日|号)?", re.A)
 _REL_MONTH_DAY = re.compile(r"(上上|上|这|本)个?月\s*(\d{1,2}|[一二三四五六七八九十]{1,3})\s*(?:日|号)")
@@ -159,7 +159,8 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
             return None
         unit = ago.group(2)
         factor = 30 if "月" in unit else 7 if any(u in unit for u in ("周", "星期", "礼拜")) else 1
-        extra = 5 if "多" in unit and factor == 30 else 2 if "多" in unit else 0
+        more = "多" in unit or bool(ago.group(3)) and factor > 1      # 一个多月, 一周多 (三天多: about 3)
+        extra = 5 if more and factor == 30 else 2 if more else 0
         return count * factor + extra
     days = first_match(_VAGUE, text)
     if days is not None:
@@ -182,6 +183,7 @@ _VAGUE_SPAN = pattern_table(
     (r"好几天|有几天", (3, 9)),
     (r"(?:前|这)?几天|前些天|没几天|才几天", (2, 6)),
     (r"一个?多(?:个)?礼拜|一周多|一个多星期", (8, 13)),
+    (r"(?:两|2)周多|两个多(?:星期|礼拜)", (15, 20)),
     (r"一个多月|个把月", (31, 59)),
     (r"好几个月|几个月", (60, 180)),
 )

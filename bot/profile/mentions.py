@@ -89,14 +89,15 @@ def reason_in(text: str) -> Optional[str]:
 
 
 # --- a question rather than an answer ("修要花钱吗") ------------------------------------------
-_QUESTION = re.compile(r"吗|么[？?]?$|[？?]|呢[\s。~～]*$|多少钱|多少|多久|(?<![前这没好有才])几天|几点|几号|怎么|如何|为什么|为啥|凭什么|是不是|要不要|收费|免费|谁|哪|"
+_QUESTION = re.compile(r"吗|么[？?]?$|[？?]|呢[\s。~～]*$|多少钱|多少|多久|多长时间|(?<![前这没好有才])几天|几点|几号|怎么|如何|为什么|为啥|凭什么|是不是|要不要|收费|免费|谁|哪|"
                        # A-not-A (能不能, 有没有) and the dialects' question tails (要钱不嘛, 发了没, 咩, 冇)
                        r"([\u4e00-\u9fa5])[不没]\1|(?:不|没|没有)[嘛吗啊呀哦噻撒咯]?[\s。!！~～]*$|嘛[\s。!！~～]*$|咩|冇|伐[\s。]*$|"
                        r"(?i:how|what|why|when|can i|do i|is it)")
 
 
 def is_question(text: str) -> bool:
-    return bool(_QUESTION.search(fold(text)))
+    folded = fold(text)
+    return bool(_QUESTION.search(folded) or _WHEN.search(folded))      # 啥时候来人 asks too
 
 
 _WHY_PHONE = re.compile(r"(凭什么|为什么|为啥|干嘛|干什么|干啥|弄啥|做啥|咋还|怎么还|还要|做咩|点解).{0,6}(电话|手机|号码|联系方式)|"
@@ -110,7 +111,8 @@ def asks_why_phone(text: str) -> bool:
 
 
 # --- "when?" about something promised ("多久给我答复", "师傅啥时候来") -----------------------
-_WHEN = re.compile(r"多久|多长时间|多少时间|多少天|几天|几个小时|几小时|什么时候|啥时候|啥时|几时|何时|几点|好久|"
+_WHEN = re.compile(r"多久|多长时间|多少时间|多少天|(?<![前这没好有才])几天|几个小时|几小时|什么时候|啥时候|啥时|几时|何时|几点|"
+                   r"(?<![了等很])好久(?=来|到|能|可以|会|有人|发|送|装|修|回)|"
                    r"要等多久|等多久|(?i:how long|when will|when can|when do|how soon)")
 
 
