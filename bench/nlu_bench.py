@@ -1,8 +1,8 @@
 """``make nlu-bench [TRAIN=… TEST=…] [FOLDS=k]``: the project's NLU against two baselines.
 
 On one Rasa NLU YAML train set (file or folder) and one or more test sets (by default
-the project's own split ``tests/nlu``, the blind dev sets ``tests/nlu_blind/dev`` and
-``tests/nlu_blind/dev2`` and the frozen blind report set ``tests/nlu_blind/report``: scored,
+the project's own split ``tests/nlu``, the blind dev sets ``tests/nlu_blind/dev``,
+``tests/nlu_blind/dev2`` and ``tests/nlu_blind/dev3`` and the frozen blind report set ``tests/nlu_blind/report``: scored,
 never read for tuning; those of the pack that exist), trains
 each system once and scores it on every test set:
 
@@ -62,7 +62,7 @@ DEFAULT_TRAIN = PACK.evaluation_path("train") or PROJECT_ROOT / "data" / "nlu"
 DEFAULT_TEST = PACK.evaluation_path("own_split") or PROJECT_ROOT / "tests" / "nlu"
 BLIND = PACK.evaluation_path("blind") or PROJECT_ROOT / "tests" / "nlu_blind"
 DEFAULT_TESTS = {"own split": DEFAULT_TEST, "blind dev": BLIND / "dev", "blind dev2": BLIND / "dev2",
-                 "blind report": BLIND / "report"}
+                 "blind dev3": BLIND / "dev3", "blind report": BLIND / "report"}
 RESPONSES = PACK.path("rendered")
 SYSTEMS = ("stock", "tfidf", "project")
 
@@ -410,7 +410,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--train", default=str(DEFAULT_TRAIN), help="NLU YAML train file or folder")
     parser.add_argument("--test", action="append", default=[], metavar="[NAME=]PATH",
                         help="NLU YAML test file or folder (repeatable; default: own split, "
-                             "blind dev, blind dev2 and blind report, those that exist)")
+                             "blind dev, blind dev2, blind dev3 and blind report, those that exist)")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of "
                         + ",".join(SYSTEMS))
     parser.add_argument("--config", default=str(PROJECT_CONFIG), help="the project config to bench")

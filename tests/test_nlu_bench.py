@@ -61,6 +61,6 @@ def test_entity_f1_matches_values_after_normalisation_and_synonyms():
 def test_default_test_sets_are_own_split_and_blind_sets():
     tests = nlu_bench.parse_tests([])
     assert tests["own split"] == PROJECT_ROOT / "tests" / "nlu"
-    assert set(tests) <= {"own split", "blind dev", "blind dev2", "blind report"}
+    assert set(tests) <= {"own split", "blind dev", "blind dev2", "blind dev3", "blind report"}
     named = nlu_bench.parse_tests(["x=tests/data/food_test.yml"])
     assert list(named) == ["x"] and named["x"].name == "food_test.yml"
