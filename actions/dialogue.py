@@ -234,7 +234,7 @@ def carries_item(message: Dict[str, Any]) -> bool:
     """The message names the item or the order (a product, an order number, when it came)."""
     text = message.get("text", "") or ""
     return any(e.get("entity") == "product" for e in message.get("entities", [])) \
-        or mentions.english_product(text) is not None or bool(parsing.find_order_id(text)) \
+        or mentions.named_product(text) is not None or bool(parsing.find_order_id(text)) \
         or details.days_since(text, _today()) is not None
 
 
@@ -275,7 +275,7 @@ def form_for(message: Dict[str, Any], triggers=()) -> Optional[str]:
     text = message.get("text", "") or ""
     target = details.switch_target(text, None)
     product = any(e.get("entity") == "product" for e in message.get("entities", [])) \
-        or mentions.english_product(text) is not None
+        or mentions.named_product(text) is not None
     if target is None and details.return_type(text) and (
             product or parsing.find_order_id(text) or details.days_since(text, _today()) is not None):
         target = "return_form"

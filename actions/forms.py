@@ -223,7 +223,7 @@ def told_before(tracker: Tracker, messages: int = 6) -> Optional[Tuple[str, Opti
         text = event.get("text") or ""
         entities = (event.get("parse_data") or {}).get("entities") or []
         product = next((str(e["value"]) for e in entities if e.get("entity") == "product" and e.get("value")), None) \
-            or mentions.english_product(text)
+            or mentions.named_product(text)
         if product:
             rest = details.PHONE_ANY.sub("", re.sub(r"(?i)dd\d+|\d{12,20}", "", details.fold(text))).strip()
             return product, rest[:1000] if mentions.mentions_fault(rest) else None
@@ -253,7 +253,7 @@ class ValidateRepairForm(ListeningForm):
         address = details.find_address(turn.text)
         if address:
             found["address"] = address[:200]
-        product = turn.product or mentions.english_product(turn.text)
+        product = turn.product or mentions.named_product(turn.text)
         if product and (turn.starting or not turn.slot("product") or turn.requested == "product"
                         or details.is_correction(turn.text)):
             found["product"] = product
@@ -286,7 +286,7 @@ class ValidateRepairForm(ListeningForm):
         found["urgency"] = "urgent" if urgent else "normal"
 
     def judge_product(self, turn: Turn):
-        product = turn.entities.get("product") or mentions.english_product(turn.text)
+        product = turn.entities.get("product") or mentions.named_product(turn.text)
         if product:
             return product, None
         text = substance(details.fold(turn.text))
@@ -360,7 +360,7 @@ class ValidateReturnForm(ListeningForm):
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
         mine_ids(turn, found, "order_id", "phone")
         # the item sent back, named anywhere in the form (kept on the ticket for the agent)
-        product = turn.product or mentions.english_product(turn.text)
+        product = turn.product or mentions.named_product(turn.text)
         if product and (not turn.slot("product") or details.is_correction(turn.text)):
             found["product"] = product
         if "order_id" not in found and not turn.slot("order_id") and mentions.says_no_order(turn.text):

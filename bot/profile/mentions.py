@@ -34,6 +34,19 @@ def english_product(text: str) -> Optional[str]:
     return None
 
 
+def named_product(text: str) -> Optional[str]:
+    """A product the extractor did not find: named in English (``fridge`` → 冰箱) or with a
+    homophone slip of a catalogue word (热水气 → 热水器, 冰相 → 冰箱; the business profile's
+    ``product_words``, bot/profile/soundalike.py), or None."""
+    english = english_product(text)
+    if english:
+        return english
+    from bot.profile.business import load_profile
+    from bot.profile.soundalike import sound_alike
+
+    return sound_alike(fold(text), load_profile().get("product_words") or ())
+
+
 # --- "I have no order number" said in passing ("订单号找不到了！") ------------------------------
 _NO_ORDER = re.compile(
     r"(?:订单号?|单号|order(?:\s*(?:number|no\.?|id))?)[^，,。！!？?\d]{0,4}(?:找不到|找不着|找不见|搵唔到|揾唔到|冇|唔知|唔记得|不见了|没有|不知道|忘了|忘记|记不得|"

@@ -1,0 +1,98 @@
+"""A product named with a homophone slip (热水气 for 热水器, 冰相 for 冰箱, 洗衣几, 空掉): voice
+input and pinyin keyboards write a character of the same sound, which no entity extractor
+knows. :func:`sound_alike` finds the one catalogue word a run of the text sounds like.
+
+A run counts when it is spelled like the word but for one character (two in words of five or
+more), each different character shares a reading with the word's (pypinyin, every reading of a
+heteronym, tones ignored: 掉 diao ~ 调 tiao/diao, 几 ji3 ~ 机 ji1), the first character is the
+word's own (a slip on the word's head, 查几个 ~ 茶几, is too often a different word), the
+different character is no function word (是, 了, 的 …: 电是 is not 电视), the run is not itself a
+common word (jieba's dictionary: 电势, 冰山), and it starts where a word of the message starts (停电时 is 停电 +
+时, not 电视). Only an unambiguous answer is given: two catalogue words sounded at once (once
+the shorter inside a longer one is dropped) give None, and so does a text that spells a
+catalogue word exactly (the extractor's business).
+
+Pure (the word list is passed in; pypinyin's and jieba's dictionaries are read on first use);
+tested in tests/test_soundalike.py.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import FrozenSet, Iterable, List, Optional, Tuple
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+# characters no slip writes for a product's: grammar, not sound
+FUNCTION_CHARS = frozenset("是的了在吗呢吧啊呀哦嘛不没也都就和与或还很又才把被给让从向对说要会能有个这那么")
+
+
+@lru_cache(maxsize=4096)
+def readings(char: str) -> FrozenSet[str]:
+    """Every toneless pinyin reading of one Chinese character (empty for anything else)."""
+    if not _CJK.fullmatch(char or ""):
+        return frozenset()
+    from pypinyin import Style, pinyin
+
+    return frozenset(r for r in pinyin(char, style=Style.NORMAL, heteronym=True, errors="ignore")[0] if r)
+
+
+def same_sound(a: str, b: str) -> bool:
+    return bool(readings(a) & readings(b))
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(60)
+    jieba.initialize()
+    return jieba
+
+
+def _word_starts(text: str) -> FrozenSet[int]:
+    starts, at = set(), 0
+    for token in _jieba().lcut(text):
+        starts.add(at)
+        at += len(token)
+    return frozenset(starts)
+
+
+# a run jieba counts this often is a word of its own (电势 97, 冰山 280), not a slip (空条 3)
+WORD_FREQ = 20
+
+
+def _is_word(run: str) -> bool:
+    return (_jieba().get_FREQ(run) or 0) >= WORD_FREQ
+
+
+def _slip(run: str, word: str) -> bool:
+    if run == word or run[0] != word[0]:
+        return False
+    differ = [(r, w) for r, w in zip(run, word) if r != w]
+    if len(differ) > (2 if len(word) >= 5 else 1):
+        return False
+    return all(r not in FUNCTION_CHARS and same_sound(r, w) for r, w in differ)
+
+
+def sound_alike(text: str, words: Iterable[str]) -> Optional[str]:
+    """The one word of ``words`` (catalogue words of two or more Chinese characters) that a run
+    of ``text`` sounds like but misspells, or None (none, several, or one spelled right)."""
+    text = text or ""
+    catalogue = sorted({str(w) for w in words if len(str(w)) >= 2 and all(_CJK.match(c) for c in str(w))},
+                       key=len, reverse=True)
+    if not catalogue or not _CJK.search(text) or any(w in text for w in catalogue):
+        return None
+    hits: List[Tuple[str, int]] = []
+    starts = None
+    for word in catalogue:
+        for at in range(0, len(text) - len(word) + 1):
+            run = text[at:at + len(word)]
+            if not _slip(run, word):
+                continue
+            starts = _word_starts(text) if starts is None else starts
+            if at in starts and not _is_word(run):
+                hits.append((word, at))
+    # a shorter word heard inside a longer one (热水器 in 燃气热水器) is the longer one
+    kept = {w for w, at in hits if not any(len(o) > len(w) and oa <= at and at + len(w) <= oa + len(o)
+                                           for o, oa in hits)}
+    return kept.pop() if len(kept) == 1 else None
