@@ -41,6 +41,25 @@ def test_rating_unknown():
     assert parsing.rating_score("嗯嗯") is None
 
 
+@pytest.mark.parametrize("text,score", [
+    ("Thanks, 5 stars ⭐⭐⭐⭐⭐", 5), ("⭐⭐⭐", 3), ("⭐️⭐️⭐️⭐️", 4), ("🌟🌟", 2), ("★★★☆☆", 3),
+    ("五星", 5), ("5星好评", 5), ("给个三星吧", 3), ("三颗星", 3), ("两星", 2), ("1 star", 1),
+    ("4 stars, fast repair", 4), ("five stars!", 5), ("打5分 ⭐⭐⭐⭐⭐", 5),
+])
+def test_rating_in_stars(text, score):
+    assert parsing.rating_score(text) == score
+
+
+@pytest.mark.parametrize("text", [
+    "5 stars ⭐⭐⭐",          # the number and the stars disagree
+    "3星还是4星吧",            # two scores
+    "⭐⭐⭐⭐⭐⭐",              # more than five
+    "10星", "6 stars", "4.5星", "等了15分钟了",
+])
+def test_rating_ambiguous_or_off_the_scale_is_none(text):
+    assert parsing.rating_score(text) is None
+
+
 @pytest.mark.parametrize("text,category", [
     ("快递员把冰箱磕坏了", "物流配送"), ("客服态度太差", "服务态度"),
     ("退款一直没到账", "退款售后"), ("沙发开裂了质量太差", "商品质量"), ("其他", "其他"),

@@ -134,12 +134,37 @@ _RATING_WORDS = pattern_table(
 )
 
 
+# a score said with stars: "5星", "给个三星吧", "三颗星", "5 stars", "1 star", "five stars";
+# a number glued to a longer one (15分钟, 4.5星) or a minute count is none
+_SCORE = re.compile(r"(?<![\d.])([1-5一二三四五两])\s*(?:分(?![钟之])|星|颗星|个星|(?i:stars?)(?![a-z]))"
+                    r"|(?<![a-z])(?i:(one|two|three|four|five)\s+stars?)(?![a-z])")
+_ENGLISH_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+# star emoji and star signs: the filled ones are the score (★★★☆☆ is 3)
+_STAR_SIGNS = re.compile("[\u2b50\U0001f31f\u2605\u272a\u272d\u2730]")
+
+
 def rating_score(text: str) -> Optional[int]:
-    """A 1–5 satisfaction score from ``5分``, ``4星``, ``满意``, ``差评`` ... or None."""
+    """A 1–5 satisfaction score from ``5分``, ``4星``, ``5 stars``, ``⭐⭐⭐``, ``满意``, ``差评``
+    ... or None, also when it is not one score: two different ones (``3星还是4星``), stars that
+    disagree with the number (``5 stars ⭐⭐⭐``), more than five star signs."""
     text = ascii_digits(text or "")
-    number = re.search(r"([1-5一二三四五])\s*(分|星|颗星)", text) or re.fullmatch(r"\s*([1-5])\s*", text)
-    if number:
-        return chinese_number(number.group(1))
+    scores = set()
+    for match in _SCORE.finditer(text):
+        word = match.group(2)
+        scores.add(_ENGLISH_NUMBERS[word.lower()] if word else 2 if match.group(1) == "两" else chinese_number(match.group(1)))
+    if re.search(r"(?<![\d.])(?:[6-9]|\d{2,})\s*(?:颗|个)?(?:星|(?i:stars?)(?![a-z]))", text):
+        return None                   # "10星", "6 stars": not on the 1–5 scale
+    stars = len(_STAR_SIGNS.findall(text))
+    if stars > 5:
+        return None
+    if stars:
+        scores.add(stars)
+    if len(scores) > 1:
+        return None
+    if scores:
+        return scores.pop()
+    if re.fullmatch(r"\s*([1-5])\s*", text):
+        return int(text.strip())
     return first_match(_RATING_WORDS, text)
 
 
