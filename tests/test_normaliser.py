@@ -55,3 +55,18 @@ def test_traditional_becomes_simplified_and_dialect_spellings_standard():
     assert normalise("熱水器壞了 請派人來修") == "热水器坏了 请派人来修"
     assert normalise("俺家木有热水 瞅瞅") == "我家没有热水 看看"
     assert normalise("退貨 ＤＤ２０２６") == "退货 dd2026"
+
+
+def test_a_traditional_annotation_value_becomes_simplified_in_training():
+    """[電視](product) in training data: text and value both simplified, so no synonym
+    电视 → 電視 is learned and a customer's 电视 stays 电视 on the ticket."""
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from bot.brain.components.normaliser import TextNormaliser
+
+    message = Message(data={"text": "部電視開唔著", "intent": "request_repair",
+                            "entities": [{"start": 1, "end": 3, "value": "電視", "entity": "product"}]})
+    TextNormaliser().process_training_data(TrainingData([message]))
+    entity = message.get("entities")[0]
+    assert message.get("text")[entity["start"]:entity["end"]] == entity["value"] == "电视"

@@ -26,7 +26,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -92,6 +92,11 @@ class TextNormaliser(GraphComponent):
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         for message in training_data.training_examples:
             self._normalise(message)
+            # an annotation's value in traditional characters ([電視](product)) is the simplified
+            # word, as its text now is: otherwise EntitySynonymMapper learns 电视 → 電視
+            for entity in message.get(ENTITIES) or []:
+                if isinstance(entity.get("value"), str):
+                    entity["value"] = entity["value"].translate(_TABLE)
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
