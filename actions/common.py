@@ -109,7 +109,13 @@ def follow_up_topic(tracker: Tracker, near: int = 3) -> Optional[str]:
     if not previous or not mentions.is_follow_up((tracker.latest_message or {}).get("text", "")):
         return None
     ranking = faq_ranking(tracker)
-    if ranking and ranking[0][1] >= FAQ_SURE and ranking[0][0] != previous:
+    message = tracker.latest_message or {}
+    # "and this item?" (沙发这种大件呢 after the shipping fee): the same question, of another item,
+    # whatever topic the item's words lean to on their own
+    same_asked = mentions.what_about(message.get("text", "")) is not None and (
+        any(e.get("entity") == "product" for e in message.get("entities") or [])
+        or mentions.named_product(message.get("text", "")) is not None)
+    if ranking and ranking[0][1] >= FAQ_SURE and ranking[0][0] != previous and not same_asked:
         return None                       # a new question, clearly about something else
     return previous if previous in [key for key, _ in ranking[:near]] else None
 

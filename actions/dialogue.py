@@ -101,6 +101,10 @@ class StopForm(Action):
             target = INTENT_FORM[intent]
         if target in FORMS and target != source:
             return switch(dispatcher, tracker, source, target)
+        if source is None and carries_details(text):
+            # nothing to stop, and the message takes its "算了" back with a phone or an order
+            # number (算了…不对 还是留个电话吧 139…): a detail, for the ticket just filed or a form
+            return RouteDetail().run(dispatcher, tracker, domain)
         if source is None:
             dispatcher.utter_message(response="utter_nothing_to_stop")
             return reset()
@@ -187,6 +191,27 @@ def refused_just_now(tracker: Tracker, messages: int = 2) -> Optional[Dict[str, 
 
 
 
+class Greet(Action):
+    """A greeting; one that also tells a request with its details (``同志你好 我家燃气灶好像漏气了
+    有股味道``) is greeted briefly and that form starts and takes them."""
+
+    def name(self) -> Text:
+        return "action_greet"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        from bot.profile import business as profile
+
+        message = tracker.latest_message or {}
+        text = message.get("text", "") or ""
+        target = None if mentions.is_question(text) else \
+            form_for(message, profile.load_profile().get("high_priority_complaint_keywords", []))
+        if target and target in ((domain or {}).get("forms") or {}):
+            dispatcher.utter_message(text=pack.labels("social_leads").get("greet", ""))
+            return reset() + [FollowupAction(target)]
+        dispatcher.utter_message(response="utter_greet")
+        return []
+
+
 class RouteDetail(Action):
     """Details given outside any form (``报修 电视 黑屏 …地址… 电话``): the form they belong to
     starts and takes them all; anything else gets the usual "how can I help"."""
@@ -202,7 +227,8 @@ class RouteDetail(Action):
         if parsing.find_ticket_number(text):          # a bare ticket number: its progress
             from actions.tickets import CheckTicket
             return CheckTicket().run(dispatcher, tracker, domain)
-        target = form_for(message, profile.load_profile().get("high_priority_complaint_keywords", []))
+        target = form_for(message, profile.load_profile().get("high_priority_complaint_keywords", [])) \
+            or form_of_fragments(tracker)
         if target:
             return reset() + [FollowupAction(target)]
         refused = refused_just_now(tracker)
@@ -236,6 +262,29 @@ def carries_item(message: Dict[str, Any]) -> bool:
     return any(e.get("entity") == "product" for e in message.get("entities", [])) \
         or mentions.named_product(text) is not None or bool(parsing.find_order_id(text)) \
         or details.days_since(text, _today()) is not None
+
+
+def form_of_fragments(tracker: Tracker, messages: int = 3) -> Optional[str]:
+    """The form a request told in pieces outside any form belongs to (``电视`` then ``黑屏了
+    开不了机``): this message names a product or a fault and is no question, and with the
+    customer's last messages no form read (not a FAQ answered with confidence) it names a form."""
+    from actions.listening import earlier_messages
+
+    message = tracker.latest_message or {}
+    text = message.get("text", "") or ""
+    if mentions.is_question(text) or not (mentions.mentions_fault(text) or carries_product(message)):
+        return None
+    earlier = earlier_messages(tracker, messages)
+    if not earlier:
+        return None
+    told = earlier + [message]
+    return form_for({"text": " ".join(m.get("text") or "" for m in told),
+                     "entities": [e for m in told for e in m.get("entities") or [] if e.get("entity") == "product"]})
+
+
+def carries_product(message: Dict[str, Any]) -> bool:
+    return any(e.get("entity") == "product" for e in message.get("entities", [])) \
+        or mentions.named_product(message.get("text", "") or "") is not None
 
 
 def carries_details(text: str) -> bool:

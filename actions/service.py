@@ -68,15 +68,23 @@ class HandleFallback(Action):
         target = form_for(tracker.latest_message or {}, profile.load_profile().get("high_priority_complaint_keywords", []))
         if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
             return reset() + [FollowupAction(target)]
-        from actions.dialogue import route_by_context
+        from actions.dialogue import add_to_ticket, carries_details, form_of_fragments, own_recent_ticket, route_by_context
         from actions.tickets import promise_answer
 
+        target = form_of_fragments(tracker)              # a request told in pieces (电视 / 黑屏了)
+        if target and target in ((domain or {}).get("forms") or {}):
+            return reset() + [FollowupAction(target)]
         routed = route_by_context(tracker, domain)       # details after a request (换货 … DD…)
         if routed:
             return routed
         promised = promise_answer(tracker)               # "多久给我答复" about the ticket just filed
         if promised:
             dispatcher.utter_message(text=promised)
+            return []
+        text = tracker.latest_message.get("text", "")
+        number = own_recent_ticket(tracker) if carries_details(text) else None
+        if number:                                       # a phone for the ticket just filed, misread
+            add_to_ticket(dispatcher, number, text)
             return []
         # a follow-up to the answer just given, or a question the classifier was unsure of:
         # the topic just answered, or the FAQ answer it leans to, when it leans

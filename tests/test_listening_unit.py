@@ -652,3 +652,87 @@ def test_how_soon_before_filing_is_told_the_promise_and_the_question_asked_again
     events = asyncio.run(ValidateRepairForm().run(dispatcher, tracker, {}))
     assert "24 小时" in dispatcher.messages[0]["text"]
     assert {e["name"]: e["value"] for e in events} == {"form_tries": {}}        # no failed try
+
+
+# --- a request told in pieces outside any form; a greeting with a request in it ---------------
+def _outside(events, text, intent="inform", entities=()):
+    latest = {"text": text, "intent": {"name": intent, "confidence": 0.5}, "entities": list(entities)}
+    return Tracker("web:x", {}, latest, events + [{"event": "user", "text": text, "parse_data": latest}],
+                   False, None, {}, "action_listen")
+
+
+DOMAIN_FORMS = {"forms": {"repair_form": {}, "return_form": {}, "complaint_form": {}}}
+
+
+@pytest.mark.parametrize("earlier,text", [
+    ([_user("洗碗机", "inform", entities=[{"entity": "product", "value": "洗碗机"}])], "不出水了"),
+    ([_user("床垫", "inform", entities=[{"entity": "product", "value": "床垫"}])], "中间陷下去一块"),
+    ([_user("油烟机那个", "inform", entities=[{"entity": "product", "value": "油烟机"}])], "声音特别大 吸不动烟"),
+])
+def test_a_product_then_its_fault_in_the_next_message_starts_a_repair(earlier, text):
+    from actions.dialogue import RouteDetail
+    events = RouteDetail().run(CollectingDispatcher(), _outside(earlier, text), DOMAIN_FORMS)
+    assert any(e.get("event") == "followup" and e.get("name") == "repair_form" for e in events)
+
+
+@pytest.mark.parametrize("earlier,text", [
+    # a policy question answered with confidence is no piece of a request
+    ([_user("保修期多久", "faq", 0.95)], "冰箱呢"),
+    # a question of its own, not a fault
+    ([_user("冰箱", "inform", entities=[{"entity": "product", "value": "冰箱"}])], "不制冷的话能修吗"),
+    # nothing before it
+    ([], "不出水了"),
+])
+def test_no_repair_from_pieces_that_are_not_one(earlier, text):
+    from actions.dialogue import form_of_fragments
+    assert form_of_fragments(_outside(earlier, text)) is None
+
+
+def test_a_greeting_that_tells_a_request_starts_its_form():
+    from actions.dialogue import Greet
+    dispatcher = CollectingDispatcher()
+    events = Greet().run(dispatcher, _outside([], "你好呀 我家微波路不转了 麻烦派人看看", "greet"), DOMAIN_FORMS)
+    assert any(e.get("event") == "followup" and e.get("name") == "repair_form" for e in events)
+    dispatcher = CollectingDispatcher()
+    assert Greet().run(dispatcher, _outside([], "你好", "greet"), DOMAIN_FORMS) == []
+    assert dispatcher.messages[0]["response"] == "utter_greet"
+
+
+def test_a_repair_started_with_a_product_only_has_no_fault_yet():
+    from actions.forms import ValidateRepairForm
+    slots, _ = start(ValidateRepairForm(), [], "燃气热水器", intent="inform")
+    assert "fault_description" not in slots
+
+
+def test_a_return_reason_of_too_much_or_not_used_to_it_is_kept_while_the_order_is_asked():
+    asked = dict(RETURN, order_id=None, requested_slot="order_id")
+    slots, said = validate(ValidateReturnForm(), asked, "太硬了 睡不惯", intent="nlu_fallback")
+    assert slots["return_reason"] == "太硬了，睡不惯" and slots["form_tries"] == {}
+
+
+def test_and_what_about_this_item_is_the_question_just_answered():
+    from actions.common import follow_up_topic
+    events = [_user("运费怎么算", "faq"), _bot("满99包邮…大件免费送货上楼", "utter_faq/shipping_fee")]
+    tracker = _asked(events, "那衣柜这种大件呢", "faq", [("faq/shipping_time", 0.7), ("faq/shipping_fee", 0.1)])
+    tracker.latest_message["entities"] = [{"entity": "product", "value": "衣柜"}]
+    assert follow_up_topic(tracker) == "faq/shipping_fee"
+    # a topic of its own ("退货呢") is the classifier's
+    tracker = _asked(events, "退货呢", "faq", [("faq/return_policy", 0.8), ("faq/shipping_fee", 0.1)])
+    assert follow_up_topic(tracker) is None
+
+
+@pytest.mark.parametrize("intent", ["nlu_fallback", "stop"])
+def test_a_phone_for_the_callback_just_filed_is_kept_whatever_the_intent(ticket_store, monkeypatch, intent):
+    import actions.dialogue as dialogue
+    from actions.service import HandleFallback
+    monkeypatch.setattr(dialogue, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="callback", category="回电", description="非人工时间", customer_id="web:x",
+                                         channel="web", idempotency_key="web:x:cb")
+    text = "那算了…不对 还是留个电话吧 13700002222 明天打给我"
+    events = [_user("现在有人工吗", "request_human"), _bot(f"已为您登记回电工单 {ticket.number}")]
+    tracker = _outside(events, text, intent)
+    dispatcher = CollectingDispatcher()
+    action = HandleFallback() if intent == "nlu_fallback" else dialogue.StopForm()
+    action.run(dispatcher, tracker, DOMAIN_FORMS)
+    assert ticket_store.find(ticket.number, unmasked=True).phone.endswith("2222")
+    assert ticket.number in dispatcher.messages[0]["text"]

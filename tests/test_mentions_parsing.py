@@ -164,3 +164,28 @@ def test_a_long_follow_up_that_leans_on_the_answer(text):
 @pytest.mark.parametrize("text,days", [("用了一周多了", 9), ("两个多月了", 65), ("三天多了", 3)])
 def test_a_bit_more_than(text, days):
     assert details.days_since(text, TODAY) == days
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("太硬了 睡不惯", "太硬了，睡不惯"), ("沙发太软 坐着不舒服", "沙发太软，坐着不舒服"),
+    ("三天前收到的床垫 太软了 我腰不好睡不了", "太软了，我腰不好睡不了"),
+])
+def test_too_much_and_not_used_to_it_are_return_reasons(text, reason):
+    assert mentions.reason_in(text) == reason
+
+
+@pytest.mark.parametrize("text", ["太好了谢谢", "等太久了", "我要退货"])
+def test_praise_and_waiting_are_no_return_reasons(text):
+    assert mentions.reason_in(text) is None
+
+
+@pytest.mark.parametrize("text,fault", [("燃气热水器", False), ("电热水器", False), ("热水器不热", True),
+                                        ("冰箱", False), ("空调漏水", True)])
+def test_a_products_own_name_is_no_fault(text, fault):
+    assert mentions.mentions_fault(text) is fault
+
+
+@pytest.mark.parametrize("text,item", [("沙发这种大件呢", "沙发这种大件"), ("那冰箱呢？", "冰箱"),
+                                       ("多久呢", None), ("沙发能退吗呢", None)])
+def test_what_about_an_item(text, item):
+    assert mentions.what_about(text) == item

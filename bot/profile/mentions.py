@@ -69,7 +69,14 @@ FAULT = re.compile(
 
 
 def mentions_fault(text: str) -> bool:
-    return bool(FAULT.search(fold(text)))
+    """The text tells a fault; a product's own name is none (燃气热水器 has 热, 冷柜 冷: the
+    profile's ``product_words`` are left out first)."""
+    folded = fold(text)
+    from bot.profile.business import load_profile
+
+    for word in sorted((str(w) for w in load_profile().get("product_words") or ()), key=len, reverse=True):
+        folded = folded.replace(word, " ")
+    return bool(FAULT.search(folded))
 
 
 # --- the reason for a return, told with the request ("冰箱门是歪的！给我换一台！") -----------
@@ -80,6 +87,8 @@ _REASON = re.compile(
     r"不出水|不出风|打不开|关不上|合不上|装不上|"
     # a verb that cannot reach its result (关不严, 拧不紧, 推不动, 合不拢): a defect
     r"不脱水|不甩干|[\u4e00-\u9fa5]不(?:严|紧|拢|动|稳|住|亮|干净|平)|"
+    # too much of something (太软了, 太硬, 太吵, 太重) and not used to it (睡不惯, 用不习惯, 不舒服)
+    r"太(?!好|棒|感谢|谢谢|麻烦|久|晚|早)[\u4e00-\u9fa5]|[睡用穿坐吃看听]不(?:惯|习惯|了)|不习惯|不舒服|"
     r"(?i:don't like|do not like|not like|wrong|size|fit|broken|damaged|defect|faulty|leak|not working|doesn't work|"
     r"changed my mind|don't need|don't want)")
 _NOT_REASON = re.compile(r"订单号码?|订单|单号|电话号码|电话|手机号码?|手机|号码|地址|(?i:order|phone|address)")
@@ -93,7 +102,8 @@ def reason_in(text: str) -> Optional[str]:
     folded = PHONE_ANY.sub(" ", fold(text))
     folded = re.sub(r"(?i)dd\d+|\d{12,20}", " ", folded)
     kept = []
-    for clause in re.split(r"[，,。！!？?；;~～\n]+", folded):
+    # a space between Chinese words parts clauses as a comma does (太软了 我腰不好睡不了)
+    for clause in re.split(r"[，,。！!？?；;~～\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", folded):
         clause = _NOT_REASON.sub("", clause).strip(" :：是")
         rest = _REQUEST.sub("", clause)
         if len(re.sub(r"[\s的了吧啊呀呢哦嘛😭🙏😂]", "", rest)) >= 2 and _REASON.search(clause):
@@ -155,6 +165,18 @@ def leans_on_answer(text: str) -> bool:
     """Elliptical: ``那…``, ``要是…``, ``…呢``: it means little without the answer just given."""
     folded = fold(text).strip()
     return bool(_NOT_COUNTED.sub("", folded) and _LEANS_ON.search(folded))
+
+
+_WHAT_ABOUT = re.compile(r"^(?:那|那么|还有)?(.+?)呢[\s。.?？!！~～]*$")
+
+
+def what_about(text: str) -> Optional[str]:
+    """``沙发这种大件呢`` / ``那冰箱呢``: "and what about X?", the question just answered asked
+    again of X; X, or None when the message asks something of its own (``沙发能退吗呢``, ``多久呢``)."""
+    match = _WHAT_ABOUT.match(fold(text).strip())
+    if not match or is_question(match.group(1)):
+        return None
+    return match.group(1)
 
 
 # --- asking for a form's service, not about it ("要换货", "给我退了", not "能换货吗") -----------
