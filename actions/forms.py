@@ -267,6 +267,14 @@ class ValidateRepairForm(ListeningForm):
         if (turn.starting or turn.requested == "product") and not turn.slot("fault_description") or corrected:
             if len(substance(rest).replace(product, "")) >= 2 and mentions.mentions_fault(rest):
                 found["fault_description"] = rest.strip()[:1000]
+        told = turn.slot("fault_description")
+        if told and not turn.starting and turn.requested in ("address", "phone") and not set(found) - {"product"} \
+                and turn.intent in ("inform", "nlu_fallback", "request_repair", "greet") \
+                and not details.digits_only(turn.text) and not mentions.is_question(turn.text) \
+                and mentions.mentions_fault(turn.text) and turn.text not in told:
+            # more about the fault while the address or phone is asked (好像漏气了): added to it,
+            # and its urgency judged again
+            found["fault_description"] = f"{told}；{turn.text}"[:1000]
         if turn.starting and not found.get("product") and not turn.slot("product"):
             earlier = told_before(turn.tracker)
             if earlier:

@@ -736,3 +736,22 @@ def test_a_phone_for_the_callback_just_filed_is_kept_whatever_the_intent(ticket_
     action.run(dispatcher, tracker, DOMAIN_FORMS)
     assert ticket_store.find(ticket.number, unmasked=True).phone.endswith("2222")
     assert ticket.number in dispatcher.messages[0]["text"]
+
+
+REPAIR = dict(product="燃气灶", fault_description="打不着火", address=None, phone=None, urgency="normal",
+              requested_slot="address", form_tries={})
+
+
+def test_more_about_the_fault_while_the_address_is_asked_is_added_and_rated_again():
+    from actions.forms import ValidateRepairForm
+    slots, said = validate(ValidateRepairForm(), REPAIR, "好像还有点漏气", intent="nlu_fallback")
+    assert slots["fault_description"] == "打不着火；好像还有点漏气" and slots["urgency"] == "urgent"
+    assert slots["form_tries"] == {} and "address" not in slots
+
+
+@pytest.mark.parametrize("text,intent", [("在家等着呢", "inform"), ("多久能来修？", "nlu_fallback"),
+                                         ("运费怎么算", "faq")])
+def test_no_fault_told_while_the_address_is_asked_adds_nothing(text, intent):
+    from actions.forms import ValidateRepairForm
+    slots, _ = validate(ValidateRepairForm(), REPAIR, text, intent=intent)
+    assert "fault_description" not in slots
