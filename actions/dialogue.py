@@ -101,9 +101,10 @@ class StopForm(Action):
             target = INTENT_FORM[intent]
         if target in FORMS and target != source:
             return switch(dispatcher, tracker, source, target)
-        if source is None and carries_details(text):
+        if source is None and (carries_details(text) or not mentions.says_stop(text) and own_recent_ticket(tracker)):
             # nothing to stop, and the message takes its "算了" back with a phone or an order
-            # number (算了…不对 还是留个电话吧 139…): a detail, for the ticket just filed or a form
+            # number (算了…不对 还是留个电话吧 139…), or says no stop in words right after a ticket
+            # (太大了 放不下, misread): a detail, for the ticket just filed or a form
             return RouteDetail().run(dispatcher, tracker, domain)
         if source is None:
             dispatcher.utter_message(response="utter_nothing_to_stop")

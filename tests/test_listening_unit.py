@@ -755,3 +755,17 @@ def test_no_fault_told_while_the_address_is_asked_adds_nothing(text, intent):
     from actions.forms import ValidateRepairForm
     slots, _ = validate(ValidateRepairForm(), REPAIR, text, intent=intent)
     assert "fault_description" not in slots
+
+
+def test_a_line_misread_as_stop_right_after_a_ticket_is_kept_on_it(ticket_store, monkeypatch):
+    import actions.dialogue as dialogue
+    monkeypatch.setattr(dialogue, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="return", category="退货", description="未说明", customer_id="web:x",
+                                         channel="web", idempotency_key="web:x:r")
+    events = [_user("昨天到的", "inform"), _bot(f"退货申请已提交，工单号 {ticket.number}")]
+    dispatcher = CollectingDispatcher()
+    dialogue.StopForm().run(dispatcher, _outside(events, "尺寸太大了 家里放不下", "stop"), DOMAIN_FORMS)
+    assert ticket.number in dispatcher.messages[0]["text"]
+    dispatcher = CollectingDispatcher()            # "算了" says stop: nothing to stop
+    dialogue.StopForm().run(dispatcher, _outside(events, "算了", "stop"), DOMAIN_FORMS)
+    assert dispatcher.messages[0].get("response") == "utter_nothing_to_stop"
