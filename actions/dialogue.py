@@ -137,6 +137,8 @@ class OutOfScope(Action):
         if topic:
             dispatcher.utter_message(response=f"utter_{topic}")
             return []
+        if sure < SURE_OFF_TOPIC and ask_about_product(dispatcher, tracker):    # "洗衣几" alone
+            return []
         if answered_misses(tracker, ("out_of_scope", "nlu_fallback")) >= 2:
             dispatcher.utter_message(text=pack.say("out_of_scope_again"),
                                      buttons=pack.buttons("buttons_out_of_scope_again"))
@@ -253,6 +255,8 @@ class RouteDetail(Action):
         if topic:
             dispatcher.utter_message(response=f"utter_{topic}")
             return []
+        if ask_about_product(dispatcher, tracker):    # "冰箱" alone: what about it?
+            return []
         dispatcher.utter_message(response="utter_how_can_help")
         return []
 
@@ -281,6 +285,28 @@ def form_of_fragments(tracker: Tracker, messages: int = 3) -> Optional[str]:
     told = earlier + [message]
     return form_for({"text": " ".join(m.get("text") or "" for m in told),
                      "entities": [e for m in told for e in m.get("entities") or [] if e.get("entity") == "product"]})
+
+
+_FILLER = re.compile(r"[\s\W_的那个这我家咱俺呃啊呀哦嗯额诶哈啦]")
+
+
+def bare_product(message: Dict[str, Any]) -> Optional[str]:
+    """The product a message names and nothing else (``冰箱``, ``我家那个洗衣几``): what about it
+    is still to ask."""
+    text = message.get("text", "") or ""
+    named = [str(e.get("value")) for e in message.get("entities") or [] if e.get("entity") == "product" and e.get("value")]
+    product = named[-1] if named else mentions.named_product(text)
+    if not product or mentions.is_question(text) or mentions.mentions_fault(text):
+        return None
+    return product if len(_FILLER.sub("", details.fold(text))) - len(product) <= 2 else None
+
+
+def ask_about_product(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """A product named alone: asked what about it (repair, return, a question). True when asked."""
+    product = bare_product(tracker.latest_message or {})
+    if product:
+        dispatcher.utter_message(text=pack.say("product_only", product=product))
+    return product is not None
 
 
 def carries_product(message: Dict[str, Any]) -> bool:

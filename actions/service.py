@@ -68,7 +68,8 @@ class HandleFallback(Action):
         target = form_for(tracker.latest_message or {}, profile.load_profile().get("high_priority_complaint_keywords", []))
         if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
             return reset() + [FollowupAction(target)]
-        from actions.dialogue import add_to_ticket, carries_details, form_of_fragments, own_recent_ticket, route_by_context
+        from actions.dialogue import (add_to_ticket, ask_about_product, carries_details, form_of_fragments,
+                                      own_recent_ticket, route_by_context)
         from actions.tickets import promise_answer
 
         target = form_of_fragments(tracker)              # a request told in pieces (电视 / 黑屏了)
@@ -85,6 +86,8 @@ class HandleFallback(Action):
         number = own_recent_ticket(tracker) if carries_details(text) else None
         if number:                                       # a phone for the ticket just filed, misread
             add_to_ticket(dispatcher, number, text)
+            return []
+        if ask_about_product(dispatcher, tracker):       # "冰相" alone: what about it?
             return []
         # a follow-up to the answer just given, or a question the classifier was unsure of:
         # the topic just answered, or the FAQ answer it leans to, when it leans

@@ -769,3 +769,24 @@ def test_a_line_misread_as_stop_right_after_a_ticket_is_kept_on_it(ticket_store,
     dispatcher = CollectingDispatcher()            # "算了" says stop: nothing to stop
     dialogue.StopForm().run(dispatcher, _outside(events, "算了", "stop"), DOMAIN_FORMS)
     assert dispatcher.messages[0].get("response") == "utter_nothing_to_stop"
+
+
+@pytest.mark.parametrize("text,entities,product", [
+    ("冰箱", [{"entity": "product", "value": "冰箱"}], "冰箱"),
+    ("我家那个洗衣几", [], "洗衣机"),
+    ("电冰箱啊", [{"entity": "product", "value": "冰箱"}], "冰箱"),
+    ("冰箱不制冷", [{"entity": "product", "value": "冰箱"}], None),      # a fault: a repair, not a bare product
+    ("冰箱保修多久", [{"entity": "product", "value": "冰箱"}], None),    # a question
+    ("冰箱昨天到的想退", [{"entity": "product", "value": "冰箱"}], None),
+    ("你好", [], None),
+])
+def test_a_product_named_alone(text, entities, product):
+    from actions.dialogue import bare_product
+    assert bare_product({"text": text, "entities": entities}) == product
+
+
+def test_a_product_named_alone_is_asked_what_about_it():
+    from actions.dialogue import RouteDetail
+    dispatcher = CollectingDispatcher()
+    RouteDetail().run(dispatcher, _outside([], "冰相"), DOMAIN_FORMS)
+    assert "冰箱" in dispatcher.messages[0]["text"] and "报修" in dispatcher.messages[0]["text"]
