@@ -35,6 +35,8 @@ SKIP = re.compile(r"跳过|不方便|不想留|不留|不给|先不")
 # a product said to be fine (冰箱没事 是热水器不出热水, 冰箱那个是我妈家的): not the one meant
 FINE = re.compile(r"\s*(?:的|那个|这个)?\s*(?:没事|没问题|没坏|是好的|好好的|好着|正常|不用修|不用管|不用了)")
 UNSURE = 0.5               # an intent below this may be the classifier misreading an answer
+# what a policy question about an item tells a form that starts right after it
+QUESTION_FIELDS = ("product", "days_since_receipt")
 INTERRUPTIONS = ("faq", "request_human", "bot_challenge", "check_ticket", "dispute")
 INTENT_FORM = {"complain": "complaint_form", "request_repair": "repair_form",
                "request_return": "return_form"}
@@ -241,11 +243,16 @@ class ListeningForm(Action):
         """What the messages just before this form (no form read them) told it: ``换货`` answered
         as a FAQ, then ``DD…`` on its own, then ``算了，还是退货吧`` starts a return that has
         the order number. The current message, mined after, has the last word."""
-        for message in earlier_messages(turn.tracker):
+        for message in earlier_messages(turn.tracker, answered=True):
             told: Dict[str, Any] = {}
             self.mine(EarlierTurn(turn.tracker, message), told)
-            found.update({k: v for k, v in told.items() if k in self.context_fields and v not in (None, "")
-                          and turn.slot(k) in (None, "")})
+            intent = message.get("intent") or {}
+            # a policy question answered just before (我十天前收到的电饭煲…能退货吗) tells of its
+            # item only what it is and when it came, never an order number or a phone for the form
+            asked = intent.get("name") == "faq" and (intent.get("confidence") or 0) >= 0.5
+            fields = QUESTION_FIELDS if asked else self.context_fields
+            found.update({k: v for k, v in told.items() if k in fields and k in self.context_fields
+                          and v not in (None, "") and turn.slot(k) in (None, "")})
 
     def way_out(self, field: str) -> str:
         return pack.say("way_out")
@@ -302,6 +309,11 @@ class ListeningForm(Action):
             if turn.intent == "faq" and faq_with_a_statement(turn, dispatcher):
                 # the question answered here, and what else it told is for the form
                 turn = _Reworded(turn, statement_part(turn.text), keep_entities=True)
+            elif turn.intent in INTERRUPTIONS and target and CHANGE_OF_MIND.search(turn.folded) \
+                    and not mentions.is_question(turn.text) and not parsing.find_ticket_number(turn.text):
+                # a switch in words the classifier took for a side question (算了 还是直接退吧, read
+                # as a progress query): the switch
+                return [SlotSet("switch_to", target), SlotSet("requested_slot", None)]
             elif turn.intent in INTERRUPTIONS and not self.answers_anyway(turn):
                 return []
             if turn.intent == "stop" and (target or not self.own_kind(turn)) and self.really_stops(turn):

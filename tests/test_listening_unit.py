@@ -790,3 +790,22 @@ def test_a_product_named_alone_is_asked_what_about_it():
     dispatcher = CollectingDispatcher()
     RouteDetail().run(dispatcher, _outside([], "冰相"), DOMAIN_FORMS)
     assert "冰箱" in dispatcher.messages[0]["text"] and "报修" in dispatcher.messages[0]["text"]
+
+
+def test_a_switch_in_words_misread_as_a_side_question_is_the_switch():
+    from actions.forms import ValidateRepairForm
+    slots = dict(REPAIR, product="洗衣机", fault_description="不脱水")
+    found, _ = validate(ValidateRepairForm(), slots, "才到手三天 修啥修 算了 还是直接退吧", intent="check_ticket")
+    assert found["switch_to"] == "return_form" and found["requested_slot"] is None
+    # a real progress query stays one
+    found, _ = validate(ValidateRepairForm(), slots, "我之前那个单子到哪了", intent="check_ticket")
+    assert "switch_to" not in found
+
+
+def test_a_policy_question_just_before_a_return_tells_its_item_and_when_it_came_only():
+    question = _user("我十天前收到的电饭煲 订单DD112233445566 用着不喜欢 能退吗", "faq", 0.8,
+                     entities=[{"entity": "product", "value": "电饭煲"}])
+    answer = _bot("收到商品后7天内支持无理由退货", "utter_faq/return_policy")
+    slots, _ = start(ValidateReturnForm(), [question, answer], "那给我换个新的吧", intent="request_return")
+    assert slots["product"] == "电饭煲" and slots["days_since_receipt"] == 10.0
+    assert "order_id" not in slots
