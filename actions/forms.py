@@ -208,11 +208,14 @@ def tries_of(turn: Turn, field: str) -> int:
 
 def told_before(tracker: Tracker, messages: int = 6) -> Optional[Tuple[str, Optional[str]]]:
     """The product the customer named earlier in this conversation (since the last ticket
-    was filed) and, when that message told a fault, the fault: ``(product, fault)``."""
+    was filed or a return refused) and, when that message told a fault, the
+    fault: ``(product, fault)``."""
     seen = 0
     for event in reversed(tracker.events or []):
         if event.get("event") == "bot" and parsing.find_ticket_number(event.get("text") or ""):
             return None
+        if event.get("event") == "slot" and event.get("name") == "return_dispute" and event.get("value"):
+            return None               # a return refused: its item is done with
         if event.get("event") != "user":
             continue
         seen += 1

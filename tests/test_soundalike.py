@@ -58,3 +58,10 @@ def test_the_shop_profile_catalogue_is_used():
     assert mentions.named_product("冰相不制冷") == "冰箱"
     assert mentions.named_product("my washer won't drain") == "洗衣机"
     assert mentions.named_product("订单号DD123456789012") is None
+
+
+def test_a_catalogue_word_the_extractor_missed_is_the_product():
+    assert mentions.named_product("大冬天的家里的壁挂炉坏了没暖气了") == "壁挂炉"
+    assert mentions.named_product("燃气热水器打不着火") == "燃气热水器"       # not the 热水器 inside it
+    assert mentions.named_product("冰箱和洗衣机都坏了") == "洗衣机"            # the last named
+    assert mentions.named_product("我在电脑上下的单") is None                  # 电脑 is where one orders

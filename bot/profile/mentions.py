@@ -44,7 +44,16 @@ def named_product(text: str) -> Optional[str]:
     from bot.profile.business import load_profile
     from bot.profile.soundalike import sound_alike
 
-    return sound_alike(fold(text), load_profile().get("product_words") or ())
+    words = [str(w) for w in load_profile().get("product_words") or ()]
+    return catalogue_word(fold(text), words) or sound_alike(fold(text), words)
+
+
+def catalogue_word(text: str, words) -> Optional[str]:
+    """The catalogue word the text spells (the last named; 燃气热水器, not the 热水器 inside it),
+    for a product the extractor missed (家里的壁挂炉坏了), or None."""
+    found = [(m.start(), m.end(), w) for w in words if len(w) >= 2 for m in re.finditer(re.escape(w), text)]
+    kept = [f for f in found if not any(o[0] <= f[0] and f[1] <= o[1] and o != f for o in found)]
+    return max(kept)[2] if kept else None
 
 
 # --- "I have no order number" said in passing ("订单号找不到了！") ------------------------------
