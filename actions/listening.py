@@ -266,7 +266,13 @@ class ListeningForm(Action):
         """A message the classifier took for a side question that is the answer all the same: no
         question in it, and the judge takes it. For a closed question whatever the classifier's
         confidence (``还是退款吧`` to "退货还是换货?", read as the refund FAQ); for a free-text one
-        only when it was unsure (``已经两周了还没收到 订单DD…``, read at 0.3 as a progress query)."""
+        only when it was unsure (``已经两周了还没收到 订单DD…``, read at 0.3 as a progress query).
+        A request for a person that asks for none in words (``电话150… 今天到底能不能来人？``: 来人 is
+        the engineer) is the answer to a closed question it carries."""
+        if turn.intent == "request_human" and turn.requested in self.closed and turn.requested in self.fields:
+            from actions.service import wants_person
+
+            return not wants_person(turn.text) and getattr(self, f"judge_{turn.requested}")(turn)[0] is not None
         if turn.intent not in ("faq", "check_ticket") or turn.requested not in self.fields \
                 or mentions.is_question(turn.text) or parsing.find_ticket_number(turn.text):
             return False

@@ -809,3 +809,13 @@ def test_a_policy_question_just_before_a_return_tells_its_item_and_when_it_came_
     slots, _ = start(ValidateReturnForm(), [question, answer], "那给我换个新的吧", intent="request_return")
     assert slots["product"] == "电饭煲" and slots["days_since_receipt"] == 10.0
     assert "order_id" not in slots
+
+
+def test_a_phone_given_with_when_will_someone_come_is_the_answer_not_a_request_for_a_person():
+    from actions.forms import ValidateRepairForm
+    slots = dict(REPAIR, address="上海市闵行区七莘路1888弄22号1101", requested_slot="phone")
+    found, _ = validate(ValidateRepairForm(), slots, "电话15021940000，今天到底能不能来人？", intent="request_human")
+    assert found["phone"] == "15021940000"
+    # asking for a person in words is that request: the form lets the rules hand over
+    found, _ = validate(ValidateRepairForm(), slots, "电话15021940000 我要人工", intent="request_human")
+    assert found == {}
