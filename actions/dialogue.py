@@ -350,8 +350,10 @@ def form_for(message: Dict[str, Any], triggers=()) -> Optional[str]:
     a product with a fault, a product, order number or date with 退/换, a trigger word."""
     text = message.get("text", "") or ""
     target = details.switch_target(text, None)
+    # a product the extractor missed counts only in a statement: 那要是买个大衣柜呢…是不是要等好久
+    # asks about delivery, it reports no broken wardrobe
     product = any(e.get("entity") == "product" for e in message.get("entities", [])) \
-        or mentions.named_product(text) is not None
+        or (mentions.english_product(text) if mentions.is_question(text) else mentions.named_product(text)) is not None
     if target is None and details.return_type(text) and (
             product or parsing.find_order_id(text) or details.days_since(text, _today()) is not None):
         target = "return_form"

@@ -819,3 +819,9 @@ def test_a_phone_given_with_when_will_someone_come_is_the_answer_not_a_request_f
     # asking for a person in words is that request: the form lets the rules hand over
     found, _ = validate(ValidateRepairForm(), slots, "电话15021940000 我要人工", intent="request_human")
     assert found == {}
+
+
+def test_a_question_naming_a_catalogue_word_starts_no_repair():
+    from actions.dialogue import form_for
+    assert form_for({"text": "那要是买个大衣柜呢 那么大个东西是不是要等好久", "entities": []}) is None
+    assert form_for({"text": "家里的壁挂炉坏了没暖气了", "entities": []}) == "repair_form"
