@@ -138,7 +138,8 @@ def test_linear_model_adds_the_dense_models_scores_and_saves_them_without_pickle
     dense = dense_linear_model(10.0, "balanced").fit(vectors, labels)
     model = LinearModel.of(sparse, dense, 0.5)
     rows = DenseRows(vectors, np.ones(60, dtype=bool))
-    expected = softmax(sparse.decision_function(counts) + 0.5 * dense.decision_function(vectors), axis=1)
+    expected = softmax((sparse.decision_function(counts) + 0.5 * dense.decision_function(vectors)) / 1.5,
+                       axis=1)
     assert np.allclose(model.predict_proba(csr_matrix(counts), rows), expected)
     # no dense features (or a message without them): the n-gram model alone
     assert np.allclose(model.predict_proba(csr_matrix(counts)), sparse.predict_proba(counts))
