@@ -206,16 +206,19 @@ def tries_of(turn: Turn, field: str) -> int:
     return int((turn.slot("form_tries") or {}).get(field, 0))
 
 
-def told_before(tracker: Tracker, messages: int = 6) -> Optional[Tuple[str, Optional[str]]]:
+def told_before(tracker: Tracker, messages: int = 6, *,
+                since_refusal: bool = False) -> Optional[Tuple[str, Optional[str]]]:
     """The product the customer named earlier in this conversation (since the last ticket
-    was filed or a return refused) and, when that message told a fault, the
-    fault: ``(product, fault)``."""
+    was filed; with ``since_refusal``, since a return was refused too: a return after a refused
+    one starts afresh, while a repair of the refused item takes it) and, when that message told
+    a fault, the fault: ``(product, fault)``."""
     seen = 0
     for event in reversed(tracker.events or []):
         if event.get("event") == "bot" and parsing.find_ticket_number(event.get("text") or ""):
             return None
-        if event.get("event") == "slot" and event.get("name") == "return_dispute" and event.get("value"):
-            return None               # a return refused: its item is done with
+        if since_refusal and event.get("event") == "slot" and event.get("name") == "return_dispute" \
+                and event.get("value"):
+            return None               # a return refused: its item is done with, for a return
         if event.get("event") != "user":
             continue
         seen += 1
@@ -394,7 +397,7 @@ class ValidateReturnForm(ListeningForm):
             days = details.days_since(re.sub(r"(?i)dd\d+|\d{12,20}", "", turn.folded), today())
             if days is not None and not (turn.requested == "order_id" and not TIME_CUES.search(turn.folded)):
                 found["days_since_receipt"] = float(days)
-        earlier = told_before(turn.tracker) if turn.starting else None
+        earlier = told_before(turn.tracker, since_refusal=True) if turn.starting else None
         if earlier:
             # switched to (修啥修 还是直接退吧): the item and its fault named before are what goes back
             if not found.get("product") and not turn.slot("product"):

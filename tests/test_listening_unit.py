@@ -825,3 +825,12 @@ def test_a_question_naming_a_catalogue_word_starts_no_repair():
     from actions.dialogue import form_for
     assert form_for({"text": "那要是买个大衣柜呢 那么大个东西是不是要等好久", "entities": []}) is None
     assert form_for({"text": "家里的壁挂炉坏了没暖气了", "entities": []}) == "repair_form"
+
+
+def test_a_repair_after_a_refused_exchange_takes_the_item_and_its_fault():
+    from actions.forms import ValidateRepairForm
+    events = [_user("收到二十多天了 洗碗机不出水了 给我换新的", "request_return", 0.9),
+              {"event": "slot", "name": "return_dispute", "value": {"why": "window"}},
+              _bot("抱歉，超过了换货期限，可以申请保修维修")]
+    slots, _ = start(ValidateRepairForm(), events, "那你们上门修吧", intent="request_repair")
+    assert slots["product"] == "洗碗机" and "不出水" in slots["fault_description"]
