@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -133,7 +134,8 @@ def leaning_topic(tracker: Tracker, least: float) -> Optional[str]:
 
 def answered_misses(tracker: Tracker, intents: tuple) -> int:
     """How many of the latest customer messages in a row had one of ``intents`` and got no
-    FAQ answer either (a misread question answered from the classifier's leaning is no miss)."""
+    FAQ answer either (a misread question answered from the classifier's leaning is no miss).
+    A message of no words (👋, ？, 🙏) is no miss: there was nothing to understand."""
     count, answered = 0, False
     for event in reversed(tracker.events or []):
         if event.get("event") == "bot":
@@ -141,6 +143,14 @@ def answered_misses(tracker: Tracker, intents: tuple) -> int:
         elif event.get("event") == "user":
             if ((event.get("parse_data") or {}).get("intent") or {}).get("name") not in intents or answered:
                 break
-            count += 1
+            count += 0 if wordless(event.get("text") or "") else 1
             answered = False
     return count
+
+
+_WORD = re.compile(r"[\w\u4e00-\u9fff]")
+
+
+def wordless(text: str) -> bool:
+    """Emoji and punctuation only (👋, ？, 👌🙏): no words to understand."""
+    return not _WORD.search(text or "")

@@ -834,3 +834,14 @@ def test_a_repair_after_a_refused_exchange_takes_the_item_and_its_fault():
               _bot("抱歉，超过了换货期限，可以申请保修维修")]
     slots, _ = start(ValidateRepairForm(), events, "那你们上门修吧", intent="request_repair")
     assert slots["product"] == "洗碗机" and "不出水" in slots["fault_description"]
+
+
+def test_messages_of_no_words_are_no_misses():
+    from actions.common import answered_misses, wordless
+    assert wordless("👋") and wordless("？") and wordless("👌🙏!!") and not wordless("ok👌") and not wordless("嗯？")
+    events = [_user("👋", "nlu_fallback", 0.2), _bot("没太明白", "utter_please_rephrase"), _user("？", "nlu_fallback", 0.2)]
+    tracker = Tracker("web:x", {}, events[-1]["parse_data"], events, False, None, {}, "action_listen")
+    assert answered_misses(tracker, ("nlu_fallback",)) == 0
+    events += [_bot("没太明白", "utter_please_rephrase"), _user("帮我写作业", "nlu_fallback", 0.2)]
+    tracker = Tracker("web:x", {}, events[-1]["parse_data"], events, False, None, {}, "action_listen")
+    assert answered_misses(tracker, ("nlu_fallback",)) == 1
