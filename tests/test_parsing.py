@@ -55,6 +55,7 @@ def test_rating_in_stars(text, score):
     "3星还是4星吧",            # two scores
     "⭐⭐⭐⭐⭐⭐",              # more than five
     "10星", "6 stars", "4.5星", "等了15分钟了",
+    "两个星期了还没到", "等了三个星期", "两星期",   # weeks, not stars
 ])
 def test_rating_ambiguous_or_off_the_scale_is_none(text):
     assert parsing.rating_score(text) is None

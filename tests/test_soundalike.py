@@ -51,6 +51,11 @@ def test_readings_ignore_tones_and_know_every_reading():
     assert {"tiao", "diao"} <= readings("调")
     assert same_sound("几", "机") and same_sound("掉", "调") and not same_sound("箱", "冰")
     assert readings("a") == frozenset() and readings("") == frozenset()
+    assert readings("龦") == frozenset()           # CJK, but pypinyin has no reading: no crash
+
+
+def test_a_character_without_a_reading_is_no_crash():
+    assert sound_alike("冰龦坏了", CATALOGUE) is None
 
 
 def test_the_shop_profile_catalogue_is_used():

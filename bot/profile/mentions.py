@@ -97,7 +97,7 @@ _REASON = re.compile(
     # a verb that cannot reach its result (关不严, 拧不紧, 推不动, 合不拢): a defect
     r"不脱水|不甩干|[\u4e00-\u9fa5]不(?:严|紧|拢|动|稳|住|亮|干净|平)|"
     # too much of something (太软了, 太硬, 太吵, 太重) and not used to it (睡不惯, 用不习惯, 不舒服)
-    r"太(?!好|棒|感谢|谢谢|麻烦|久|晚|早)[\u4e00-\u9fa5]|[睡用穿坐吃看听]不(?:惯|习惯|了)|不习惯|不舒服|"
+    r"(?<!太)太(?!好|棒|感谢|谢谢|麻烦|久|晚|早|太|阳|原|平|空|极|湖|古|仓|和)[\u4e00-\u9fa5]|[睡用穿坐吃看听]不(?:惯|习惯|了)|不习惯|不舒服|"
     r"(?i:don't like|do not like|not like|wrong|size|fit|broken|damaged|defect|faulty|leak|not working|doesn't work|"
     r"changed my mind|don't need|don't want)")
 _NOT_REASON = re.compile(r"订单号码?|订单|单号|电话号码|电话|手机号码?|手机|号码|地址|(?i:order|phone|address)")

@@ -135,8 +135,8 @@ _RATING_WORDS = pattern_table(
 
 
 # a score said with stars: "5星", "给个三星吧", "三颗星", "5 stars", "1 star", "five stars";
-# a number glued to a longer one (15分钟, 4.5星) or a minute count is none
-_SCORE = re.compile(r"(?<![\d.])([1-5一二三四五两])\s*(?:分(?![钟之])|星|颗星|个星|(?i:stars?)(?![a-z]))"
+# a number glued to a longer one (15分钟, 4.5星), a minute count or a week count (两个星期) is none
+_SCORE = re.compile(r"(?<![\d.])([1-5一二三四五两])\s*(?:分(?![钟之])|星(?!期)|颗星|个星(?!期)|(?i:stars?)(?![a-z]))"
                     r"|(?<![a-z])(?i:(one|two|three|four|five)\s+stars?)(?![a-z])")
 _ENGLISH_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 # star emoji and star signs: the filled ones are the score (★★★☆☆ is 3)

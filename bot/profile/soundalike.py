@@ -33,7 +33,8 @@ def readings(char: str) -> FrozenSet[str]:
         return frozenset()
     from pypinyin import Style, pinyin
 
-    return frozenset(r for r in pinyin(char, style=Style.NORMAL, heteronym=True, errors="ignore")[0] if r)
+    found = pinyin(char, style=Style.NORMAL, heteronym=True, errors="ignore")
+    return frozenset(r for r in (found[0] if found else ()) if r)     # 龦: a CJK code point pypinyin cannot read
 
 
 def same_sound(a: str, b: str) -> bool:

@@ -90,8 +90,8 @@ class LinearModel:
     coef: np.ndarray
     intercept: np.ndarray
     classes_: np.ndarray
-    # the dense sentence vector's own linear model (same classes), its scores × dense_weight
-    # added to the n-grams' before the softmax; None: n-grams only
+    # the dense sentence vector's own linear model (same classes), its scores averaged with the
+    # n-grams' (weight dense_weight) before the softmax; None: n-grams only
     dense_coef: Optional[np.ndarray] = None
     dense_intercept: Optional[np.ndarray] = None
     dense_weight: float = 1.0
@@ -267,7 +267,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             "solver": "sag",
             "tol": 1e-4,
             # dense sentence features (a SentenceEncoderFeaturizer before this step): their
-            # own logistic regression, its scores × dense_weight added to the n-grams'
+            # own logistic regression, its scores averaged with the n-grams' (weight dense_weight)
             # (0: ignore them); measured in README, issue 13, 3 Dec
             "dense_C": 10.0,
             "dense_weight": 1.0,

@@ -78,8 +78,11 @@ class VectorCache:
         try:
             if self.path.exists():
                 with np.load(self.path, allow_pickle=False) as saved:
-                    self.keys, self.vectors = list(saved["keys"]), saved["vectors"]
-        except (OSError, ValueError, KeyError) as exc:
+                    keys, vectors = list(saved["keys"]), saved["vectors"]
+                if vectors.ndim != 2 or len(keys) != vectors.shape[0]:
+                    raise ValueError(f"{len(keys)} keys for vectors of shape {vectors.shape}")
+                self.keys, self.vectors = keys, vectors
+        except Exception as exc:        # truncated (BadZipFile), foreign or damaged: a cache only
             logger.warning("sentence encoder cache %s unreadable, not used: %s", self.path, exc)
         self.index = {k: i for i, k in enumerate(self.keys)}
 
@@ -101,6 +104,7 @@ class VectorCache:
             if k not in used:
                 keys.append(k)
                 vectors.append(self.vectors[i])
+        tmp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
@@ -109,8 +113,15 @@ class VectorCache:
                          vectors=np.asarray(vectors, dtype=np.float32))
             os.chmod(tmp, 0o644)
             os.replace(tmp, self.path)
-        except OSError as exc:
+            tmp = None
+        except (OSError, ValueError) as exc:
             logger.warning("sentence encoder cache %s not written: %s", self.path, exc)
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
 
 
 def load_encoder(name: str, threads: int = 1) -> Callable[[List[str]], np.ndarray]:
