@@ -6,6 +6,7 @@ inbox → annotate → train (fine-tune, for real) → compare → activate, the
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -13,6 +14,14 @@ from tests.conftest import Customer
 from tests.handoff_helpers import make_agent, sign_in
 
 pytestmark = pytest.mark.e2e
+
+
+def wait_in_page(page, expression: str, seconds: float) -> None:
+    """Until ``expression`` is true in the page (evaluated through the driver, not by eval)."""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true in the page: {expression}"
+        page.wait_for_timeout(200)
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">我的电话13812345678'
 
@@ -48,12 +57,14 @@ def test_inbox_annotate_train_compare_activate_in_the_browser(admin_stack, brows
         page.click("#compare")
         page.wait_for_selector("#verdict", timeout=900_000)
         assert page.locator("#scores tr").count() == 4
-        page.wait_for_function("document.getElementById('confusion').naturalWidth > 0", timeout=30_000)
+        # polled from Python: wait_for_function evals its predicate in the page, which the
+        # console's CSP (script-src 'self', no unsafe-eval) refuses once it has to poll
+        wait_in_page(page, "document.getElementById('confusion').naturalWidth > 0", 30)
         if "更差" in page.inner_text("#verdict"):
             page.fill("#reason", "browser test: a few fine-tune epochs")
         page.click("#activate")
         page.locator("#log tr", has_text=name).filter(has_text="上线").wait_for(timeout=300_000)
-        page.wait_for_function("!document.getElementById('activate').disabled")
+        wait_in_page(page, "!document.getElementById('activate').disabled", 30)
         assert page.inner_text("#activate-error") == ""
         shot = os.environ.get("KEFU_ADMIN_SCREENSHOT")
         if shot:
