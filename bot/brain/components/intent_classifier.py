@@ -41,7 +41,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text, Type
+from typing import Any, Dict, List, Optional, Text, Tuple, Type
 
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
@@ -187,20 +187,9 @@ class DenseRows:
 
 def dense_sentence_features(messages: List[Message]) -> Optional[DenseRows]:
     """The dense sentence-level features of the messages (None: no message has any)."""
-    widths: Dict[str, int] = {}
-    found_per_message = []
-    for message in messages:
-        found = [f for f in message.features if f.attribute == TEXT
-                 and f.type == FEATURE_TYPE_SENTENCE and not f.is_sparse()]
-        for f in found:
-            widths.setdefault(f.origin, f.features.shape[-1])
-        found_per_message.append(found)
+    found_per_message, widths, offsets, total = sentence_blocks(messages, sparse=False)
     if not widths:
         return None
-    offsets, total = {}, 0
-    for origin, width in widths.items():
-        offsets[origin] = total
-        total += width
     vectors = np.zeros((len(messages), total))
     present = np.zeros(len(messages), dtype=bool)
     for row, found in enumerate(found_per_message):
@@ -235,18 +224,17 @@ def dense_linear_model(c: float, class_weight: Optional[str]) -> LogisticRegress
     return LogisticRegression(C=c, class_weight=class_weight, solver="lbfgs", max_iter=3000)
 
 
-def sentence_features(messages: List[Message]) -> csr_matrix:
-    """Each message's sentence-level sparse features from all featurizers, side by side in
-    pipeline order (as ``Message.get_sparse_features`` combines them), built as one matrix
-    rather than stacked message by message. Dense features are not counts (TF-IDF would
-    take the logarithm of a sentence vector's components): they have their own model
-    (:func:`dense_sentence_features`)."""
+def sentence_blocks(messages: List[Message], sparse: bool
+                    ) -> Tuple[List[List[Any]], Dict[str, int], Dict[str, int], int]:
+    """Each message's sentence-level TEXT features of one kind (sparse or dense), and where
+    each featurizer's (origin's) block starts when they are laid side by side in pipeline
+    order: (features per message, width by origin, offset by origin, total width)."""
     widths: Dict[str, int] = {}
     per_message: List[List[Any]] = []
     for message in messages:
         found = [f for f in message.features
                  if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE
-                 and f.is_sparse()]
+                 and f.is_sparse() == sparse]
         for f in found:
             widths.setdefault(f.origin, f.features.shape[-1])
         per_message.append(found)
@@ -254,6 +242,16 @@ def sentence_features(messages: List[Message]) -> csr_matrix:
     for origin, width in widths.items():
         offsets[origin] = total
         total += width
+    return per_message, widths, offsets, total
+
+
+def sentence_features(messages: List[Message]) -> csr_matrix:
+    """Each message's sentence-level sparse features from all featurizers, side by side in
+    pipeline order (as ``Message.get_sparse_features`` combines them), built as one matrix
+    rather than stacked message by message. Dense features are not counts (TF-IDF would
+    take the logarithm of a sentence vector's components): they have their own model
+    (:func:`dense_sentence_features`)."""
+    per_message, _widths, offsets, total = sentence_blocks(messages, sparse=True)
     rows, cols, values = [], [], []
     for row, found in enumerate(per_message):
         for f in found:
@@ -415,7 +413,8 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
         label_probs = self.intent_model.predict_proba(features, dense)
         labels = self.intent_model.classes_
         for row, message in enumerate(messages):
-            label_probs[row] = as_taught(label_probs[row], labels, self.taught.get(taught_key(message.get(TEXT))))
+            taught = self.taught.get(taught_key(message.get(TEXT)))
+            label_probs[row] = as_taught(label_probs[row], labels, taught)
             # An intent scores as its most probable class: summing 16 FAQ topics' small
             # shares would make "faq" win every message the model is unsure about.
             intents: Dict[str, float] = defaultdict(float)
@@ -428,16 +427,15 @@ class IntentClassifier(RasaIntentClassifier, GraphComponent):
             message.set("intent_ranking", ranking, add_to_output=True)
             if self.topic_models:
                 self._select_topics(message, features[row],
-                                    dense[row] if dense is not None else None)
+                                    dense[row] if dense is not None else None, taught)
         return messages
 
     def _select_topics(self, message: Message, features: csr_matrix,
-                       dense: Optional[DenseRows]) -> None:
+                       dense: Optional[DenseRows], taught: Optional[str]) -> None:
         """Writes ``response_selector`` as ResponseSelector does: topic, its utter action."""
         selector: Dict[str, Any] = {"all_retrieval_intents": sorted(self.topic_models)}
         for retrieval_intent, model in self.topic_models.items():
-            probs = as_taught(model.predict_proba(features, dense)[0], model.classes_,
-                              self.taught.get(taught_key(message.get(TEXT))))
+            probs = as_taught(model.predict_proba(features, dense)[0], model.classes_, taught)
             order = np.argsort(-probs)
             ranking = [{"id": None, "confidence": float(probs[i]),
                         "intent_response_key": str(model.classes_[i])}
