@@ -151,7 +151,7 @@ def rating_score(text: str) -> Optional[int]:
     scores = set()
     for match in _SCORE.finditer(text):
         word = match.group(2)
-        scores.add(_ENGLISH_NUMBERS[word.lower()] if word else 2 if match.group(1) == "两" else chinese_number(match.group(1)))
+        scores.add(_ENGLISH_NUMBERS[word.lower()] if word else chinese_number(match.group(1)))
     if re.search(r"(?<![\d.])(?:[6-9]|\d{2,})\s*(?:颗|个)?(?:星|(?i:stars?)(?![a-z]))", text):
         return None                   # "10星", "6 stars": not on the 1–5 scale
     stars = len(_STAR_SIGNS.findall(text))
