@@ -8,7 +8,7 @@ every digit ASCII) first.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import List, Optional
 
 from bot.profile.details import PHONE_ANY, fold
 
@@ -41,11 +41,17 @@ def named_product(text: str) -> Optional[str]:
     english = english_product(text)
     if english:
         return english
-    from bot.profile.business import load_profile
     from bot.profile.soundalike import sound_alike
 
-    words = [str(w) for w in load_profile().get("product_words") or ()]
+    words = product_words()
     return catalogue_word(fold(text), words) or sound_alike(fold(text), words)
+
+
+def product_words() -> List[str]:
+    """The business profile's catalogue words (``product_words``), longest first."""
+    from bot.profile.business import load_profile
+
+    return sorted((str(w) for w in load_profile().get("product_words") or ()), key=len, reverse=True)
 
 
 def catalogue_word(text: str, words) -> Optional[str]:
@@ -81,9 +87,7 @@ def mentions_fault(text: str) -> bool:
     """The text tells a fault; a product's own name is none (燃气热水器 has 热, 冷柜 冷: the
     profile's ``product_words`` are left out first)."""
     folded = fold(text)
-    from bot.profile.business import load_profile
-
-    for word in sorted((str(w) for w in load_profile().get("product_words") or ()), key=len, reverse=True):
+    for word in product_words():
         folded = folded.replace(word, " ")
     return bool(FAULT.search(folded))
 
