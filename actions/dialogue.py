@@ -264,8 +264,7 @@ class RouteDetail(Action):
 def carries_item(message: Dict[str, Any]) -> bool:
     """The message names the item or the order (a product, an order number, when it came)."""
     text = message.get("text", "") or ""
-    return any(e.get("entity") == "product" for e in message.get("entities", [])) \
-        or mentions.named_product(text) is not None or bool(parsing.find_order_id(text)) \
+    return carries_product(message) or bool(parsing.find_order_id(text)) \
         or details.days_since(text, _today()) is not None
 
 
@@ -310,6 +309,7 @@ def ask_about_product(dispatcher: CollectingDispatcher, tracker: Tracker) -> boo
 
 
 def carries_product(message: Dict[str, Any]) -> bool:
+    """The message names a product: an extracted one, or one named in English or misspelt by sound."""
     return any(e.get("entity") == "product" for e in message.get("entities", [])) \
         or mentions.named_product(message.get("text", "") or "") is not None
 
