@@ -232,7 +232,7 @@ class RouteDetail(Action):
             return CheckTicket().run(dispatcher, tracker, domain)
         target = form_for(message, profile.load_profile().get("high_priority_complaint_keywords", [])) \
             or form_of_fragments(tracker)
-        if target:
+        if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
             return reset() + [FollowupAction(target)]
         refused = refused_just_now(tracker)
         if refused and carries_details(text):        # a phone or an order number after a refusal:

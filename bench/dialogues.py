@@ -1,6 +1,7 @@
 """Play multi-turn conversations through the real stack and score them: ``make dialogues``.
 
-``python -m bench.dialogues [--set tests/dialogues_blind/conversations.yml] [--only d001,d002]``
+``python -m bench.dialogues [--set tests/dialogues_blind/conversations.yml] [--only d001,d002]
+[--transcript]``
 
 Each conversation (format: tests/dialogues_blind/README.md) is a web-chat customer talking to
 a real gateway + Rasa (a really trained model, bot/training/model_cache.py) + action server,
@@ -9,6 +10,8 @@ turns' replies are checked (``replied``, ``mentions_any``, ``mentions_none``), t
 rows the actions wrote and the handoff state. One stack per clock (``in_hours`` 10:00,
 ``after_hours`` 23:30 shop time, via KEFU_FAKE_NOW), each with its own fresh database.
 Prints every failure and ``N/M conversations fully correct``; exits 0 either way.
+``--transcript`` also prints what the customer said, every reply and the ticket rows, for
+reading why a conversation went wrong (never use it on a frozen report set).
 """
 from __future__ import annotations
 
@@ -114,7 +117,7 @@ def check_outcome(outcome: Dict[str, Any], tickets: List[Any], handoff: Optional
     return failures
 
 
-def play(stack_url: str, conversation: Dict[str, Any], engine) -> List[str]:
+def play(stack_url: str, conversation: Dict[str, Any], engine, transcript=None) -> List[str]:
     from bot.store.handoffs import HandoffStore
     from bot.store.tickets import TicketStore
 
@@ -131,6 +134,10 @@ def play(stack_url: str, conversation: Dict[str, Any], engine) -> List[str]:
             failures.append(f"turn {index + 1} «{say}»: request failed: {exc}")
             continue
         failures += check_turn(index, say, turn.get("expect") or {}, replies)
+        if transcript:
+            print(f"    > {say}", file=transcript)
+            for reply in replies:
+                print(f"    < {reply}", file=transcript)
     time.sleep(0.5)                    # events published after the turn (handoff rows)
     conversation_id = f"web:{sender}"
     tickets = sorted(TicketStore(engine).for_customer(conversation_id, open_only=False),
@@ -138,11 +145,16 @@ def play(stack_url: str, conversation: Dict[str, Any], engine) -> List[str]:
     active = HandoffStore(engine).active(conversation_id)
     handoff = active.status if active and active.status == "queued" else ("claimed" if active else "none")
     failures += check_outcome(conversation.get("outcome") or {}, tickets, handoff)
+    if transcript:
+        for ticket in tickets:
+            print(f"    = {ticket.number} {ticket.kind} {ticket.priority} product={ticket.product!r} "
+                  f"order={ticket.order_id!r} category={ticket.category!r}", file=transcript)
+        print(f"    = handoff {handoff}", file=transcript, flush=True)
     return failures
 
 
 def run(conversations: List[Dict[str, Any]], *, model: Optional[Path] = None,
-        out=sys.stdout) -> tuple[int, int, Dict[str, List[str]]]:
+        out=sys.stdout, transcript: bool = False) -> tuple[int, int, Dict[str, List[str]]]:
     from cryptography.fernet import Fernet
     from sqlalchemy import create_engine
 
@@ -169,7 +181,8 @@ def run(conversations: List[Dict[str, Any]], *, model: Optional[Path] = None,
         engine = create_engine(url, future=True)
         try:
             for conversation in todo:
-                results[conversation["id"]] = play(stack.url, conversation, engine)
+                results[conversation["id"]] = play(stack.url, conversation, engine,
+                                                   out if transcript else None)
                 mark = "ok " if not results[conversation["id"]] else "FAIL"
                 print(f"  {mark} {conversation['id']} {','.join(conversation.get('covers') or [])}",
                       file=out, flush=True)
@@ -195,12 +208,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--set", default=str(DEFAULT_SET), help="conversations YAML")
     parser.add_argument("--only", default="", help="comma-separated conversation ids")
     parser.add_argument("--model", default=None, help="a model archive (default: trained/cached)")
+    parser.add_argument("--transcript", action="store_true",
+                        help="print every turn's replies and the tickets (not on a report set)")
     args = parser.parse_args(argv)
     conversations = yaml.safe_load(Path(args.set).read_text(encoding="utf-8"))
     if args.only:
         wanted = set(args.only.split(","))
         conversations = [c for c in conversations if c["id"] in wanted]
-    correct, total, results = run(conversations, model=Path(args.model) if args.model else None)
+    correct, total, results = run(conversations, model=Path(args.model) if args.model else None,
+                                  transcript=args.transcript)
     report(correct, total, results)
     return 0
 
