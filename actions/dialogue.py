@@ -362,7 +362,18 @@ def form_for(message: Dict[str, Any], triggers=()) -> Optional[str]:
         target = "repair_form"
     if target is None and any(str(w) in text for w in triggers):
         target = "complaint_form"
+    if target is None and not mentions.is_question(text) and reports_emergency(text):
+        target = "repair_form"        # 家里闻到很重的煤气味: no product named, no request word
     return target
+
+
+def reports_emergency(text: str) -> bool:
+    """The message reports an urgent hazard (the profile's words, not negated: 煤气味很重,
+    水管爆了), whatever else it names."""
+    facts = _profile()
+    urgent, _ = details.urgency(text, facts.get("urgent_repair_keywords") or (),
+                                facts.get("urgent_repair_not_urgent_when_leaking_from") or ())
+    return urgent
 
 
 def _today():

@@ -14,7 +14,7 @@ from rasa_sdk.events import SlotSet
 
 from actions.listening import (CHANGE_OF_MIND, NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, content, load_facts, mine_ids,
                                mine_order, mine_phone, mine_told_complaint, substance)
-from bot.profile import details, mentions, pack, parsing
+from bot.profile import details, hazards, mentions, pack, parsing
 from bot.profile import business as profile
 from bot.profile import privacy
 
@@ -288,6 +288,18 @@ class ValidateRepairForm(ListeningForm):
                 if earlier[1] and "fault_description" not in found and not turn.slot("fault_description"):
                     found["fault_description"] = earlier[1]
         self.rate(turn, found)
+        self.emergency_product(turn, found)
+
+    def emergency_product(self, turn: Turn, found: Dict[str, Any]) -> None:
+        """An emergency never waits for the product question (燃气管道漏气, 水管爆了, 插座冒火花):
+        what it is in, from the profile's ``urgent_repair_objects``, or "not named"; the
+        engineer sees the rest on site."""
+        urgency = found.get("urgency") if "urgency" in found else turn.slot("urgency")
+        if urgency != "urgent" or found.get("product") or turn.slot("product"):
+            return
+        told = " ".join(filter(None, (turn.slot("fault_description"), found.get("fault_description"), turn.text)))
+        found["product"] = hazards.hazard_object(told, load_facts().get("urgent_repair_objects") or ()) \
+            or pack.say("product_unnamed")
 
     def rate(self, turn: Turn, found: Dict[str, Any]) -> None:
         fault = found.get("fault_description")
@@ -333,6 +345,30 @@ class ValidateRepairForm(ListeningForm):
     def after(self, turn: Turn, found: Dict[str, Any], dispatcher) -> None:
         if "fault_description" in found and "urgency" not in found:
             self.rate(turn, found)
+            self.emergency_product(turn, found)
+        self.first_aid(turn, found, dispatcher)
+
+    def first_aid(self, turn: Turn, found: Dict[str, Any], dispatcher) -> None:
+        """The moment a fault turns out urgent, and something is still to ask: what to do now
+        (close the gas valve, cut the power) and the on-site promise, before the next question.
+        When nothing is left to ask, the filed ticket's own message says it."""
+        if found.get("urgency") != "urgent" or turn.slot("urgency") == "urgent":
+            return
+        if all(found.get(f) if f in found else turn.slot(f) for f in self.fields):
+            return
+        from bot.profile import sla
+
+        facts = load_facts()
+        fault = found.get("fault_description") or turn.slot("fault_description") or turn.text
+        _, words = details.urgency(fault, facts["urgent_repair_keywords"],
+                                   facts.get("urgent_repair_not_urgent_when_leaking_from", ()),
+                                   found.get("product") or turn.slot("product"))
+        kind = hazards.safety_kind(words, facts.get("urgent_safety_advice") or {}) or "other"
+        hours = float(sla.promised_hours("repair", "urgent"))
+        promise = pack.say("promise_minutes", minutes=int(round(hours * 60))) if hours < 1 else \
+            pack.say("promise_hours", hours=f"{hours:g}")
+        advice = pack.labels("safety_advice")
+        dispatcher.utter_message(text=(advice.get(kind) or advice["other"]).format(promise=promise))
 
 
 class ValidateReturnForm(ListeningForm):

@@ -181,3 +181,28 @@ def test_back_and_forth_is_no_exchange(text, kind):
 def test_a_gas_appliance_is_urgent_only_with_a_leak_not_denied(text, urgent):
     keywords = ["漏气", "燃气", "煤气", "冒烟"]
     assert details.urgency(text, keywords)[0] is urgent
+
+
+FACTS = profile.load_profile()
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("厨房里一股煤气味", "gas"), ("家裡有瓦斯味", "gas"), ("插座冒火花了", "electric"),
+    ("配电箱冒烟了 有烧焦味", "fire"), ("水管爆了家里全是水", "water"),
+    ("暖气不热 家里没暖气", None),
+])
+def test_first_aid_is_chosen_by_what_is_dangerous(text, kind):
+    """gas, then sparks, then fire, then water (the profile's order); a cold home needs none."""
+    urgent, words = details.urgency(text, WORDS, CONTAINED)
+    assert urgent
+    from bot.profile import hazards
+    assert hazards.safety_kind(words, FACTS["urgent_safety_advice"]) == kind
+
+
+@pytest.mark.parametrize("text,thing", [
+    ("厨房燃气管道好像漏气了", "燃气管道"), ("插座冒火花了", "插座"), ("卫生间水管爆了", "水管"),
+    ("家里一股煤气味", "煤气"), ("楼上漏水 天花板在滴", "天花板"), ("到处是水", None),
+])
+def test_an_emergency_without_a_product_is_filed_under_what_it_is_in(text, thing):
+    from bot.profile import hazards
+    assert hazards.hazard_object(text, FACTS["urgent_repair_objects"]) == thing

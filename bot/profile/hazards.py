@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from bot.profile.parsing import ascii_digits
 
@@ -64,7 +64,7 @@ def urgency(text: str, keywords: Iterable[str], contained_products: Iterable[str
         for match in re.finditer(re.escape(word), cleaned):
             if _negated(cleaned, match.start()):
                 continue
-            if word in ("燃气", "煤气") and not re.search(r"漏|味|泄|闻|呛|嘶", affirmed):
+            if word in ("燃气", "煤气", "瓦斯") and not re.search(r"漏|味|泄|闻|呛|嘶", affirmed):
                 continue        # a gas appliance named, no leak: "燃气灶打不着火", "燃气灶没有漏气"
             if "水" in word and "漏" in word or word == "跑水":
                 if contained and not any(p in cleaned for p in _PIPE_WORDS):
@@ -72,3 +72,25 @@ def urgency(text: str, keywords: Iterable[str], contained_products: Iterable[str
             if word not in found and not any(word in f for f in found):
                 found.append(word)
     return bool(found), found
+
+
+# --- what to do first, and what is at fault, in an emergency -----------------------------------
+
+def safety_kind(hazard_words: Iterable[str], kinds: Dict[str, Iterable[str]]) -> Optional[str]:
+    """Which first aid an urgent report needs: the first of ``kinds`` (the profile's
+    ``urgent_safety_advice``, in its order: gas, sparks, fire, water) one of whose words is
+    among ``hazard_words`` (what :func:`urgency` found); None for a home without heating."""
+    found = [str(w) for w in hazard_words]
+    for kind, words in (kinds or {}).items():
+        if any(str(k) in w or w in str(k) for w in found for k in words or ()):
+            return str(kind)
+    return None
+
+
+def hazard_object(text: str, objects: Iterable[str]) -> Optional[str]:
+    """What an emergency is in when no product is named (``燃气管道好像漏气了`` → 燃气管道,
+    ``插座冒火花`` → 插座): the longest of the profile's ``urgent_repair_objects`` in ``text``,
+    the earliest when two are as long."""
+    text = fold(text or "")
+    hits = [(-len(str(o)), text.find(str(o)), str(o)) for o in objects or () if str(o) and str(o) in text]
+    return min(hits)[2] if hits else None

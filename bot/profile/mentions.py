@@ -78,7 +78,7 @@ def says_no_order(text: str) -> bool:
 # --- a fault ("黑屏", "makes loud noise") ----------------------------------------------------
 FAULT = re.compile(
     r"坏|不|没|漏|响|异|冒|烧|停|卡|断|裂|慢|热|冷|跳闸|报错|故障|问题|失灵|掉|松|堵|臭|味|闪|黑屏|花屏|蓝屏|白屏|死机|"
-    r"歪|变形|凹|塌|陷|鼓包|渗|滴|抖|晃|噪|吵|锈|霉|打不开|关不上|"
+    r"歪|变形|凹|塌|陷|鼓包|渗|滴|抖|晃|噪|吵|锈|霉|爆(?!款|品|单|满|料)|淹|打不开|关不上|"
     r"(?i:noise|noisy|leak|broken|break|not working|doesn't work|won't|stopped|dead|crack|smell|smoke|spark|"
     r"no power|not cool|not heat|error|stuck|flicker|loud|drip|puddle|won't (?:turn on|start|close|drain))")
 
