@@ -65,7 +65,11 @@ def switch(dispatcher: CollectingDispatcher, tracker: Tracker, source: Optional[
         named = [fields[f] for f in keep if f in ("order_id", "phone")]
         named += [pack.say("switch_carried_problem")] if moved else []
         carried = pack.say("switch_carried", fields=pack.say("list_separator").join(named)) if named else ""
-        dispatcher.utter_message(text=pack.say("switch_form", source=forms[source], target=forms[target],
+        kind = details.return_type((tracker.latest_message or {}).get("text", "")) if target == "return_form" else None
+        # 不投诉了，我要退货: the return it is, by name (退货, 换货), not the form's general name
+        label = forms[target] if not kind else (
+            pack.say("return_type_return") if kind == "return" else pack.say("return_type_exchange"))
+        dispatcher.utter_message(text=pack.say("switch_form", source=forms[source], target=label,
                                                carried=carried))
     return reset(keep) + [SlotSet(name, value) for name, value in moved.items()] + [FollowupAction(target)]
 
@@ -235,7 +239,7 @@ class RouteDetail(Action):
         if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
             return reset() + [FollowupAction(target)]
         refused = refused_just_now(tracker)
-        if refused and carries_details(text):        # a phone or an order number after a refusal:
+        if refused and (carries_details(text) or disputes(text)):   # details or "不同意" after a refusal:
             return record_dispute(dispatcher, tracker, refused)    # an agent reviews it and calls
         routed = route_by_context(tracker, domain)    # details after a request (换货 … DD…)
         if routed:
@@ -312,6 +316,16 @@ def carries_product(message: Dict[str, Any]) -> bool:
     """The message names a product: an extracted one, or one named in English or misspelt by sound."""
     return any(e.get("entity") == "product" for e in message.get("entities", [])) \
         or mentions.named_product(message.get("text", "") or "") is not None
+
+
+# disagreeing with a refusal (我不同意，当时客服说可以退的，我要个说法)
+_DISPUTES = re.compile(r"不同意|不服|不认可|不接受|不合理|不公平|凭什么|说法|讲理|复核|申诉|异议|明明|说(?:了)?可以退|"
+                       r"说(?:了)?能退|(?i:disagree|not fair|unfair)")
+
+
+def disputes(text: str) -> bool:
+    """The customer disagrees with what was just decided (``凭什么不能退``, ``我不同意``)."""
+    return bool(_DISPUTES.search(details.fold(text)))
 
 
 def carries_details(text: str) -> bool:
@@ -413,6 +427,14 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
         store().add_note(number, pack.say("ticket_note", text=privacy.mask_customer_text(text)[:300]),
                          actor="customer")
         told += pack.say("noted_on_ticket")
+    if not told and not order:
+        # nothing to add (对 / 没问题 / 确认 after the read-back): the ticket and what it promises
+        from actions.tickets import ticket_when
+
+        ticket = store().find(number)
+        if ticket is not None and ticket.status not in ("resolved", "closed"):
+            dispatcher.utter_message(text=pack.say("ticket_confirmed", when=ticket_when(ticket)))
+            return
     follow = pack.say("follow_up_by_phone" if phone else "follow_up_as_left")
     dispatcher.utter_message(text=pack.say("ticket_addition", told=told, number=number, follow=follow))
 

@@ -427,6 +427,15 @@ def acknowledge(turn: Turn, found: Dict[str, Any], requested: str, dispatcher: C
     names = pack.labels("field_names")
     told = [names[n] for n, v in found.items() if n in FIELDS and n != requested and v not in (None, "")
             and v != turn.slot(n)]
+    kind = found.get("return_type") if found.get("return_type") != turn.slot("return_type") else None
+    if kind in ("return", "exchange") and requested != "return_type":
+        # 不换了 退货: the way chosen, by name (按退货办理), not "退换方式已记下"
+        label = pack.say("return_type_return") if kind == "return" else pack.say("return_type_exchange")
+        others = [t for t in told if t != names["return_type"]]
+        dispatcher.utter_message(text=pack.say("noted_return_type", kind=label) + (
+            pack.say("noted_details_more", fields=pack.say("list_separator").join(dict.fromkeys(others)))
+            if others else ""))
+        return
     dispatcher.utter_message(text=pack.say("noted_details",
                                            fields=pack.say("list_separator").join(dict.fromkeys(told))))
 
@@ -501,7 +510,9 @@ def statement_part(text: str) -> str:
     if len(kept) == len(clauses):
         return ""                    # no question in it to set apart: the answer was all it said
     rest = " ".join(kept)
-    return rest if len(content(SOCIAL_WORDS.sub("", rest))) >= 3 else ""
+    # a phone or an order number beside the question (电话136…，另外问下退款多久到账) is for the form too
+    carries_id = details.find_phone(rest) is not None or parsing.find_order_id(rest) is not None
+    return rest if carries_id or len(content(SOCIAL_WORDS.sub("", rest))) >= 3 else ""
 
 
 # greetings, thanks and asking words: no statement for a form (你好 请问保修几年)

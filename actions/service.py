@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (answered_misses, customer_channel, faq_ranking, follow_up_topic, latest_turn_key,
                             leaning_topic, local_time, store, ticket_payload)
-from actions.dialogue import carries_item, form_for, reset
+from actions.dialogue import carries_item, disputes, form_for, refused_just_now, reset
 from actions.listening import NO_VALUE
 from bot.profile import details, mentions, parsing
 from bot.profile import business as profile
@@ -83,6 +83,8 @@ class HandleFallback(Action):
             dispatcher.utter_message(text=promised)
             return []
         text = tracker.latest_message.get("text", "")
+        if refused_just_now(tracker) and disputes(text):   # "我不同意…要个说法" after a refused return
+            return [FollowupAction("action_record_dispute")]
         number = own_recent_ticket(tracker) if carries_details(text) else None
         if number:                                       # a phone for the ticket just filed, misread
             add_to_ticket(dispatcher, number, text)

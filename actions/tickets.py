@@ -301,6 +301,12 @@ def promise_answer(tracker: Tracker) -> Optional[str]:
     ticket = store().find(number) if number else None
     if ticket is None or ticket.customer_id != tracker.sender_id or ticket.status in ("resolved", "closed"):
         return None
+    return ticket_when(ticket)
+
+
+def ticket_when(ticket) -> str:
+    """What the ticket promises: its hours, its due time, what happens by then."""
+    number = ticket.number
     what = pack.labels("ticket_when_what")
     kind = f"{ticket.kind}_urgent" if ticket.priority == "urgent" and f"{ticket.kind}_urgent" in what else ticket.kind
     hours = float(sla.promised_hours(ticket.kind, ticket.priority))

@@ -124,6 +124,10 @@ def test_phone_kept_out_of_a_description():
     ("不退了", "return_form", None),
     ("不换了，退货", "return_form", None),
     ("算了", "complaint_form", None),
+    ("算了 还是退货吧 修来修去的麻烦", "repair_form", "return_form"),
+    ("退货太麻烦了 还是修吧", "return_form", "repair_form"),
+    ("那就帮我修一下", "return_form", "repair_form"),
+    ("我要修改地址", "return_form", None),
 ])
 def test_switch_target(text, current, target):
     assert details.switch_target(text, current) == target

@@ -845,3 +845,35 @@ def test_messages_of_no_words_are_no_misses():
     events += [_bot("没太明白", "utter_please_rephrase"), _user("帮我写作业", "nlu_fallback", 0.2)]
     tracker = Tracker("web:x", {}, events[-1]["parse_data"], events, False, None, {}, "action_listen")
     assert answered_misses(tracker, ("nlu_fallback",)) == 1
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("电话13665802147，另外问下退款大概多久能到账？", "13665802147"),
+    ("洗衣机不排水 修要花钱吗", "洗衣机不排水"),
+    ("你好 请问保修几年", ""),
+])
+def test_what_a_message_tells_beside_its_question_keeps_a_phone(text, kept):
+    from actions.listening import statement_part
+
+    told = statement_part(text)
+    assert (kept in told) if kept else told == ""
+
+
+def test_a_plain_yes_after_filing_confirms_with_the_tickets_own_promise(ticket_store, monkeypatch):
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", "对")
+    assert said.startswith("好的，已确认") and ticket.number in said
+    assert "补充" not in said and not any(e["kind"] == "note" for e in ticket_store.find(ticket.number).events)
+
+
+def test_exchange_turned_into_a_return_mid_form_is_told_by_name():
+    slots, said = validate(ValidateReturnForm(), {**RETURN, "return_type": "exchange", "requested_slot": "order_id"},
+                           "不换了，退货吧")
+    assert slots["return_type"] == "return" and "按退货办理" in said[0]
+
+
+@pytest.mark.parametrize("text, disputed", [
+    ("我不同意，当时客服说可以退的，我要个说法", True), ("凭什么不能退", True), ("好吧 那算了", False),
+])
+def test_a_dispute_of_a_refusal_is_heard_in_words(text, disputed):
+    from actions.dialogue import disputes
+    assert disputes(text) is disputed

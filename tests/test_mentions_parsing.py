@@ -57,6 +57,7 @@ def test_says_no_order(text, none):
     ("买的床垫尺寸不对，想退货", "尺寸不对"),
     ("我要退货！订单号找不到了！是我老婆下的单！", None),
     ("退货，订单DD889102736455", None),
+    ("电视屏幕中间有一条竖线，想退", "竖线"),
 ])
 def test_reason_in(text, reason):
     found = mentions.reason_in(text)
@@ -67,7 +68,8 @@ def test_reason_in(text, reason):
 
 
 @pytest.mark.parametrize("text,fault", [("电视 黑屏", True), ("makes loud noise when spinning", True),
-                                        ("热水器漏气", True), ("锦江区春熙路6号8楼", False)])
+                                        ("热水器漏气", True), ("锦江区春熙路6号8楼", False),
+                                        ("显示器右边漏光", True)])
 def test_mentions_fault(text, fault):
     assert mentions.mentions_fault(text) is fault
 

@@ -418,13 +418,16 @@ def without_negated_kinds(text: str) -> str:
 _ASKS_RETURN = re.compile(r"(?:直接|还是|那就|干脆|给我|帮我|我要|我想|要)(?:给我|帮我|直接)?退(?!出|休|步|役|烧|换)|"
                           r"(?:钱|款)(?:给我)?退(?:回来|回|给我)|把钱退|(?i:refund me|money back|give me a refund|"
                           r"i want a refund|want my money|send it back)")
+# a bare 修 asked for (还是修吧, 那就修一下, 帮我修): a repair, never 修改 (changing a detail)
+_ASKS_REPAIR = re.compile(r"(?:还是|那就|干脆|给我|帮我|我要|我想|就)(?:给我|帮我|直接|上门)?修(?!改|正)")
 
 
 def switch_target(text: str, current: str | None) -> Optional[str]:
     """The other form a customer switches to (``不投诉了，我要退货`` → ``return_form``,
     ``算了，还是报修吧`` → ``repair_form``, ``投诉有什么用，直接给我退了`` → ``return_form``), or
     None. Negated kinds never count; the kind said last wins."""
-    folded = without_negated_kinds(text)
+    # "修来修去的麻烦" tells why not to repair, it asks for no repair
+    folded = _BACK_AND_FORTH.sub(lambda m: "□" * len(m.group(0)), without_negated_kinds(text))
     best: Optional[Tuple[int, str]] = None
     for form, words in KINDS.items():
         for word in words:
@@ -434,12 +437,16 @@ def switch_target(text: str, current: str | None) -> Optional[str]:
     for match in _ASKS_RETURN.finditer(folded):
         if best is None or match.start() > best[0]:
             best = (match.start(), "return_form")
+    for match in _ASKS_REPAIR.finditer(folded):
+        if best is None or match.start() > best[0]:
+            best = (match.start(), "repair_form")
     if best is None or best[1] == current:
         return None
     return best[1]
 
 
-_BACK_AND_FORTH = re.compile(r"换来换去|退来退去|退了又换|换了又换|来回换|来回退|反复换|换个没完")
+_BACK_AND_FORTH = re.compile(r"换来换去|退来退去|退了又换|换了又换|来回换|来回退|反复换|换个没完|修来修去|修了又修|"
+                             r"来回修|反复修|修了好几次|修过好几次|修好几次|修了几次|修不好")
 
 
 def return_type(text: str) -> Optional[str]:
