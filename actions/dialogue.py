@@ -416,27 +416,50 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
     that vents (``就你们这服务，差评！``) apologises first."""
     told = pack.say("ticket_remark_sorry") if sorry else ""
     order = parsing.find_order_id(text)
-    if order:                                 # the order it is about, when the ticket had none
-        store().set_order_id(number, order.upper(), actor="customer")
+    if order:                                 # the order it is about, when the ticket had none,
+        before = store().find(number)              # or in place of one the customer says was wrong
+        after = store().set_order_id(number, order.upper(), actor="customer",
+                                     corrected=details.is_correction(text))
+        if before is not None and before.order_id != after.order_id:
+            told += pack.say("noted_order_on_ticket", order=after.order_id)
     phone = details.find_phone(text)
     if phone:                                 # the number to call back: on the ticket
         store().set_phone(number, phone[1], actor="customer")
         told += pack.say("noted_callback_phone", phone=privacy.mask_phone(phone[1]))
     rest = details.PHONE_ANY.sub("", details.fold(text)) if phone else text
+    rest = parsing.ORDER_ID_RE.sub("", rest) if order else rest
+    rest = details.CORRECTION.sub("", CONFIRMS.sub("", details.fold(rest))) if order or phone or confirms(rest) else rest
     if len(re.sub(r"[\W好的嗯哦行是对了吧啊呀电话号码手机是我的]|(?i:my|number|phone|is)", "", rest)) >= 4:
         store().add_note(number, pack.say("ticket_note", text=privacy.mask_customer_text(text)[:300]),
                          actor="customer")
         told += pack.say("noted_on_ticket")
-    if not told and not order:
-        # nothing to add (对 / 没问题 / 确认 after the read-back): the ticket and what it promises
+    urged = URGES.search(details.fold(text)) is not None
+    if (urged or not told) and not order:
+        # nothing to add (对 / 没问题 / 确认 after the read-back), or a push (对 快点来人啊): the ticket
+        # and what it promises, the push kept on it for the agent
         from actions.tickets import ticket_when
 
         ticket = store().find(number)
         if ticket is not None and ticket.status not in ("resolved", "closed"):
-            dispatcher.utter_message(text=pack.say("ticket_confirmed", when=ticket_when(ticket)))
+            dispatcher.utter_message(text=pack.say("ticket_urged" if urged else "ticket_confirmed",
+                                                   told=told, when=ticket_when(ticket)))
             return
     follow = pack.say("follow_up_by_phone" if phone else "follow_up_as_left")
     dispatcher.utter_message(text=pack.say("ticket_addition", told=told, number=number, follow=follow))
+
+
+# saying the read-back was right (对，这回没错了 / 就这个号 / 没问题): it adds nothing to the ticket
+CONFIRMS = re.compile(r"没错|没问题|对的|对滴|是的|就这个|就是这个|这回|这次|正确|确认|可以|好的|行|嗯|对|没|了|啦|号|"
+                      r"(?i:correct|right|yes|ok|okay|that's it)")
+
+
+# pushing for speed (快点来人, 赶紧的, 尽快): the customer wants to hear when
+URGES = re.compile(r"快点|快些|快来|赶紧|赶快|尽快|抓紧|急死|着急|快快|(?i:hurry|asap|quickly)")
+
+
+def confirms(text: str) -> bool:
+    """Nothing but agreement with what was read back (``对，这回没错了``, ``对 就这个😊``)."""
+    return not re.sub(r"[\W_]", "", CONFIRMS.sub("", details.fold(text)))
 
 
 # a message that brings up a matter of its own, not one more word on the ticket just filed

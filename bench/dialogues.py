@@ -141,7 +141,7 @@ def play(stack_url: str, conversation: Dict[str, Any], engine, transcript=None) 
     time.sleep(0.5)                    # events published after the turn (handoff rows)
     conversation_id = f"web:{sender}"
     tickets = sorted(TicketStore(engine).for_customer(conversation_id, open_only=False),
-                     key=lambda t: (t.created_at, t.number))
+                     key=lambda t: (t.created_at, t.id))      # the order they were filed
     active = HandoffStore(engine).active(conversation_id)
     handoff = active.status if active and active.status == "queued" else ("claimed" if active else "none")
     failures += check_outcome(conversation.get("outcome") or {}, tickets, handoff)

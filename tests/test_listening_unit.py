@@ -877,3 +877,26 @@ def test_exchange_turned_into_a_return_mid_form_is_told_by_name():
 def test_a_dispute_of_a_refusal_is_heard_in_words(text, disputed):
     from actions.dialogue import disputes
     assert disputes(text) is disputed
+
+
+def test_an_order_number_put_right_after_filing_replaces_the_wrong_one(ticket_store, monkeypatch):
+    _after_ticket(ticket_store, monkeypatch, "web:x", "订单DD558102937741")
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", "啊订单号发错了 应该是DD558102937714 🙏")
+    filed = ticket_store.find(ticket.number)
+    assert filed.order_id == "DD558102937714" and "DD558102937714" in said
+    assert any("更正订单号" in (e["note"] or "") for e in filed.events), filed.events
+    # a number that is not said to be a correction does not replace the one on the ticket
+    _after_ticket(ticket_store, monkeypatch, "web:x", "还有个订单DD558102930000")
+    assert ticket_store.find(ticket.number).order_id == "DD558102937714"
+
+
+@pytest.mark.parametrize("text", ["对，这回没错了", "对 就这个😊", "没问题"])
+def test_agreeing_with_the_read_back_adds_no_note(ticket_store, monkeypatch, text):
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", text)
+    assert said.startswith("好的，已确认") and not any(e["kind"] == "note" for e in ticket_store.find(ticket.number).events)
+
+
+def test_a_push_after_filing_is_kept_and_answered_with_the_promise(ticket_store, monkeypatch):
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", "对 快点来人啊 家里都没法用了")
+    assert "着急" in said and "小时" in said and ticket.number in said
+    assert any(e["kind"] == "note" for e in ticket_store.find(ticket.number).events)

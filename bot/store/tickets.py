@@ -305,13 +305,20 @@ class TicketStore:
             return _view(ticket)
         return self._run(work)
 
-    def set_order_id(self, number: str, order_id: str, *, actor: str) -> TicketView:
-        """The order number given after the ticket was filed (only when it had none)."""
+    def set_order_id(self, number: str, order_id: str, *, actor: str, corrected: bool = False) -> TicketView:
+        """The order number given after the ticket was filed: kept when it had none, or in place
+        of the one it had when the customer says that one was wrong (``订单号发错了 应该是…``),
+        the old one kept in the ticket's history."""
         def work(session: Session):
             ticket = self._locked(session, number)
             if not ticket.order_id:
                 ticket.order_id = order_id
                 ticket.events.append(TicketEvent(kind="note", actor=actor, note=f"客户补充订单号 {order_id}"))
+                session.flush()
+            elif corrected and ticket.order_id != order_id:
+                ticket.events.append(TicketEvent(kind="note", actor=actor,
+                                                 note=f"客户更正订单号 {ticket.order_id} → {order_id}"))
+                ticket.order_id = order_id
                 session.flush()
             return _view(ticket)
         return self._run(work)
