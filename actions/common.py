@@ -70,6 +70,10 @@ def latest_entity(tracker: Tracker, name: str) -> Optional[str]:
 
 # --- which FAQ answer: the classifier's, or the topic a follow-up leans on --------------------
 FAQ_SURE = 0.5          # a topic this likely is the answer whatever was said before
+# … and for a follow-up that leans on the answer in words (那收货以后多久能开出来 after the invoice
+# answer, ranked 0.58 as the shipping time): questions of a new topic so worded ranked 0.7
+# (那要是过了保修期再坏了 修要多少钱, after the warranty) to ≥ 0.88 (那运费呢, 那几点下班)
+FAQ_SURE_LEANING = 0.65
 # the general answers about how soon someone replies: right after a ticket, its own promise
 PROMISE_TOPICS = ("faq/response_time", "faq/complaint_process")
 
@@ -116,7 +120,8 @@ def follow_up_topic(tracker: Tracker, near: int = 3) -> Optional[str]:
     same_asked = mentions.what_about(message.get("text", "")) is not None and (
         any(e.get("entity") == "product" for e in message.get("entities") or [])
         or mentions.named_product(message.get("text", "")) is not None)
-    if ranking and ranking[0][1] >= FAQ_SURE and ranking[0][0] != previous and not same_asked:
+    sure = FAQ_SURE_LEANING if mentions.leans_on_answer(message.get("text", "")) else FAQ_SURE
+    if ranking and ranking[0][1] >= sure and ranking[0][0] != previous and not same_asked:
         return None                       # a new question, clearly about something else
     return previous if previous in [key for key, _ in ranking[:near]] else None
 

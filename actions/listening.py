@@ -334,6 +334,12 @@ class ListeningForm(Action):
                 if not told:
                     return [SlotSet("form_tries", counts)]    # the form asks again
                 turn = _Reworded(turn, told, keep_entities=True)
+            elif policy_question_beside(turn, dispatcher):
+                turn = _Reworded(turn, statement_part(turn.text), keep_entities=True)
+        elif policy_question_beside(turn, dispatcher):
+            # the message that starts the form asks a policy question too (…态度特别冲。投诉一般多久
+            # 给答复？): answered, and the rest starts the form
+            turn = _Reworded(turn, statement_part(turn.text), keep_entities=True, keep_intent=True)
         if turn.starting:
             self.mine_earlier(turn, found)
         self.mine(turn, found)
@@ -471,9 +477,11 @@ def side_answer(turn: Turn, dispatcher: CollectingDispatcher, kind: str = "") ->
 class _Reworded(Turn):
     """A turn whose text is the new value in a correction (``…改成 <value>``)."""
 
-    def __init__(self, turn: Turn, text: str, keep_entities: bool = False) -> None:  # noqa: D401 - a copy with new text
+    def __init__(self, turn: Turn, text: str, keep_entities: bool = False,  # noqa: D401 - a copy with new text
+                 keep_intent: bool = False) -> None:
         self.__dict__.update(turn.__dict__)
-        self.text, self.folded, self.intent = text, details.fold(text), "inform"
+        self.text, self.folded = text, details.fold(text)
+        self.intent = turn.intent if keep_intent else "inform"
         if not keep_entities:
             self.entities = {}
 
@@ -499,6 +507,32 @@ def faq_with_a_statement(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
     if not told or not selected.get("intent_response_key"):
         return False
     dispatcher.utter_message(response=f"utter_{selected['intent_response_key']}")
+    return True
+
+
+# the selector's confidence that makes a question beside a statement a policy question to
+# answer (the message's intent being the form's or ``inform``); questions that vent (到底有没有人管,
+# 这是怎么回事) ask for no policy
+ASIDE_BAR = 0.55
+RHETORICAL = re.compile(r"到底|有没有人管|管不管|怎么回事|搞什么|什么意思|凭什么|还让不让|有没有搞错|像话|"
+                        r"(?i:what the|are you kidding)")
+
+
+def policy_question_beside(turn: Turn, dispatcher: CollectingDispatcher) -> bool:
+    """A statement with a policy question beside it, read as the form's own intent or as an
+    answer (``…态度特别冲。投诉一般多久给答复？``, ``通电没反应 修要不要钱啊``): the question is
+    answered from the FAQ topic the selector is sure of; True when it was (the statement is
+    still for the form). FAQ-read messages are ``faq_with_a_statement``'s."""
+    if turn.intent == "faq" or not statement_part(turn.text):
+        return False
+    asked = [c for c in re.split(r"[，,。！!？?；;\s]+", details.fold(turn.text)) if c and mentions.is_question(c)]
+    if not asked or RHETORICAL.search("".join(asked)):
+        return False
+    selected = (((turn.tracker.latest_message or {}).get("response_selector") or {}).get("faq") or {}).get("response") or {}
+    key, confidence = selected.get("intent_response_key"), selected.get("confidence") or 0
+    if not key or confidence < ASIDE_BAR:
+        return False
+    dispatcher.utter_message(response=f"utter_{key}")
     return True
 
 

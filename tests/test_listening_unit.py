@@ -435,6 +435,10 @@ def test_a_short_follow_up_leans_on_the_topic_just_answered():
                                   [("faq/shipping_time", 0.3), ("faq/invoice", 0.2)])) == "faq/invoice"
     # a clear new question is not a follow-up
     assert follow_up_topic(_asked(events, "那保修几年", "faq", [("faq/warranty", 0.9), ("faq/invoice", 0.05)])) is None
+    # leaning on the answer in words (那…): only a topic the classifier is very sure of is a new one
+    assert follow_up_topic(_asked(events, "那收货以后大概多久能开出来", "faq",
+                                  [("faq/shipping_time", 0.58), ("faq/invoice", 0.2)])) == "faq/invoice"
+    assert follow_up_topic(_asked(events, "那运费呢", "faq", [("faq/shipping_fee", 0.92), ("faq/invoice", 0.02)])) is None
     # nothing answered just before: no topic to lean on
     assert follow_up_topic(_asked([_user("你好", "greet"), _bot("您好")], "开出来要几天", "faq",
                                   [("faq/shipping_time", 0.3), ("faq/invoice", 0.2)])) is None
@@ -900,3 +904,34 @@ def test_a_push_after_filing_is_kept_and_answered_with_the_promise(ticket_store,
     ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", "对 快点来人啊 家里都没法用了")
     assert "着急" in said and "小时" in said and ticket.number in said
     assert any(e["kind"] == "note" for e in ticket_store.find(ticket.number).events)
+
+
+def _asked_beside(form, slots, text, intent, topic, confidence):
+    selector = {"faq": {"response": {"intent_response_key": topic, "confidence": confidence}}}
+    tracker = Tracker("web:x", {"form_tries": {}, **slots},
+                      {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": [],
+                       "response_selector": selector},
+                      [_user(text, intent)], False, None, {"name": form.form}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(form.run(dispatcher, tracker, {}))
+    return {e["name"]: e["value"] for e in events}, dispatcher.messages
+
+
+def test_a_policy_question_in_the_message_that_starts_a_complaint_is_answered():
+    from actions.forms import ValidateComplaintForm
+    text = "我要投诉你们的安装师傅：装完热水器把墙面弄得全是灰也不收拾，说他两句态度还特别冲。投诉一般多久给答复？"
+    slots, said = _asked_beside(ValidateComplaintForm(), {"requested_slot": None}, text, "complain",
+                                "faq/complaint_process", 0.65)
+    assert said[0].get("response") == "utter_faq/complaint_process"
+    assert "墙面" in slots["complaint_description"] and "多久" not in slots["complaint_description"]
+
+
+@pytest.mark.parametrize("text, confidence", [
+    ("我要投诉，三天了都没人联系我，你们到底有没有人管？", 0.9),      # venting, no policy asked
+    ("我要投诉你们的安装师傅，态度特别冲，投诉一般多久给答复？", 0.3),   # the selector unsure
+])
+def test_a_question_that_vents_or_is_unsure_is_not_answered_as_a_policy(text, confidence):
+    from actions.forms import ValidateComplaintForm
+    slots, said = _asked_beside(ValidateComplaintForm(), {"requested_slot": None}, text, "complain",
+                                "faq/complaint_process", confidence)
+    assert not any(m.get("response") == "utter_faq/complaint_process" for m in said)

@@ -10,7 +10,9 @@ Seeded and reproducible (one ``random.Random(SEED)``, sorted inputs). Two source
   by zero to two noise functions (``noise.py``: homophone typos, dialect, slang, emoji,
   English, voice-to-text run-ons, polite and furious registers);
 * every hand-written example of the non-FAQ intents in data/nlu/*.yml once more through
-  one noise function (annotations untouched). FAQ topics are left as written: their
+  one noise function (annotations untouched);
+* a share (``ACK_SHARE``) of the hand-written lines of every request, FAQ topics too, behind
+  an acknowledgement (``好的，那…``, ``明白了。那如果…``): the lead agrees to nothing. FAQ topics are left as written: their
   noisy copies cost a message on the own split's FAQ answers and gained nothing on the
   blind dev set.
 
@@ -119,7 +121,19 @@ def generate() -> Dict[str, List[str]]:
             continue
         fn = rng.choices(noise.NOISES, weights=noise.WEIGHTS)[0]
         offer(label, fn(raw, rng))
+    # an acknowledgement before a request (好的，那… / 明白了。那如果…) says yes to nothing: a share of
+    # every request's hand-written lines once more behind one (its own seed: the lines above stay)
+    lead = random.Random(SEED + 1)
+    for label, raw in raw_hand:
+        if label in ACK_FREE or lead.random() >= ACK_SHARE:
+            continue
+        offer(label, noise.acknowledged(raw, lead))
     return out
+
+
+# the labels an acknowledgement lead would blur (好的 is itself the yes) and the share acknowledged
+ACK_FREE = {"affirm", "deny", "greet", "thank", "goodbye", "rate_service"}
+ACK_SHARE = 0.15
 
 
 def hand_raw():

@@ -128,6 +128,21 @@ NOISES: List[Callable[[str, random.Random], str]] = [
 WEIGHTS = [3, 3, 2, 1, 2, 3, 2, 2, 1, 3]
 
 
+# what a customer says before the next thing (好的，那… / 明白了。那如果… / 行，那…): it agrees to
+# nothing; the request after it is the message
+ACKNOWLEDGEMENTS = ["好的，", "好的 那", "好的，那", "嗯，", "嗯嗯 ", "哦，", "哦哦，那", "明白了。", "明白了，那",
+                    "知道了，", "了解，", "收到，", "ok，", "好吧，", "行，", "行吧 那", "可以，", "懂了，那", "对了，",
+                    "好滴，", "嗯嗯好的，那"]
+
+
+def acknowledged(text: str, rng: random.Random) -> str:
+    """An acknowledgement of the last answer before the message (``好的，那退款多久到账``)."""
+    head = rng.choice(ACKNOWLEDGEMENTS)
+    if head.endswith("那") and text.startswith("那"):
+        head = head[:-1]
+    return f"{head}{text}"
+
+
 def noisy(text: str, rng: random.Random, max_noises: int = 2) -> str:
     """Zero to ``max_noises`` noise functions, chosen by weight."""
     n = rng.choice([0] + list(range(1, max_noises + 1)) * 2)
