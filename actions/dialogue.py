@@ -250,6 +250,11 @@ class RouteDetail(Action):
         if promised:
             dispatcher.utter_message(text=promised)
             return []
+        from actions.service import hand_off, wants_person
+
+        if wants_person(text):                        # 麻烦安排人工明天回电给我，号码是…, read as a detail
+            hand_off(dispatcher, tracker, "request_human")
+            return reset()
         number = own_recent_ticket(tracker)
         if number:                                    # a line about the ticket just filed
             add_to_ticket(dispatcher, number, text)

@@ -19,6 +19,7 @@ from bot.profile import business as profile
 from bot.profile import privacy
 
 NOTED = "noted"             # switch_to when the form's first line was kept on the ticket just filed
+DISPUTED = "disputed"       # … when it disputes the return just refused (the review ticket instead)
 NOT_AN_ANSWER = ("affirm", "deny", "greet", "thank", "goodbye", "bot_challenge", "out_of_scope",
                  "nlu_fallback", "check_ticket", "rate_service")
 
@@ -108,12 +109,17 @@ class ValidateComplaintForm(ListeningForm):
         return parsing.OTHER_CATEGORY if field == "complaint_category" else NO_VALUE
 
     async def run(self, dispatcher, tracker: Tracker, domain):
-        from actions.dialogue import remark_on_ticket
+        from actions.dialogue import disputes, refused_just_now, remark_on_ticket
 
         # started by a line about the ticket just filed (差评！, 我电话是…让他们明天打给我): kept
         # on that ticket, no new complaint (action_submit_complaint files nothing)
         if tracker.get_slot("requested_slot") is None and remark_on_ticket(dispatcher, tracker):
             return [SlotSet("switch_to", NOTED), SlotSet("requested_slot", None)]
+        # "我不同意，客服说可以退的，我要个说法" right after a refused return, read as a complaint: the
+        # refusal reviewed (action_record_dispute), no complaint about "服务态度"
+        if tracker.get_slot("requested_slot") is None and refused_just_now(tracker) and \
+                disputes((tracker.latest_message or {}).get("text", "")):
+            return [SlotSet("switch_to", DISPUTED), SlotSet("requested_slot", None)]
         return await super().run(dispatcher, tracker, domain)
 
     def way_out(self, field: str) -> str:

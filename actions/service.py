@@ -144,8 +144,10 @@ class RateService(Action):
 
 # asking for a person, not about one ("人工客服回消息要多久"); "不用转" / "别转人工" is no request
 WANTS_PERSON = re.compile(r"(?<![不别没])(?:我要|要|找|转|接|叫|给我|帮我|需要)个?(?:人工|真人)|转接客服|"
-                          r"(?i:real person|human agent|talk to a human)")
-NO_PERSON = re.compile(r"(不用|不要|别|不需要|无需|没必要)(帮我)?(?:(转|找|接|叫)|人工|真人)|问问而已|随便问问")
+                          # a call back asked for (安排人工明天回电给我, 让客服给我回个电话)
+                          r"(?<![不别没])(?:安排|让|请|叫)(?:人工|真人|客服|人)[^，,。？?]{0,6}(?:回电|回个电话|打给我|给我打|打电话给我|联系我)|"
+                          r"(?i:real person|human agent|talk to a human|call me back)")
+NO_PERSON = re.compile(r"(不用|不要|别|不需要|无需|没必要)(帮我)?(?:(转|找|接|叫|让|安排)|人工|真人)|问问而已|随便问问")
 
 
 def wants_person(text: str) -> bool:

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import (FAQ_SURE, PROMISE_TOPICS, customer_channel, faq_ranking, follow_up_topic, form_run_key,
                             latest_entity, local_time, store, ticket_payload)
 from actions.dialogue import form_for, reset, switch
-from actions.forms import NOTED, return_label, summary
+from actions.forms import DISPUTED, NOTED, return_label, summary
 from actions.listening import NO_VALUE
 from bot.profile import details, parsing
 from bot.profile import business as profile
@@ -59,6 +59,8 @@ class FormFiling:
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
         if tracker.get_slot("switch_to") == NOTED:      # kept on the ticket just filed instead
             return reset()
+        if tracker.get_slot("switch_to") == DISPUTED:   # a refused return disputed: its review
+            return reset() + [FollowupAction("action_record_dispute")]
         switched = _switched(dispatcher, tracker, self.form)
         if switched is not None:
             return switched

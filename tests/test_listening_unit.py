@@ -101,6 +101,8 @@ def test_an_address_alone_is_no_fault_description():
     ("你们晚上有人吗我要人工服务", True), ("几点有人工？帮我转人工", True), ("我不要机器人，我要人工", True),
     ("人工客服回消息一般要多久呀 问问而已 不用转", False), ("人工客服几点上班", False),
     ("不用转人工，我就问下运费", False),
+    ("好的，那麻烦安排人工明天回电给我，号码是 133 2190 5586", True), ("让客服给我回个电话", True),
+    ("不用让客服打给我", False),
 ])
 def test_a_policy_question_that_also_asks_for_a_person(text, wants):
     from actions.service import wants_person
@@ -935,3 +937,17 @@ def test_a_question_that_vents_or_is_unsure_is_not_answered_as_a_policy(text, co
     slots, said = _asked_beside(ValidateComplaintForm(), {"requested_slot": None}, text, "complain",
                                 "faq/complaint_process", confidence)
     assert not any(m.get("response") == "utter_faq/complaint_process" for m in said)
+
+
+def test_a_dispute_read_as_a_complaint_right_after_a_refusal_is_the_refusals_review():
+    from actions.forms import ValidateComplaintForm
+    refused = {"reason": "window", "days": 23}
+    events = [_user("我想退货，二十多天前收到的空气净化器", "request_return"),
+              {"event": "slot", "name": "return_dispute", "value": refused}, _bot("抱歉，超过了退货期限")]
+    found, _ = start(ValidateComplaintForm(), events, "我不同意，当时下单的时候客服说可以退的，我要个说法",
+                     intent="complain", slots={"return_dispute": refused})
+    assert found == {"switch_to": "disputed", "requested_slot": None}
+    # a complaint of its own after a refusal is still a complaint
+    found, _ = start(ValidateComplaintForm(), events, "我要投诉 你们客服态度太差了 一直敷衍我",
+                     intent="complain", slots={"return_dispute": refused})
+    assert found.get("switch_to") is None and found.get("complaint_description")

@@ -100,6 +100,8 @@ def test_asks_when(text, when):
 @pytest.mark.parametrize("text,follow", [
     ("那运费呢", True), ("衣柜呢？大件的", True), ("开出来要多久", True), ("超过99呢😅", True),
     ("我上个月在你们这儿买了一台冰箱，现在冷藏室一直结冰，冷冻室不冷", False), ("", False),
+    ("明白了。那如果是定制尺寸的衣柜，也适用吗？", True), ("好的，那要是过了七天以后发现质量问题呢", True),
+    ("可以开发票吗 我是公司买的 需要写抬头和税号的那种", False),
 ])
 def test_is_follow_up(text, follow):
     assert mentions.is_follow_up(text) is follow

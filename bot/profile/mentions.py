@@ -164,19 +164,29 @@ _NOT_COUNTED = re.compile(r"[\s\W_]|[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 _LEANS_ON = re.compile(r"^(?:那|那么|那要是|要是|如果|假如|万一|还有|另外|再问一下|顺便问|那如果|那我|(?i:and|what if|then|also))|呢")
 
 
+# an acknowledgement of the answer before the follow-up (明白了。那如果… / 好的，那…): no part of it
+_ACK_LEAD = re.compile(r"^(?:好的|好滴|好吧|好|行吧|行|嗯+|哦+|噢+|明白了?|知道了|了解了?|收到|懂了|可以|(?i:ok|okay))"
+                       r"(?:[，,。.!！~～\s]+|(?=那))")
+
+
+def without_acknowledgement(text: str) -> str:
+    """The message without a leading acknowledgement (``明白了。那如果…`` → ``那如果…``)."""
+    return _ACK_LEAD.sub("", text, count=1)
+
+
 def is_follow_up(text: str, longest: int = 16) -> bool:
     """A message that leans on what was just said: short (``多久能开出来``: at most ``longest``
     characters, no emoji or punctuation counted) or elliptical at any length (``沙发呢``,
     ``那要是买个大衣柜呢 那么大个东西是不是要等好久``). Whether it is about the topic just
     answered is for the classifier's ranking to say."""
-    folded = fold(text).strip()
+    folded = without_acknowledgement(fold(text).strip())
     core = _NOT_COUNTED.sub("", folded)
     return 0 < len(core) <= longest or leans_on_answer(text)
 
 
 def leans_on_answer(text: str) -> bool:
     """Elliptical: ``那…``, ``要是…``, ``…呢``: it means little without the answer just given."""
-    folded = fold(text).strip()
+    folded = without_acknowledgement(fold(text).strip())
     return bool(_NOT_COUNTED.sub("", folded) and _LEANS_ON.search(folded))
 
 
