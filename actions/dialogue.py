@@ -252,10 +252,11 @@ class RouteDetail(Action):
             return []
         from actions.service import hand_off, wants_person
 
-        if wants_person(text):                        # 麻烦安排人工明天回电给我，号码是…, read as a detail
-            hand_off(dispatcher, tracker, "request_human")
-            return reset()
         number = own_recent_ticket(tracker)
+        pending = number is not None and getattr(store().find(number), "kind", None) == "callback"
+        if wants_person(text) and not pending:        # 麻烦安排人工明天回电给我，号码是…, read as a detail
+            hand_off(dispatcher, tracker, "request_human")   # (a call back already booked: the wish goes on it)
+            return reset()
         if number:                                    # a line about the ticket just filed
             add_to_ticket(dispatcher, number, text)
             return []

@@ -951,3 +951,19 @@ def test_a_dispute_read_as_a_complaint_right_after_a_refusal_is_the_refusals_rev
     found, _ = start(ValidateComplaintForm(), events, "我要投诉 你们客服态度太差了 一直敷衍我",
                      intent="complain", slots={"return_dispute": refused})
     assert found.get("switch_to") is None and found.get("complaint_description")
+
+
+def test_a_call_back_asked_for_again_goes_on_the_one_already_booked(ticket_store, monkeypatch):
+    import actions.dialogue as dialogue
+    monkeypatch.setattr(dialogue, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="callback", category="人工服务", description="转人工", customer_id="web:x",
+                                         channel="web", idempotency_key="web:x:cb")
+    text = "那算了 明天再说吧…不对 还是留个电话吧 13916025538 让人明天打给我"
+    events = [{"event": "user", "text": "现在有人工吗"}, {"event": "bot", "text": f"已为您登记回电工单 {ticket.number}。"},
+              {"event": "user", "text": text}]
+    tracker = Tracker("web:x", {}, {"text": text, "intent": {"name": "inform"}, "entities": []},
+                      events, False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    dialogue.RouteDetail().run(dispatcher, tracker, {})
+    assert [t.number for t in ticket_store.for_customer("web:x", open_only=False)] == [ticket.number]
+    assert ticket_store.find(ticket.number).phone.endswith("5538")

@@ -1,4 +1,5 @@
 """The message normalisers, property by property (hypothesis)."""
+import pytest
 from hypothesis import example, given, strategies as st
 
 from bot.brain.components.normaliser import normalise
@@ -70,3 +71,21 @@ def test_a_traditional_annotation_value_becomes_simplified_in_training():
     TextNormaliser().process_training_data(TrainingData([message]))
     entity = message.get("entities")[0]
     assert message.get("text")[entity["start"]:entity["end"]] == entity["value"] == "电视"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("床点要腿货 订单4619027735180264", "床点要退货 订单4619027735180264"), ("师傅什么时候来按装", "师傅什么时候来安装"),
+    ("我要找人攻客服", "我要找人工客服"), ("我要退宽", "我要退款"), ("上门维休", "上门维修"),
+    # words of their own, a slip across words, two words heard at once: left as written
+    ("保修几年", "保修几年"), ("今晚投宿", "今晚投宿"), ("钱退还给我", "钱退还给我"), ("我想退或者换", "我想退或者换"),
+    ("包修吗", "包修吗"), ("快的话明天到", "快的话明天到"), ("签收后发现坏了", "签收后发现坏了"),
+])
+def test_a_service_word_written_with_a_homophone_slip_is_respelled(text, expected):
+    assert normalise(text) == expected
+
+
+@given(st.text(alphabet="退腿推货或者投头诉按安装人工攻客服维休修包保报我要想找来了的，", max_size=14))
+@example("腿货腿货")
+def test_respelling_keeps_length_and_is_idempotent(text):
+    once = normalise(text)
+    assert len(once) == len(text) and normalise(once) == once

@@ -97,3 +97,45 @@ def sound_alike(text: str, words: Iterable[str]) -> Optional[str]:
     kept = {w for w, at in hits if not any(len(o) > len(w) and oa <= at and at + len(w) <= oa + len(o)
                                            for o, oa in hits)}
     return kept.pop() if len(kept) == 1 else None
+
+
+def respell(text: str, words: Iterable[str]) -> str:
+    """``text`` with every run that sounds like one of ``words`` but misspells one character
+    of it written as the word, same length (腿货 → 退货, 头诉 → 投诉, 按装 → 安装, 人攻 → 人工).
+
+    Unlike a product's slip the different character may be any of the word's (these are a
+    handful of service words, each of them two or three characters); it shares a reading with
+    the word's and is no function word, the run starts and ends where jieba's words do (退或者
+    is 退 + 或者, no 退货), it is not itself a common word (保修, 投宿 and 退还 stay), and it
+    sounds like one word only (包修 is 报修 and 保修: left alone)."""
+    if not text or not _CJK.search(text):
+        return text
+    catalogue = sorted({str(w) for w in words if len(str(w)) >= 2}, key=len, reverse=True)
+    # a service word written right is never another's slip (报修 is no 保修 misspelt)
+    exact = {i for word in catalogue for m in re.finditer(re.escape(word), text)
+             for i in range(m.start(), m.end())}
+    spans: List[Tuple[int, str]] = []
+    bounds = None
+    for at in range(len(text) - 1):
+        heard = set()
+        for word in catalogue:
+            run = text[at:at + len(word)]
+            if len(run) < len(word) or run == word:
+                continue
+            differ = [(r, w) for r, w in zip(run, word) if r != w]
+            if len(differ) == 1 and all(r not in FUNCTION_CHARS and same_sound(r, w) for r, w in differ):
+                heard.add(word)
+        if len(heard) != 1:
+            continue
+        word = heard.pop()
+        run = text[at:at + len(word)]
+        if exact & set(range(at, at + len(word))) or any(at < a + len(w) and a < at + len(word) for a, w in spans):
+            continue
+        if bounds is None:
+            starts = _word_starts(text)
+            bounds = starts | {len(text)}
+        if at in bounds and at + len(word) in bounds and not _is_word(run):
+            spans.append((at, word))
+    for at, word in spans:
+        text = text[:at] + word + text[at + len(word):]
+    return text

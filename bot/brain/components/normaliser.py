@@ -64,6 +64,13 @@ def _traditional_to_simplified() -> Dict[int, int]:
 _TABLE = {**_traditional_to_simplified(), **_FULL_TO_HALF}
 
 
+# the service's own words, written with a homophone slip on a pinyin keyboard (腿货, 头诉, 按装,
+# 人攻客服): respelled, same length (bot/profile/soundalike.py ``respell``); products have their
+# own slip reading at extraction (``sound_alike``)
+SERVICE_WORDS = ("退货", "换货", "退款", "退钱", "投诉", "报修", "维修", "保修", "人工", "客服", "售后", "安装",
+                 "发票", "运费", "工单", "订单", "快递", "物流", "上门")
+
+
 def normalise(text: str) -> str:
     """Full-width ASCII → half-width, traditional → simplified, letters lower-cased, a few
     dialect spellings standardised; same length out as in.
@@ -75,7 +82,9 @@ def normalise(text: str) -> str:
     lowered = text.lower()
     if len(lowered) != len(text):
         lowered = "".join(low if len(low := ch.lower()) == 1 else ch for ch in text)
-    return _DIALECT_RE.sub(lambda m: DIALECT[m.group()], lowered)
+    from bot.profile.soundalike import respell
+
+    return respell(_DIALECT_RE.sub(lambda m: DIALECT[m.group()], lowered), SERVICE_WORDS)
 
 
 @DefaultV1Recipe.register(
