@@ -139,11 +139,32 @@ class PlaceForm(Action):
                 text = why + (pack.say("way_out") if counts[requested] >= 2 else "")
                 dispatcher.utter_message(text=text)
         self.after(turn, found)
+        self.first_aid(turn, found, fields, dispatcher)
         return [SlotSet(k, v) for k, v in found.items() if k in fields or k in BOOKKEEPING] + [
             SlotSet("form_tries", counts)]
 
     def after(self, turn: Turn, found: Dict[str, Any]) -> None:
         """Checks once details are known (overridden per form)."""
+
+    def first_aid(self, turn: Turn, found: Dict[str, Any], fields: Tuple[str, ...], dispatcher) -> None:
+        """The moment a repair turns out urgent and something is still to ask: what to do now
+        (close the water valve, stay calm in the lift) and the on-site promise, before the next
+        question (the pack's ``safety_advice``, kinds from the profile's ``urgent_safety_advice``).
+        When nothing is left to ask, the filed ticket's own message says it."""
+        if found.get("urgency") != "urgent" or turn.slot("urgency") == "urgent":
+            return
+        if all(found.get(f) if f in found else turn.slot(f) for f in fields):
+            return
+        from bot.profile import hazards
+
+        rules = facts()
+        fault = f"{turn.text} {found.get('fault_description') or turn.slot('fault_description') or ''}"
+        _, words = details.urgency(fault, rules.get("urgent_repair_keywords") or (),
+                                   rules.get("urgent_repair_not_urgent_when_leaking_from") or ())
+        kind = hazards.safety_kind(words, rules.get("urgent_safety_advice") or {}) or "other"
+        advice = pack.labels("safety_advice")
+        dispatcher.utter_message(text=(advice.get(kind) or advice["other"]).format(
+            promise=promise("repair", "urgent")))
 
 
 class ValidatePlaceRepairForm(PlaceForm):

@@ -31,3 +31,33 @@ def test_a_grievance_told_outside_a_form_is_a_complaint(text):
 @pytest.mark.parametrize("text", ["3栋2单元1201", "13712345678", "好的", "地下车库"])
 def test_a_bare_detail_starts_nothing(text):
     assert routed_form(text) is None
+
+
+def _start_repair(text):
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.place_forms import ValidatePlaceRepairForm
+    domain = {"forms": {"place_repair_form": {"required_slots": ["location", "fault_description", "phone"]}}}
+    tracker = Tracker("web:x", {"requested_slot": None, "form_tries": {}},
+                      {"text": text, "intent": {"name": "request_repair", "confidence": 0.9}, "entities": []},
+                      [{"event": "user", "text": text}], False, None, {"name": "place_repair_form"}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ValidatePlaceRepairForm().run(dispatcher, tracker, domain))
+    return {e["name"]: e["value"] for e in events}, [m.get("text") or "" for m in dispatcher.messages]
+
+
+@pytest.mark.parametrize("text, advice", [
+    ("3号楼电梯困人了！我妈在里面", "不要扒门"), ("家里厨房水管爆了 水一直往外冒", "进水总阀"),
+    ("楼道里一股煤气味", "燃气总阀"),
+])
+def test_an_urgent_repair_gets_first_aid_before_the_next_question(text, advice):
+    slots, said = _start_repair(text)
+    assert slots["urgency"] == "urgent" and any(advice in s and "30分钟" in s for s in said)
+
+
+def test_a_repair_that_is_not_urgent_gets_no_first_aid():
+    slots, said = _start_repair("5号楼801 卫生间水龙头有点滴水，没有漏到别处")
+    assert slots.get("urgency") == "normal" and not any("⚠️" in s for s in said)
