@@ -250,7 +250,10 @@ class RouteDetail(Action):
         if promised:
             dispatcher.utter_message(text=promised)
             return []
-        from actions.service import hand_off, wants_person
+        from actions.service import hand_off, help_without_a_number, wants_person
+
+        if help_without_a_number(dispatcher, tracker):        # 工单号我忘了, read as a detail
+            return reset()
 
         number = own_recent_ticket(tracker)
         pending = number is not None and getattr(store().find(number), "kind", None) == "callback"

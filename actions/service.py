@@ -43,6 +43,18 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) ->
         ticket, "handoff", reason=reason, in_hours=in_hours))
 
 
+def help_without_a_number(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """``工单号我忘了`` from a customer with no open ticket here (filed on another channel, by
+    phone): a person looks it up by the customer's phone, never "send the number" again. True
+    when handed off."""
+    text = (tracker.latest_message or {}).get("text", "")
+    if not mentions.forgot_ticket(text) or store().for_customer(tracker.sender_id):
+        return False
+    dispatcher.utter_message(text=pack.say("lookup_forgot"))
+    hand_off(dispatcher, tracker, "lookup")
+    return True
+
+
 class RequestHuman(Action):
     def name(self) -> Text:
         return "action_request_human"
@@ -85,6 +97,8 @@ class HandleFallback(Action):
         text = tracker.latest_message.get("text", "")
         if refused_just_now(tracker) and disputes(text):   # "我不同意…要个说法" after a refused return
             return [FollowupAction("action_record_dispute")]
+        if help_without_a_number(dispatcher, tracker):     # 工单号我忘了
+            return reset()
         number = own_recent_ticket(tracker) if carries_details(text) else None
         if number:                                       # a phone for the ticket just filed, misread
             add_to_ticket(dispatcher, number, text)

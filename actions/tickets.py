@@ -240,6 +240,10 @@ class CheckTicket(Action):
         if topic:                               # "我在新疆的话呢" after the delivery times, read unsure
             dispatcher.utter_message(response=f"utter_{topic}")
             return []
+        from actions.service import help_without_a_number
+
+        if help_without_a_number(dispatcher, tracker):        # 工单号忘了: a person looks it up
+            return reset()
         tickets = store().for_customer(tracker.sender_id)
         if not tickets:
             dispatcher.utter_message(text=pack.say("no_open_tickets"))

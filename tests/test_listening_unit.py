@@ -967,3 +967,19 @@ def test_a_call_back_asked_for_again_goes_on_the_one_already_booked(ticket_store
     dialogue.RouteDetail().run(dispatcher, tracker, {})
     assert [t.number for t in ticket_store.for_customer("web:x", open_only=False)] == [ticket.number]
     assert ticket_store.find(ticket.number).phone.endswith("5538")
+
+
+def test_a_forgotten_ticket_number_with_no_ticket_here_goes_to_a_person(ticket_store, monkeypatch):
+    import actions.common as common
+    import actions.dialogue as dialogue
+    import actions.service as service
+    for module in (dialogue, service, common):
+        monkeypatch.setattr(module, "store", lambda: ticket_store)
+    text = "工单号我忘了"
+    tracker = Tracker("web:forgetful", {}, {"text": text, "intent": {"name": "inform"}, "entities": []},
+                      [{"event": "user", "text": text}], False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    dialogue.RouteDetail().run(dispatcher, tracker, {})
+    said = " ".join(m.get("text") or "" for m in dispatcher.messages)
+    assert "手机号" in said and "KF" in said
+    assert [t.kind for t in ticket_store.for_customer("web:forgetful")] == ["callback"]

@@ -194,3 +194,11 @@ def test_a_products_own_name_is_no_fault(text, fault):
                                        ("多久呢", None), ("沙发能退吗呢", None)])
 def test_what_about_an_item(text, item):
     assert mentions.what_about(text) == item
+
+
+@pytest.mark.parametrize("text,forgot", [
+    ("工单号我忘了", True), ("不记得编号了", True), ("KF号找不到了", True), ("I forgot my ticket number", True),
+    ("工单号是KF26112712345678", False), ("订单号忘了", False), ("我忘了说 地址是3栋", False),
+])
+def test_forgot_ticket(text, forgot):
+    assert mentions.forgot_ticket(text) is forgot

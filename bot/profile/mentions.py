@@ -75,6 +75,17 @@ def says_no_order(text: str) -> bool:
     return bool(_NO_ORDER.search(fold(text)))
 
 
+_FORGOT_TICKET = re.compile(
+    r"(?:工单号?|工单编号|记录编号|编号|kf号?)[^，,。！!？?\d]{0,4}(?:忘了|忘记|忘掉|不记得|记不得|记不清|找不到|找不着|丢了|没记|"
+    r"没存|不知道|删了)|(?:忘了|忘记了?|不记得|记不清|找不到|不知道|没记)(?:我的|那个)?(?:工单号?|工单编号|记录编号|编号)|"
+    r"(?i:forgot (?:my |the )?ticket|lost (?:my |the )?ticket)", re.I)
+
+
+def forgot_ticket(text: str) -> bool:
+    """The customer has no ticket number to give (``工单号我忘了``, ``不记得编号了``)."""
+    return bool(_FORGOT_TICKET.search(fold(text)))
+
+
 # --- a fault ("黑屏", "makes loud noise") ----------------------------------------------------
 FAULT = re.compile(
     r"坏|不|没|漏|响|异|冒|烧|停|卡|断|裂|慢|热|冷|跳闸|报错|故障|问题|失灵|掉|松|堵|臭|味|闪|黑屏|花屏|蓝屏|白屏|死机|"
