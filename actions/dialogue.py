@@ -329,7 +329,10 @@ def carries_product(message: Dict[str, Any]) -> bool:
 
 # disagreeing with a refusal (我不同意，当时客服说可以退的，我要个说法)
 _DISPUTES = re.compile(r"不同意|不服|不认可|不接受|不合理|不公平|凭什么|说法|讲理|复核|申诉|异议|明明|说(?:了)?可以退|"
-                       r"说(?:了)?能退|(?i:disagree|not fair|unfair)")
+                       # the fault is the shop's, not the customer's (尺寸是你们做错的, 是你们发错了)
+                       r"你们[^，,。？?]{0,3}(?:做错|弄错|发错|搞错|量错|装错)|是你们的(?:问题|错|责任)|你们的(?:责任|问题)|"
+                       r"不是我的(?:问题|错|责任)|"
+                       r"说(?:了)?能退|(?i:disagree|not fair|unfair|your fault|your mistake)")
 
 
 def disputes(text: str) -> bool:

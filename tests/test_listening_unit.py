@@ -879,6 +879,7 @@ def test_exchange_turned_into_a_return_mid_form_is_told_by_name():
 
 @pytest.mark.parametrize("text, disputed", [
     ("我不同意，当时客服说可以退的，我要个说法", True), ("凭什么不能退", True), ("好吧 那算了", False),
+    ("尺寸是你们做错的", True), ("颜色发错了 是你们的问题", True), ("我自己量错了", False),
 ])
 def test_a_dispute_of_a_refusal_is_heard_in_words(text, disputed):
     from actions.dialogue import disputes
