@@ -83,6 +83,22 @@ def reset(domain: Dict[str, Any]) -> List[Dict[Text, Any]]:
         SlotSet("requested_slot", None)]
 
 
+# the shop's form names switch_target speaks in, and this pack's forms for them
+PLACE_FORMS = {"repair_form": "place_repair_form", "complaint_form": "place_complaint_form"}
+SHOP_FORM = {place: shop for shop, place in PLACE_FORMS.items()}
+
+
+def switched(tracker: Tracker, domain: Dict[str, Any]) -> Optional[List[Dict[Text, Any]]]:
+    """The form just ended by a change of mind: the other form starts with what was carried
+    (the filing action files nothing), else None."""
+    target = tracker.get_slot("switch_to")
+    if target not in SHOP_FORM:
+        return None
+    keep = ("phone", "location", "fault_description", "complaint_description")
+    return [SlotSet(n, None) for n in form_slots(domain) if n not in keep] + [
+        SlotSet("requested_slot", None), FollowupAction(target)]
+
+
 class PlaceForm(Action):
     """One form's validation (``validate_<form>``): mine every detail a message carries, judge
     the answer to the question asked, say why when it is not one."""
@@ -122,6 +138,10 @@ class PlaceForm(Action):
         turn = Turn(tracker, self.form)
         if turn.resumed:
             return []
+        target = PLACE_FORMS.get(details.switch_target(turn.text, SHOP_FORM.get(self.form)) or "")
+        if not turn.starting and target and target != self.form and target in ((domain or {}).get("forms") or {}):
+            # 算了，不投诉了，直接帮我报修吧 / 我不报修了 我要投诉: the other form, with what applies
+            return self.switch(turn, target, dispatcher)
         if not turn.starting and turn.intent in INTERRUPTIONS:
             return []                  # the rules answer it; the form resumes or ends
         found: Dict[str, Any] = {}
@@ -145,6 +165,25 @@ class PlaceForm(Action):
 
     def after(self, turn: Turn, found: Dict[str, Any]) -> None:
         """Checks once details are known (overridden per form)."""
+
+    def switch(self, turn: Turn, target: str, dispatcher) -> List[Dict]:
+        """The form ends (``requested_slot`` None) handing ``switch_to`` to its filing action,
+        which starts ``target``; the phone, the location and what was told of the problem go
+        with it (the complaint's description is the repair's fault, and back)."""
+        carried: Dict[str, Any] = {}
+        self.mine(turn, carried)
+        told = turn.slot("complaint_description") or turn.slot("fault_description")
+        if told:
+            carried["fault_description" if target == "place_repair_form" else "complaint_description"] = told
+        for name in ("phone", "location"):
+            if name not in carried and turn.slot(name):
+                carried[name] = turn.slot(name)
+        names = pack.labels("form_names")
+        dispatcher.utter_message(text=pack.say("switch_form", source=names.get(self.form, ""),
+                                               target=names.get(target, "")))
+        keep = ("phone", "location", "fault_description", "complaint_description")
+        return [SlotSet(k, v) for k, v in carried.items() if k in keep] + [
+            SlotSet("switch_to", target), SlotSet("requested_slot", None)]
 
     def first_aid(self, turn: Turn, found: Dict[str, Any], fields: Tuple[str, ...], dispatcher) -> None:
         """The moment a repair turns out urgent and something is still to ask: what to do now
@@ -172,7 +211,9 @@ class ValidatePlaceRepairForm(PlaceForm):
 
     def mine(self, turn: Turn, found: Dict[str, Any]) -> None:
         super().mine(turn, found)
-        if turn.starting or (turn.requested in ("location", "phone") and not turn.slot("fault_description")):
+        # (a fault carried over from a complaint switched from is kept: this message says "报修吧")
+        if (turn.starting and not turn.slot("fault_description")) or \
+                (turn.requested in ("location", "phone") and not turn.slot("fault_description")):
             rest = self.fault_text(turn.text, found.get("location"))
             if len(substance(rest)) >= 3 and turn.intent not in NOT_AN_ANSWER:
                 found["fault_description"] = rest[:1000]
@@ -238,6 +279,9 @@ class SubmitPlaceRepair(Action):
         return "action_submit_place_repair"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        moved = switched(tracker, domain)
+        if moved is not None:
+            return moved
         urgent = tracker.get_slot("urgency") == "urgent"
         priority = "urgent" if urgent else "normal"
         where = tracker.get_slot("location") or ""
@@ -272,6 +316,9 @@ class SubmitPlaceComplaint(Action):
         return "action_submit_place_complaint"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        moved = switched(tracker, domain)
+        if moved is not None:
+            return moved
         description = details.strip_phone(tracker.get_slot("complaint_description") or "")
         rules = facts()
         reasons = [str(w) for w in rules.get("high_priority_complaint_keywords") or [] if str(w) in description]
@@ -316,12 +363,35 @@ class PlaceRouteDetail(Action):
         return "action_place_route_detail"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
+        from actions.common import follow_up_topic, leaning_topic
+        from actions.dialogue import add_to_ticket, own_recent_ticket
+        from actions.service import hand_off, help_without_a_number, wants_person
+        from actions.tickets import promise_answer
+
         text = (tracker.latest_message or {}).get("text") or ""
         if parsing.find_ticket_number(text):
             return CheckTicket().run(dispatcher, tracker, domain)
         target = routed_form(text)
         if target:
             return reset(domain) + [FollowupAction(target)]
+        promised = promise_answer(tracker)            # "那多久能给我答复" about the ticket just filed
+        if promised:
+            dispatcher.utter_message(text=promised)
+            return []
+        number = own_recent_ticket(tracker)
+        pending = number is not None and getattr(store().find(number), "kind", None) == "callback"
+        if wants_person(text) and not pending:        # 麻烦让前台给我回个电话, read as a detail
+            hand_off(dispatcher, tracker, "request_human")
+            return reset(domain)
+        if help_without_a_number(dispatcher, tracker):       # 工单号我忘了
+            return reset(domain)
+        if number:                                    # 对 / 快点来人 / a phone, about the ticket just filed
+            add_to_ticket(dispatcher, number, text)
+            return []
+        topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.4)
+        if topic:                                     # "那临时停车呢" after the parking answer
+            dispatcher.utter_message(response=f"utter_{topic}")
+            return []
         dispatcher.utter_message(response="utter_how_can_help")
         return []
 

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (answered_misses, customer_channel, faq_ranking, follow_up_topic, latest_turn_key,
                             leaning_topic, local_time, store, ticket_payload)
-from actions.dialogue import carries_item, disputes, form_for, refused_just_now, reset
+from actions.dialogue import add_to_ticket, carries_item, disputes, form_for, own_recent_ticket, refused_just_now, reset
 from actions.listening import NO_VALUE
 from bot.profile import details, mentions, parsing
 from bot.profile import business as profile
@@ -27,8 +27,15 @@ def _phone(tracker: Tracker):
 
 
 def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> None:
-    """Never a dead end: a callback ticket always, and a live handoff in service hours."""
+    """Never a dead end: a callback ticket always, and a live handoff in service hours. Out of
+    hours, asked again right after the callback was booked (我电话139… 明早一上班就给我打): the
+    phone and the wish go on that ticket, no second one."""
     in_hours = profile.within_service_hours()
+    number = own_recent_ticket(tracker)
+    booked = store().find(number) if number else None
+    if not in_hours and booked is not None and booked.kind == "callback" and booked.status not in ("resolved", "closed"):
+        add_to_ticket(dispatcher, number, tracker.latest_message.get("text", ""))
+        return
     ticket, _ = store().open_ticket(
         kind="callback", category=pack.say("handoff_category"), customer_id=tracker.sender_id,
         channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "handoff"),
@@ -80,8 +87,7 @@ class HandleFallback(Action):
         target = form_for(tracker.latest_message or {}, profile.load_profile().get("high_priority_complaint_keywords", []))
         if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
             return reset() + [FollowupAction(target)]
-        from actions.dialogue import (add_to_ticket, ask_about_product, carries_details, form_of_fragments,
-                                      own_recent_ticket, route_by_context)
+        from actions.dialogue import ask_about_product, carries_details, form_of_fragments, route_by_context
         from actions.tickets import promise_answer
 
         target = form_of_fragments(tracker)              # a request told in pieces (电视 / 黑屏了)

@@ -984,3 +984,22 @@ def test_a_forgotten_ticket_number_with_no_ticket_here_goes_to_a_person(ticket_s
     said = " ".join(m.get("text") or "" for m in dispatcher.messages)
     assert "手机号" in said and "KF" in said
     assert [t.kind for t in ticket_store.for_customer("web:forgetful")] == ["callback"]
+
+
+def test_asked_again_after_hours_the_booked_call_back_takes_the_phone(ticket_store, monkeypatch):
+    import actions.common as common
+    import actions.dialogue as dialogue
+    import actions.service as service
+    for module in (dialogue, service, common):
+        monkeypatch.setattr(module, "store", lambda: ticket_store)
+    monkeypatch.setattr(service.profile, "within_service_hours", lambda *a, **k: False)
+    ticket, _ = ticket_store.open_ticket(kind="callback", category="人工服务", description="叫你们的人出来", customer_id="web:x",
+                                         channel="web", idempotency_key="web:x:cb")
+    text = "我电话13905718866 明早一上班就给我打过来"
+    events = [{"event": "user", "text": "叫你们的人出来说话"}, {"event": "bot", "text": f"已为您登记回电工单 {ticket.number}。"},
+              {"event": "user", "text": text}]
+    tracker = Tracker("web:x", {}, {"text": text, "intent": {"name": "request_human"}, "entities": []}, events, False,
+                      None, {}, "action_listen")
+    service.hand_off(CollectingDispatcher(), tracker, "request_human")
+    assert [t.number for t in ticket_store.for_customer("web:x")] == [ticket.number]
+    assert ticket_store.find(ticket.number).phone.endswith("8866")

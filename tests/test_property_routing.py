@@ -61,3 +61,56 @@ def test_an_urgent_repair_gets_first_aid_before_the_next_question(text, advice):
 def test_a_repair_that_is_not_urgent_gets_no_first_aid():
     slots, said = _start_repair("5号楼801 卫生间水龙头有点滴水，没有漏到别处")
     assert slots.get("urgency") == "normal" and not any("⚠️" in s for s in said)
+
+
+PLACE_DOMAIN = {"forms": {"place_repair_form": {"required_slots": ["location", "fault_description", "phone"]},
+                          "place_complaint_form": {"required_slots": ["complaint_category", "complaint_description",
+                                                                      "phone"]}}}
+
+
+def test_a_complaint_changed_to_a_repair_mid_form_switches_with_what_was_told():
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.place_forms import SubmitPlaceComplaint, ValidatePlaceComplaintForm
+    text = "算了，不投诉了，直接帮我报修吧，就是2栋3单元的单元门，电话13656789012"
+    slots = {"requested_slot": "complaint_description", "form_tries": {}, "complaint_category": "设施",
+             "complaint_description": "我们单元门的对讲坏了快一个礼拜了"}
+    tracker = Tracker("web:x", slots, {"text": text, "intent": {"name": "request_repair", "confidence": 0.9},
+                                       "entities": []},
+                      [{"event": "user", "text": text}], False, None, {"name": "place_complaint_form"}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ValidatePlaceComplaintForm().run(dispatcher, tracker, PLACE_DOMAIN))
+    found = {e["name"]: e["value"] for e in events}
+    assert found["switch_to"] == "place_repair_form" and found["requested_slot"] is None
+    assert found["phone"] == "13656789012" and "对讲" in found["fault_description"]
+    assert "报修" in dispatcher.messages[0]["text"]
+    # the complaint's filing action files nothing and starts the repair
+    after = Tracker("web:x", {**slots, **found}, {"text": text, "intent": {"name": "request_repair"}}, [], False,
+                    None, {}, "action_listen")
+    moved = SubmitPlaceComplaint().run(CollectingDispatcher(), after, PLACE_DOMAIN)
+    assert moved[-1] == {"event": "followup", "name": "place_repair_form", "timestamp": None}
+    assert not any(e.get("name") == "phone" and e.get("value") is None for e in moved)
+
+
+def test_a_yes_after_a_filed_repair_confirms_it_with_its_promise(ticket_store, monkeypatch):
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    import actions.dialogue as dialogue
+    import actions.place_forms as place_forms
+    import actions.service as service
+    for module in (dialogue, place_forms, service):
+        monkeypatch.setattr(module, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="repair", category="户内维修", description="推拉门卡住", customer_id="web:x",
+                                         channel="web", idempotency_key="web:x:r")
+    events = [{"event": "user", "text": "阳台推拉门卡住了"}, {"event": "bot", "text": f"报修已登记，工单号 {ticket.number}。"},
+              {"event": "user", "text": "对"}]
+    tracker = Tracker("web:x", {}, {"text": "对", "intent": {"name": "affirm"}, "entities": []}, events, False, None,
+                      {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    place_forms.PlaceRouteDetail().run(dispatcher, tracker, PLACE_DOMAIN)
+    said = dispatcher.messages[0]["text"]
+    assert said.startswith("好的，已确认") and ticket.number in said and "24" in said

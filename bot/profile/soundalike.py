@@ -125,6 +125,8 @@ def respell(text: str, words: Iterable[str]) -> str:
             differ = [(r, w) for r, w in zip(run, word) if r != w]
             if len(differ) == 1 and all(r not in FUNCTION_CHARS and same_sound(r, w) for r, w in differ):
                 heard.add(word)
+        # a shorter word heard inside a longer one (物业 in 物业费) is the longer one
+        heard = {w for w in heard if not any(len(o) > len(w) and w in o for o in heard)}
         if len(heard) != 1:
             continue
         word = heard.pop()

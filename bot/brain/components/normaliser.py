@@ -68,7 +68,9 @@ _TABLE = {**_traditional_to_simplified(), **_FULL_TO_HALF}
 # 人攻客服): respelled, same length (bot/profile/soundalike.py ``respell``); products have their
 # own slip reading at extraction (``sound_alike``)
 SERVICE_WORDS = ("退货", "换货", "退款", "退钱", "投诉", "报修", "维修", "保修", "人工", "客服", "售后", "安装",
-                 "发票", "运费", "工单", "订单", "快递", "物流", "上门")
+                 "发票", "运费", "工单", "订单", "快递", "物流", "上门",
+                 # the property office's (物页费, 门禁咔, 停车废)
+                 "物业费", "物业", "门禁卡", "停车费", "装修", "电梯", "前台", "保安")
 
 
 def normalise(text: str) -> str:
