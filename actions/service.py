@@ -62,6 +62,29 @@ def help_without_a_number(dispatcher: CollectingDispatcher, tracker: Tracker) ->
     return True
 
 
+# agreeing with the ticket just read back, in the same breath as the thanks (对的 谢谢你们啊)
+_AGREES = re.compile(r"对|是的|没错|没问题|就这样|确认|(?i:correct|yes)")
+
+
+class Thank(Action):
+    """Thanks: you are welcome; said with a yes right after a ticket was filed (对的 谢谢你们啊),
+    the ticket is confirmed with its promise first, as a plain 对 would be."""
+
+    def name(self) -> Text:
+        return "action_thank"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        text = (tracker.latest_message or {}).get("text", "")
+        number = own_recent_ticket(tracker) if _AGREES.search(text) else None
+        ticket = store().find(number) if number else None
+        if ticket is not None and ticket.status not in ("resolved", "closed"):
+            from actions.tickets import ticket_when
+
+            dispatcher.utter_message(text=pack.say("ticket_confirmed", when=ticket_when(ticket)))
+        dispatcher.utter_message(response="utter_you_are_welcome")
+        return []
+
+
 class RequestHuman(Action):
     def name(self) -> Text:
         return "action_request_human"

@@ -1003,3 +1003,21 @@ def test_asked_again_after_hours_the_booked_call_back_takes_the_phone(ticket_sto
     service.hand_off(CollectingDispatcher(), tracker, "request_human")
     assert [t.number for t in ticket_store.for_customer("web:x")] == [ticket.number]
     assert ticket_store.find(ticket.number).phone.endswith("8866")
+
+
+@pytest.mark.parametrize("text, confirmed", [("对的 谢谢你们啊", True), ("谢谢", False)])
+def test_thanks_with_a_yes_after_filing_confirms_the_ticket_too(ticket_store, monkeypatch, text, confirmed):
+    import actions.dialogue as dialogue
+    import actions.service as service
+    for module in (dialogue, service):
+        monkeypatch.setattr(module, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="repair", category="空调", description="不制冷", customer_id="web:x",
+                                         channel="web", idempotency_key="web:x:1")
+    events = [{"event": "user", "text": "空调不制冷"}, {"event": "bot", "text": f"报修已登记，工单号 {ticket.number}。"},
+              {"event": "user", "text": text}]
+    tracker = Tracker("web:x", {}, {"text": text, "intent": {"name": "thank"}, "entities": []}, events, False, None,
+                      {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    service.Thank().run(dispatcher, tracker, {})
+    assert dispatcher.messages[-1].get("response") == "utter_you_are_welcome"
+    assert any(ticket.number in (m.get("text") or "") for m in dispatcher.messages) is confirmed

@@ -18,9 +18,9 @@ def service(tmp_path, monkeypatch):
 def test_queued_customer_is_acknowledged_then_can_cancel(service):
     async def scenario():
         await service.open("web:a", "web", "a", ticket_number=None, reason="request_human")
-        await service.open("web:b", "web", "b", ticket_number=None, reason="request_human")
+        await service.open("web:b", "web", "b", ticket_number="KF26112700000001", reason="request_human")
         ack = await service.gate(InboundMessage(channel="web", user_id="b", text="人呢？"))
-        assert ack and "第 2 位" in ack[0].text
+        assert ack and "第 2 位" in ack[0].text and "KF26112700000001" in ack[0].text   # the record to refer to
         gone = await service.gate(InboundMessage(channel="web", user_id="a", text="算了不等了"))
         assert gone and "取消" in gone[0].text
         assert await service.gate(InboundMessage(channel="web", user_id="a", text="运费多少")) is None

@@ -34,7 +34,8 @@ CLAIMED_NOTICE = "客服「{agent}」已接入，为您服务。"
 CLOSED_NOTICE = "本次人工服务已结束，感谢您的耐心。请为本次服务打分（1-5分，5分最满意），直接回复数字即可～"
 TRANSFER_NOTICE = "已为您转接给客服「{agent}」，请稍候。"
 # While the customer waits for a person (issue 14): never silence.
-WAITING_ACK = "收到，您的留言客服接入后会看到。您正在排队等人工客服，现在排在第 {position} 位，请稍候～（不想等了可以回复“算了不等了”）"
+WAITING_ACK = "收到，您的留言客服接入后会看到。您正在排队等人工客服，现在排在第 {position} 位，请稍候～{record}（不想等了可以回复“算了不等了”）"
+WAITING_RECORD = "记录编号 {number}。"
 CANCELLED_NOTICE = ("好的，已为您取消排队。需要的话客服可以给您回电：回复“转人工”随时可以重新排队；"
                     "或者直接问我，我继续为您服务。")
 CANCEL_WORDS = re.compile(r"不等了|不想等|等不了|不用等|取消(排队|转人工|人工)|不要人工|不转了|不用转")
@@ -138,7 +139,8 @@ class HandoffService:
             position = await self._db(self.store.queue_position, handoff.id)
             _, pushed = self.told_positions.get(handoff.id, (0, float("-inf")))
             self.told_positions[handoff.id] = (position, pushed)    # told in the turn's reply
-            return [OutboundMessage(WAITING_ACK.format(position=position), author="system")]
+            record = WAITING_RECORD.format(number=handoff.ticket_number) if handoff.ticket_number else ""
+            return [OutboundMessage(WAITING_ACK.format(position=position, record=record), author="system")]
         return []
 
     async def cancel(self, handoff: HandoffView, message: InboundMessage) -> List[OutboundMessage]:
