@@ -114,3 +114,8 @@ def test_a_yes_after_a_filed_repair_confirms_it_with_its_promise(ticket_store, m
     place_forms.PlaceRouteDetail().run(dispatcher, tracker, PLACE_DOMAIN)
     said = dispatcher.messages[0]["text"]
     assert said.startswith("好的，已确认") and ticket.number in said and "24" in said
+
+
+def test_a_home_without_a_drop_of_water_is_urgent():
+    slots, said = _start_repair("家里突然一点水都没有了 水龙头拧开啥也不出 住9栋3单元201")
+    assert slots["urgency"] == "urgent"
