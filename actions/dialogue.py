@@ -427,11 +427,17 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
     rest a note for the agent (phones, order numbers, addresses masked); ``sorry`` for a line
     that vents (``就你们这服务，差评！``) apologises first."""
     told = pack.say("ticket_remark_sorry") if sorry else ""
-    order = parsing.find_order_id(text)
-    if order:                                 # the order it is about, when the ticket had none,
-        before = store().find(number)              # or in place of one the customer says was wrong
-        after = store().set_order_id(number, order.upper(), actor="customer",
-                                     corrected=details.is_correction(text))
+    before = store().find(number)
+    phone_given = details.find_phone(text)
+    orders = [o.upper() for o in parsing.ORDER_ID_RE.findall(details.fold(text))
+              if not (phone_given and o in phone_given[1])] if parsing.find_order_id(text) else []
+    # the order it is about, when the ticket had none, or in place of one the customer says was
+    # wrong (订单号发错了 应该是…: the number that is not the ticket's, named as the order's)
+    fresh = [o for o in orders if before is None or o != (before.order_id or "").upper()]
+    order = fresh[-1] if fresh else (orders[0] if orders else None)
+    if order:
+        corrects = ORDER_CORRECTED.search(details.fold(text)) is not None
+        after = store().set_order_id(number, order, actor="customer", corrected=corrects)
         if before is not None and before.order_id != after.order_id:
             told += pack.say("noted_order_on_ticket", order=after.order_id)
     phone = details.find_phone(text)
@@ -446,6 +452,10 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
                          actor="customer")
         told += pack.say("noted_on_ticket")
     urged = URGES.search(details.fold(text)) is not None
+    if not told and not order and not confirms(text) and not urged:
+        # 不对 / 电话不对 / 地址错了 with nothing new: what is to change, never "已确认"
+        dispatcher.utter_message(text=pack.say("ticket_what_to_change", number=number))
+        return
     if (urged or not told) and not order:
         # nothing to add (对 / 没问题 / 确认 after the read-back), or a push (对 快点来人啊): the ticket
         # and what it promises, the push kept on it for the agent
@@ -464,6 +474,11 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
 CONFIRMS = re.compile(r"没错|没问题|对的|对滴|是的|就这个|就是这个|这回|这次|正确|确认|可以|好的|行|嗯|对|没|了|啦|号|"
                       r"(?i:correct|right|yes|ok|okay|that's it)")
 
+
+# the order number said to be wrong (订单号发错了 应该是…, 单号不对, 订单号改成…)
+ORDER_CORRECTED = re.compile(r"(?:订单号|单号|订单编号)[^，,。！!？?\d]{0,4}(?:错|不对|不是|更正|改成|改为|改一下)|"
+                             r"订单[^，,。！!？?\d]{0,2}(?:错了|不对|写错|发错|填错)|应该是|正确的是|"
+                             r"(?i:wrong order|order number is wrong)")
 
 # pushing for speed (快点来人, 赶紧的, 尽快): the customer wants to hear when
 URGES = re.compile(r"快点|快些|快来|赶紧|赶快|尽快|抓紧|急死|着急|快快|(?i:hurry|asap|quickly)")

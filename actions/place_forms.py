@@ -16,10 +16,10 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import customer_channel, form_run_key, local_time, store, ticket_payload
-from actions.listening import NO_VALUE, SKIP, Turn, mine_told_complaint, substance
+from actions.listening import CHANGE_OF_MIND, NO_VALUE, SKIP, Turn, mine_told_complaint, substance
 from actions.tickets import CheckTicket
 from bot.profile import business as profile
-from bot.profile import details, pack, parsing, places, privacy, sla
+from bot.profile import details, mentions, pack, parsing, places, privacy, sla
 
 NOT_AN_ANSWER = ("affirm", "deny", "greet", "thank", "goodbye", "bot_challenge", "out_of_scope",
                  "nlu_fallback", "check_ticket", "rate_service")
@@ -139,7 +139,10 @@ class PlaceForm(Action):
         if turn.resumed:
             return []
         target = PLACE_FORMS.get(details.switch_target(turn.text, SHOP_FORM.get(self.form)) or "")
-        if not turn.starting and target and target != self.form and target in ((domain or {}).get("forms") or {}):
+        # only a change of mind in words (算了，不投诉了…), never a question or a mention (维修师傅态度太差了)
+        changes = CHANGE_OF_MIND.search(turn.folded) and not mentions.is_question(turn.text)
+        if not turn.starting and target and changes and target != self.form \
+                and target in ((domain or {}).get("forms") or {}):
             # 算了，不投诉了，直接帮我报修吧 / 我不报修了 我要投诉: the other form, with what applies
             return self.switch(turn, target, dispatcher)
         if not turn.starting and turn.intent in INTERRUPTIONS:

@@ -12,7 +12,7 @@ from actions.common import (answered_misses, customer_channel, faq_ranking, foll
                             leaning_topic, local_time, store, ticket_payload)
 from actions.dialogue import add_to_ticket, carries_item, disputes, form_for, own_recent_ticket, refused_just_now, reset
 from actions.listening import NO_VALUE
-from bot.profile import details, mentions, parsing
+from bot.profile import details, mentions, parsing, privacy
 from bot.profile import business as profile
 from bot.profile import pack
 
@@ -39,7 +39,7 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) ->
     ticket, _ = store().open_ticket(
         kind="callback", category=pack.say("handoff_category"), customer_id=tracker.sender_id,
         channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "handoff"),
-        description=tracker.latest_message.get("text", ""),
+        description=privacy.mask_customer_text(tracker.latest_message.get("text", ""))[:500],
         phone=_phone(tracker),
         details={"reason": reason, "in_hours": in_hours})
     # the business's wording (its pack's messages.yml): the shop's 人工客服, the property desk …
@@ -190,7 +190,7 @@ WANTS_PERSON = re.compile(r"(?<![不别没])(?:我要|要|找|转|接|叫|给我
                           # a call back asked for (安排人工明天回电给我, 让客服给我回个电话)
                           r"(?<![不别没])(?:安排|让|请|叫)(?:人工|真人|客服|人)[^，,。？?]{0,6}(?:回电|回个电话|打给我|给我打|打电话给我|联系我)|"
                           r"(?i:real person|human agent|talk to a human|call me back)")
-NO_PERSON = re.compile(r"(不用|不要|别|不需要|无需|没必要)(帮我)?(?:(转|找|接|叫|让|安排)|人工|真人)|问问而已|随便问问")
+NO_PERSON = re.compile(r"(不用|不要|别|不需要|无需|没必要)(帮我)?(?:(转|找|接|叫|安排)|让(?:人工|客服|真人|人)|人工|真人)|问问而已|随便问问")
 
 
 def wants_person(text: str) -> bool:

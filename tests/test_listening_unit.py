@@ -1021,3 +1021,31 @@ def test_thanks_with_a_yes_after_filing_confirms_the_ticket_too(ticket_store, mo
     service.Thank().run(dispatcher, tracker, {})
     assert dispatcher.messages[-1].get("response") == "utter_you_are_welcome"
     assert any(ticket.number in (m.get("text") or "") for m in dispatcher.messages) is confirmed
+
+
+def test_an_order_correction_takes_the_new_number_and_a_mention_replaces_nothing(ticket_store, monkeypatch):
+    _after_ticket(ticket_store, monkeypatch, "web:x", "订单DD202601010001")
+    ticket, _ = _after_ticket(ticket_store, monkeypatch, "web:x", "订单号不是DD202601010001，是DD202601010002")
+    assert ticket_store.find(ticket.number).order_id == "DD202601010002"
+    _after_ticket(ticket_store, monkeypatch, "web:x", "DD202601010005这个订单也不是好的")
+    assert ticket_store.find(ticket.number).order_id == "DD202601010002"
+
+
+@pytest.mark.parametrize("text", ["不对", "电话不对", "地址错了"])
+def test_a_bare_no_after_filing_asks_what_to_change(ticket_store, monkeypatch, text):
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", text)
+    assert "哪里需要改" in said and ticket.number in said and "已确认" not in said
+
+
+def test_a_call_back_asked_for_with_a_phone_keeps_the_phone_out_of_the_description(ticket_store, monkeypatch):
+    import actions.common as common
+    import actions.dialogue as dialogue
+    import actions.service as service
+    for module in (dialogue, service, common):
+        monkeypatch.setattr(module, "store", lambda: ticket_store)
+    text = "好的，那麻烦安排人工明天回电给我，号码是 133 2190 5586"
+    tracker = Tracker("web:caller", {}, {"text": text, "intent": {"name": "inform"}, "entities": []},
+                      [{"event": "user", "text": text}], False, None, {}, "action_listen")
+    dialogue.RouteDetail().run(CollectingDispatcher(), tracker, {})
+    filed = ticket_store.for_customer("web:caller")
+    assert [t.kind for t in filed] == ["callback"] and "2190 5586" not in filed[0].description

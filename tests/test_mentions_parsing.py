@@ -197,7 +197,8 @@ def test_what_about_an_item(text, item):
 
 
 @pytest.mark.parametrize("text,forgot", [
-    ("工单号我忘了", True), ("不记得编号了", True), ("KF号找不到了", True), ("I forgot my ticket number", True),
+    ("工单号我忘了", True), ("不记得工单编号了", True), ("KF号找不到了", True), ("I forgot my ticket number", True),
+    ("订单编号不知道在哪看", False), ("工单不知道怎么提交", False),
     ("工单号是KF26112712345678", False), ("订单号忘了", False), ("我忘了说 地址是3栋", False),
 ])
 def test_forgot_ticket(text, forgot):

@@ -119,3 +119,23 @@ def test_a_yes_after_a_filed_repair_confirms_it_with_its_promise(ticket_store, m
 def test_a_home_without_a_drop_of_water_is_urgent():
     slots, said = _start_repair("家里突然一点水都没有了 水龙头拧开啥也不出 住9栋3单元201")
     assert slots["urgency"] == "urgent"
+
+
+@pytest.mark.parametrize("text", ["维修师傅态度太差了", "报修了一个星期都没人来修", "报修和投诉有什么区别？"])
+def test_a_repair_mentioned_inside_a_complaint_is_no_switch(text):
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.place_forms import ValidatePlaceComplaintForm
+    slots = {"requested_slot": "complaint_description", "form_tries": {}, "complaint_category": "服务态度"}
+    tracker = Tracker("web:x", slots, {"text": text, "intent": {"name": "inform", "confidence": 0.9}, "entities": []},
+                      [{"event": "user", "text": text}], False, None, {"name": "place_complaint_form"}, "action_listen")
+    events = asyncio.run(ValidatePlaceComplaintForm().run(CollectingDispatcher(), tracker, PLACE_DOMAIN))
+    assert not any(e["name"] == "switch_to" for e in events)
+
+
+def test_a_fire_with_someone_trapped_gets_the_fire_advice():
+    slots, said = _start_repair("楼道着火了，有人被困在屋里出不来 5号楼")
+    assert any("119" in s for s in said) and not any("扒门" in s for s in said)

@@ -419,7 +419,7 @@ _ASKS_RETURN = re.compile(r"(?:直接|还是|那就|干脆|给我|帮我|我要|
                           r"(?:钱|款)(?:给我)?退(?:回来|回|给我)|把钱退|(?i:refund me|money back|give me a refund|"
                           r"i want a refund|want my money|send it back)")
 # a bare 修 asked for (还是修吧, 那就修一下, 帮我修): a repair, never 修改 (changing a detail)
-_ASKS_REPAIR = re.compile(r"(?:还是|那就|干脆|给我|帮我|我要|我想|就)(?:给我|帮我|直接|上门)?修(?!改|正)")
+_ASKS_REPAIR = re.compile(r"(?:还是|那就|干脆|给我|帮我|我要|我想)(?:给我|帮我|直接|上门)?修(?!改|正|了|过|好了)")
 
 
 def switch_target(text: str, current: str | None) -> Optional[str]:
@@ -446,7 +446,7 @@ def switch_target(text: str, current: str | None) -> Optional[str]:
 
 
 _BACK_AND_FORTH = re.compile(r"换来换去|退来退去|退了又换|换了又换|来回换|来回退|反复换|换个没完|修来修去|修了又修|"
-                             r"来回修|反复修|修了好几次|修过好几次|修好几次|修了几次|修不好")
+                             r"来回修|反复修|修了好几次|修过好几次|修好几次|修了几次|修不好|修了[两二三四五六几多]次|修过[两二三四五六几多]次")
 
 
 def return_type(text: str) -> Optional[str]:

@@ -99,13 +99,31 @@ def sound_alike(text: str, words: Iterable[str]) -> Optional[str]:
     return kept.pop() if len(kept) == 1 else None
 
 
+@lru_cache(maxsize=4096)
+def main_reading(char: str) -> str:
+    """A character's everyday toneless reading (追 is zhui, never its rare tui; 完 is wan)."""
+    if not _CJK.fullmatch(char or ""):
+        return ""
+    from pypinyin import Style, pinyin
+
+    found = pinyin(char, style=Style.NORMAL, heteronym=False, errors="ignore")
+    return found[0][0] if found and found[0] else ""
+
+
+# characters that are words of their own before a service word's tail (未修, 为修, 已付款): no slip
+RESPELL_NEVER = frozenset("未为已以再在")
+# real words and phrases one same-sounding character away from a service word
+RESPELL_KEEP = ("暗装", "退签", "前胎", "快滴")
+
+
 def respell(text: str, words: Iterable[str]) -> str:
     """``text`` with every run that sounds like one of ``words`` but misspells one character
     of it written as the word, same length (腿货 → 退货, 头诉 → 投诉, 按装 → 安装, 人攻 → 人工).
 
     Unlike a product's slip the different character may be any of the word's (these are a
-    handful of service words, each of them two or three characters); it shares a reading with
-    the word's and is no function word, the run starts and ends where jieba's words do (退或者
+    handful of service words, each of them two or three characters); its everyday reading is
+    the word's (追 zhui is no 退 tui, though pypinyin knows a rare tui), it is no function word
+    nor a word of its own before the tail (未修, 已付款), the run starts and ends where jieba's words do (退或者
     is 退 + 或者, no 退货), it is not itself a common word (保修, 投宿 and 退还 stay), and it
     sounds like one word only (包修 is 报修 and 保修: left alone)."""
     if not text or not _CJK.search(text):
@@ -123,7 +141,9 @@ def respell(text: str, words: Iterable[str]) -> str:
             if len(run) < len(word) or run == word:
                 continue
             differ = [(r, w) for r, w in zip(run, word) if r != w]
-            if len(differ) == 1 and all(r not in FUNCTION_CHARS and same_sound(r, w) for r, w in differ):
+            if len(differ) == 1 and all(r not in FUNCTION_CHARS and r not in RESPELL_NEVER
+                                        and main_reading(r) and main_reading(r) == main_reading(w)
+                                        for r, w in differ) and run not in RESPELL_KEEP:
                 heard.add(word)
         # a shorter word heard inside a longer one (物业 in 物业费) is the longer one
         heard = {w for w in heard if not any(len(o) > len(w) and w in o for o in heard)}

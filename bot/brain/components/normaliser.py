@@ -67,10 +67,12 @@ _TABLE = {**_traditional_to_simplified(), **_FULL_TO_HALF}
 # the service's own words, written with a homophone slip on a pinyin keyboard (腿货, 头诉, 按装,
 # 人攻客服): respelled, same length (bot/profile/soundalike.py ``respell``); products have their
 # own slip reading at extraction (``sound_alike``)
-SERVICE_WORDS = ("退货", "换货", "退款", "退钱", "投诉", "报修", "维修", "保修", "人工", "客服", "售后", "安装",
-                 "发票", "运费", "工单", "订单", "快递", "物流", "上门",
+# (left out, each a word away from everyday phrases: 快递 ~ 快第/快滴, 售后 ~ 收后, 发票 ~ 发飘/罚票,
+# 保安 ~ 报安, 前台 ~ 前胎, 退钱 ~ 退签)
+SERVICE_WORDS = ("退货", "换货", "退款", "投诉", "报修", "维修", "保修", "人工", "客服", "安装",
+                 "运费", "工单", "订单", "物流", "上门",
                  # the property office's (物页费, 门禁咔, 停车废)
-                 "物业费", "物业", "门禁卡", "停车费", "装修", "电梯", "前台", "保安")
+                 "物业费", "物业", "门禁卡", "停车费", "装修", "电梯")
 
 
 def normalise(text: str) -> str:
