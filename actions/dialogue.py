@@ -452,7 +452,7 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
                          actor="customer")
         told += pack.say("noted_on_ticket")
     urged = URGES.search(details.fold(text)) is not None
-    if not told and not order and not confirms(text) and not urged:
+    if not told and not order and not urged and DISAGREES.search(details.fold(text)) and not confirms(text):
         # 不对 / 电话不对 / 地址错了 with nothing new: what is to change, never "已确认"
         dispatcher.utter_message(text=pack.say("ticket_what_to_change", number=number))
         return
@@ -481,7 +481,9 @@ ORDER_CORRECTED = re.compile(r"(?:订单号|单号|订单编号)[^，,。！!？
                              r"(?i:wrong order|order number is wrong)")
 
 # pushing for speed (快点来人, 赶紧的, 尽快): the customer wants to hear when
-URGES = re.compile(r"快点|快些|快来|赶紧|赶快|尽快|抓紧|急死|着急|快快|(?i:hurry|asap|quickly)")
+URGES = re.compile(r"快点|快些|快来|赶紧|赶快|尽快|抓紧|急死|着急|快快|快[!！~～]|快\s*$|(?i:hurry|asap|quickly)")
+# saying something in the read-back is wrong (不对, 电话错了, 地址不是这个): what is to change
+DISAGREES = re.compile(r"不|没|错|别|改|(?i:wrong|no\b|not)")
 
 
 def confirms(text: str) -> bool:

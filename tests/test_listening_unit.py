@@ -1049,3 +1049,9 @@ def test_a_call_back_asked_for_with_a_phone_keeps_the_phone_out_of_the_descripti
     dialogue.RouteDetail().run(CollectingDispatcher(), tracker, {})
     filed = ticket_store.for_customer("web:caller")
     assert [t.kind for t in filed] == ["callback"] and "2190 5586" not in filed[0].description
+
+
+@pytest.mark.parametrize("text", ["是的 快！！", "对 就这"])
+def test_a_yes_in_few_words_after_filing_confirms(ticket_store, monkeypatch, text):
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", text)
+    assert "哪里需要改" not in said and ticket.number in said and "小时" in said
