@@ -68,6 +68,28 @@ def latest_entity(tracker: Tracker, name: str) -> Optional[str]:
     return None
 
 
+# --- what a ticket promises ---------------------------------------------------------------------
+def promise_text(kind: str, priority: str) -> str:
+    """How soon, in the pack's words: ``30分钟`` under an hour, else ``24 小时``."""
+    from bot.profile import sla
+
+    hours = float(sla.promised_hours(kind, priority))
+    if hours < 1:
+        return pack.say("promise_minutes", minutes=int(round(hours * 60)))
+    return pack.say("promise_hours", hours=f"{hours:g}")
+
+
+def first_aid_text(hazard_words) -> str:
+    """What to do now for an urgent repair (close the gas valve, cut the power, stay calm in the
+    lift) and the on-site promise: the pack's ``safety_advice``, its kind the first of the
+    profile's ``urgent_safety_advice`` the urgency's words belong to (``other`` when none)."""
+    from bot.profile import business, hazards
+
+    kind = hazards.safety_kind(hazard_words, business.load_profile().get("urgent_safety_advice") or {}) or "other"
+    advice = pack.labels("safety_advice")
+    return (advice.get(kind) or advice["other"]).format(promise=promise_text("repair", "urgent"))
+
+
 # --- which FAQ answer: the classifier's, or the topic a follow-up leans on --------------------
 FAQ_SURE = 0.5          # a topic this likely is the answer whatever was said before
 # … and for a follow-up that leans on the answer in words (那收货以后多久能开出来 after the invoice

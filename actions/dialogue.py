@@ -244,34 +244,47 @@ class RouteDetail(Action):
         routed = route_by_context(tracker, domain)    # details after a request (换货 … DD…)
         if routed:
             return routed
-        from actions.tickets import promise_answer
-
-        promised = promise_answer(tracker)            # "那多久能处理" about the ticket just filed
-        if promised:
-            dispatcher.utter_message(text=promised)
-            return []
-        from actions.service import hand_off, help_without_a_number, wants_person
-
-        if help_without_a_number(dispatcher, tracker):        # 工单号我忘了, read as a detail
-            return reset()
-
-        number = own_recent_ticket(tracker)
-        pending = number is not None and getattr(store().find(number), "kind", None) == "callback"
-        if wants_person(text) and not pending:        # 麻烦安排人工明天回电给我，号码是…, read as a detail
-            hand_off(dispatcher, tracker, "request_human")   # (a call back already booked: the wish goes on it)
-            return reset()
-        if number:                                    # a line about the ticket just filed
-            add_to_ticket(dispatcher, number, text)
-            return []
-        # "不满99呢" after the shipping fee's answer; a question read as a detail (那质量问题呢)
-        topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.4)
-        if topic:
-            dispatcher.utter_message(response=f"utter_{topic}")
-            return []
+        answered = answer_beside_forms(dispatcher, tracker, reset())
+        if answered is not None:
+            return answered
         if ask_about_product(dispatcher, tracker):    # "冰箱" alone: what about it?
             return []
         dispatcher.utter_message(response="utter_how_can_help")
         return []
+
+
+def answer_beside_forms(dispatcher: CollectingDispatcher, tracker: Tracker,
+                        cleared: List[Dict[Text, Any]]) -> Optional[List[Dict[Text, Any]]]:
+    """A line outside any form that starts none, in every business (action_route_detail,
+    action_place_route_detail): "那多久能处理" about the ticket just filed gets its promise;
+    工单号我忘了 a person; a person or a call back asked for in words (麻烦安排人工明天回电给我),
+    a person (a call back already booked: the wish goes on it); a line about the ticket just
+    filed (对 / 快点来人 / a phone) goes on it; a follow-up or a question read as a detail
+    (那质量问题呢) the FAQ topic it leans on. The events to return (``cleared`` after a
+    handoff), or None when none of these."""
+    from actions.service import hand_off, help_without_a_number, wants_person
+    from actions.tickets import promise_answer
+
+    text = (tracker.latest_message or {}).get("text", "") or ""
+    promised = promise_answer(tracker)
+    if promised:
+        dispatcher.utter_message(text=promised)
+        return []
+    if help_without_a_number(dispatcher, tracker):
+        return cleared
+    number = own_recent_ticket(tracker)
+    pending = number is not None and getattr(store().find(number), "kind", None) == "callback"
+    if wants_person(text) and not pending:
+        hand_off(dispatcher, tracker, "request_human")
+        return cleared
+    if number:
+        add_to_ticket(dispatcher, number, text)
+        return []
+    topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.4)
+    if topic:
+        dispatcher.utter_message(response=f"utter_{topic}")
+        return []
+    return None
 
 
 def carries_item(message: Dict[str, Any]) -> bool:
@@ -440,7 +453,7 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
         after = store().set_order_id(number, order, actor="customer", corrected=corrects)
         if before is not None and before.order_id != after.order_id:
             told += pack.say("noted_order_on_ticket", order=after.order_id)
-    phone = details.find_phone(text)
+    phone = phone_given
     if phone:                                 # the number to call back: on the ticket
         store().set_phone(number, phone[1], actor="customer")
         told += pack.say("noted_callback_phone", phone=privacy.mask_phone(phone[1]))
@@ -461,10 +474,9 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
         # and what it promises, the push kept on it for the agent
         from actions.tickets import ticket_when
 
-        ticket = store().find(number)
-        if ticket is not None and ticket.status not in ("resolved", "closed"):
+        if before is not None and before.status not in ("resolved", "closed"):
             dispatcher.utter_message(text=pack.say("ticket_urged" if urged else "ticket_confirmed",
-                                                   told=told, when=ticket_when(ticket)))
+                                                   told=told, when=ticket_when(before)))
             return
     follow = pack.say("follow_up_by_phone" if phone else "follow_up_as_left")
     dispatcher.utter_message(text=pack.say("ticket_addition", told=told, number=number, follow=follow))

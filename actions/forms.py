@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Text, Tuple
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 
+from actions.common import first_aid_text
 from actions.listening import (CHANGE_OF_MIND, NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, content, load_facts, mine_ids,
                                mine_order, mine_phone, mine_told_complaint, substance)
 from bot.profile import details, hazards, mentions, pack, parsing
@@ -362,19 +363,12 @@ class ValidateRepairForm(ListeningForm):
             return
         if all(found.get(f) if f in found else turn.slot(f) for f in self.fields):
             return
-        from bot.profile import sla
-
         facts = load_facts()
         fault = found.get("fault_description") or turn.slot("fault_description") or turn.text
         _, words = details.urgency(fault, facts["urgent_repair_keywords"],
                                    facts.get("urgent_repair_not_urgent_when_leaking_from", ()),
                                    found.get("product") or turn.slot("product"))
-        kind = hazards.safety_kind(words, facts.get("urgent_safety_advice") or {}) or "other"
-        hours = float(sla.promised_hours("repair", "urgent"))
-        promise = pack.say("promise_minutes", minutes=int(round(hours * 60))) if hours < 1 else \
-            pack.say("promise_hours", hours=f"{hours:g}")
-        advice = pack.labels("safety_advice")
-        dispatcher.utter_message(text=(advice.get(kind) or advice["other"]).format(promise=promise))
+        dispatcher.utter_message(text=first_aid_text(words))
 
 
 class ValidateReturnForm(ListeningForm):

@@ -24,6 +24,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import promise_text
 from bot.profile import details, mentions, pack, parsing
 from bot.profile import business as profile
 
@@ -488,14 +489,9 @@ class _Reworded(Turn):
 
 def promise_before_filing(turn: Turn, kind: str) -> str:
     """How soon, for the ticket this form is about to file (an urgent repair's own promise)."""
-    from bot.profile import sla
-
     what = pack.labels("ticket_when_what")
     urgent = kind == "repair" and turn.slot("urgency") == "urgent"
-    hours = float(sla.promised_hours(kind, "urgent" if urgent else "normal"))
-    promise = pack.say("promise_minutes", minutes=int(round(hours * 60))) if hours < 1 else \
-        pack.say("promise_hours", hours=f"{hours:g}")
-    return pack.say("when_before_filing", promise=promise,
+    return pack.say("when_before_filing", promise=promise_text(kind, "urgent" if urgent else "normal"),
                     what=what.get(f"{kind}_urgent" if urgent else kind, what["other"]))
 
 

@@ -15,11 +15,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import customer_channel, form_run_key, local_time, store, ticket_payload
+from actions.common import (customer_channel, first_aid_text, form_run_key, local_time, promise_text, store,
+                            ticket_payload)
 from actions.listening import CHANGE_OF_MIND, NO_VALUE, SKIP, Turn, mine_told_complaint, substance
 from actions.tickets import CheckTicket
 from bot.profile import business as profile
-from bot.profile import details, mentions, pack, parsing, places, privacy, sla
+from bot.profile import details, mentions, pack, parsing, places, privacy
 
 NOT_AN_ANSWER = ("affirm", "deny", "greet", "thank", "goodbye", "bot_challenge", "out_of_scope",
                  "nlu_fallback", "check_ticket", "rate_service")
@@ -58,13 +59,6 @@ def category_of(text: str) -> Optional[str]:
     return parsing.best_category(folded, cues, other=other)
 
 
-def promise(kind: str, priority: str) -> str:
-    hours = float(sla.promised_hours(kind, priority))
-    if hours < 1:
-        return pack.say("promise_minutes", minutes=int(round(hours * 60)))
-    return pack.say("promise_hours", hours=f"{hours:g}")
-
-
 def phone_of(turn: Turn) -> Optional[str]:
     found = details.find_phone(turn.text)
     return found[1] if found else None
@@ -86,6 +80,8 @@ def reset(domain: Dict[str, Any]) -> List[Dict[Text, Any]]:
 # the shop's form names switch_target speaks in, and this pack's forms for them
 PLACE_FORMS = {"repair_form": "place_repair_form", "complaint_form": "place_complaint_form"}
 SHOP_FORM = {place: shop for shop, place in PLACE_FORMS.items()}
+# what a change of mind takes from one form to the other
+CARRIED = ("phone", "location", "fault_description", "complaint_description")
 
 
 def switched(tracker: Tracker, domain: Dict[str, Any]) -> Optional[List[Dict[Text, Any]]]:
@@ -94,8 +90,7 @@ def switched(tracker: Tracker, domain: Dict[str, Any]) -> Optional[List[Dict[Tex
     target = tracker.get_slot("switch_to")
     if target not in SHOP_FORM:
         return None
-    keep = ("phone", "location", "fault_description", "complaint_description")
-    return [SlotSet(n, None) for n in form_slots(domain) if n not in keep] + [
+    return [SlotSet(n, None) for n in form_slots(domain) if n not in CARRIED] + [
         SlotSet("requested_slot", None), FollowupAction(target)]
 
 
@@ -184,8 +179,7 @@ class PlaceForm(Action):
         names = pack.labels("form_names")
         dispatcher.utter_message(text=pack.say("switch_form", source=names.get(self.form, ""),
                                                target=names.get(target, "")))
-        keep = ("phone", "location", "fault_description", "complaint_description")
-        return [SlotSet(k, v) for k, v in carried.items() if k in keep] + [
+        return [SlotSet(k, v) for k, v in carried.items() if k in CARRIED] + [
             SlotSet("switch_to", target), SlotSet("requested_slot", None)]
 
     def first_aid(self, turn: Turn, found: Dict[str, Any], fields: Tuple[str, ...], dispatcher) -> None:
@@ -197,16 +191,11 @@ class PlaceForm(Action):
             return
         if all(found.get(f) if f in found else turn.slot(f) for f in fields):
             return
-        from bot.profile import hazards
-
         rules = facts()
         fault = f"{turn.text} {found.get('fault_description') or turn.slot('fault_description') or ''}"
         _, words = details.urgency(fault, rules.get("urgent_repair_keywords") or (),
                                    rules.get("urgent_repair_not_urgent_when_leaking_from") or ())
-        kind = hazards.safety_kind(words, rules.get("urgent_safety_advice") or {}) or "other"
-        advice = pack.labels("safety_advice")
-        dispatcher.utter_message(text=(advice.get(kind) or advice["other"]).format(
-            promise=promise("repair", "urgent")))
+        dispatcher.utter_message(text=first_aid_text(words))
 
 
 class ValidatePlaceRepairForm(PlaceForm):
@@ -304,7 +293,7 @@ class SubmitPlaceRepair(Action):
                      "urgent_words": words})
         dispatcher.utter_message(text=pack.say(
             "repair_urgent" if urgent else "repair_normal", number=ticket.number,
-            promise=promise("repair", priority), due=local_time(ticket.sla_due_at), location=location.text,
+            promise=promise_text("repair", priority), due=local_time(ticket.sla_due_at), location=location.text,
             phone=privacy.mask_phone(_phone(tracker)) or pack.say("phone_as_left")))
         dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created"))
         return reset(domain)
@@ -336,7 +325,7 @@ class SubmitPlaceComplaint(Action):
             address=where, details={"trigger_words": reasons, "repeat": bool(earlier)})
         dispatcher.utter_message(text=pack.say(
             "complaint_filed", number=ticket.number, category=ticket.category,
-            promise=promise("complaint", priority), due=local_time(ticket.sla_due_at)))
+            promise=promise_text("complaint", priority), due=local_time(ticket.sla_due_at)))
         dispatcher.utter_message(json_message=ticket_payload(ticket, "ticket_created", handoff=priority == "high"))
         return reset(domain)
 
@@ -366,10 +355,7 @@ class PlaceRouteDetail(Action):
         return "action_place_route_detail"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
-        from actions.common import follow_up_topic, leaning_topic
-        from actions.dialogue import add_to_ticket, own_recent_ticket
-        from actions.service import hand_off, help_without_a_number, wants_person
-        from actions.tickets import promise_answer
+        from actions.dialogue import answer_beside_forms
 
         text = (tracker.latest_message or {}).get("text") or ""
         if parsing.find_ticket_number(text):
@@ -377,24 +363,9 @@ class PlaceRouteDetail(Action):
         target = routed_form(text)
         if target:
             return reset(domain) + [FollowupAction(target)]
-        promised = promise_answer(tracker)            # "那多久能给我答复" about the ticket just filed
-        if promised:
-            dispatcher.utter_message(text=promised)
-            return []
-        number = own_recent_ticket(tracker)
-        pending = number is not None and getattr(store().find(number), "kind", None) == "callback"
-        if wants_person(text) and not pending:        # 麻烦让前台给我回个电话, read as a detail
-            hand_off(dispatcher, tracker, "request_human")
-            return reset(domain)
-        if help_without_a_number(dispatcher, tracker):       # 工单号我忘了
-            return reset(domain)
-        if number:                                    # 对 / 快点来人 / a phone, about the ticket just filed
-            add_to_ticket(dispatcher, number, text)
-            return []
-        topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.4)
-        if topic:                                     # "那临时停车呢" after the parking answer
-            dispatcher.utter_message(response=f"utter_{topic}")
-            return []
+        answered = answer_beside_forms(dispatcher, tracker, reset(domain))   # 对 / 那多久 / 工单号忘了 …
+        if answered is not None:
+            return answered
         dispatcher.utter_message(response="utter_how_can_help")
         return []
 

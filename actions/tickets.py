@@ -10,7 +10,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (FAQ_SURE, PROMISE_TOPICS, customer_channel, faq_ranking, follow_up_topic, form_run_key,
-                            latest_entity, local_time, store, ticket_payload)
+                            latest_entity, local_time, promise_text, store, ticket_payload)
 from actions.dialogue import form_for, reset, switch
 from actions.forms import DISPUTED, NOTED, return_label, summary
 from actions.listening import NO_VALUE
@@ -315,8 +315,6 @@ def ticket_when(ticket) -> str:
     number = ticket.number
     what = pack.labels("ticket_when_what")
     kind = f"{ticket.kind}_urgent" if ticket.priority == "urgent" and f"{ticket.kind}_urgent" in what else ticket.kind
-    hours = float(sla.promised_hours(ticket.kind, ticket.priority))
-    promise = pack.say("promise_minutes", minutes=int(round(hours * 60))) if hours < 1 else \
-        pack.say("promise_hours", hours=f"{hours:g}")
-    return pack.say("ticket_when", number=number, due=local_time(ticket.sla_due_at), promise=promise,
+    return pack.say("ticket_when", number=number, due=local_time(ticket.sla_due_at),
+                    promise=promise_text(ticket.kind, ticket.priority),
                     what=what.get(kind, what["other"]))

@@ -970,18 +970,22 @@ def test_a_call_back_asked_for_again_goes_on_the_one_already_booked(ticket_store
     assert ticket_store.find(ticket.number).phone.endswith("5538")
 
 
-def test_a_forgotten_ticket_number_with_no_ticket_here_goes_to_a_person(ticket_store, monkeypatch):
+def _routed_alone(ticket_store, monkeypatch, sender, text):
+    """One message, the conversation's first, read as a detail (action_route_detail): what was said."""
     import actions.common as common
     import actions.dialogue as dialogue
     import actions.service as service
     for module in (dialogue, service, common):
         monkeypatch.setattr(module, "store", lambda: ticket_store)
-    text = "工单号我忘了"
-    tracker = Tracker("web:forgetful", {}, {"text": text, "intent": {"name": "inform"}, "entities": []},
+    tracker = Tracker(sender, {}, {"text": text, "intent": {"name": "inform"}, "entities": []},
                       [{"event": "user", "text": text}], False, None, {}, "action_listen")
     dispatcher = CollectingDispatcher()
     dialogue.RouteDetail().run(dispatcher, tracker, {})
-    said = " ".join(m.get("text") or "" for m in dispatcher.messages)
+    return " ".join(m.get("text") or "" for m in dispatcher.messages)
+
+
+def test_a_forgotten_ticket_number_with_no_ticket_here_goes_to_a_person(ticket_store, monkeypatch):
+    said = _routed_alone(ticket_store, monkeypatch, "web:forgetful", "工单号我忘了")
     assert "手机号" in said and "KF" in said
     assert [t.kind for t in ticket_store.for_customer("web:forgetful")] == ["callback"]
 
@@ -1038,15 +1042,7 @@ def test_a_bare_no_after_filing_asks_what_to_change(ticket_store, monkeypatch, t
 
 
 def test_a_call_back_asked_for_with_a_phone_keeps_the_phone_out_of_the_description(ticket_store, monkeypatch):
-    import actions.common as common
-    import actions.dialogue as dialogue
-    import actions.service as service
-    for module in (dialogue, service, common):
-        monkeypatch.setattr(module, "store", lambda: ticket_store)
-    text = "好的，那麻烦安排人工明天回电给我，号码是 133 2190 5586"
-    tracker = Tracker("web:caller", {}, {"text": text, "intent": {"name": "inform"}, "entities": []},
-                      [{"event": "user", "text": text}], False, None, {}, "action_listen")
-    dialogue.RouteDetail().run(CollectingDispatcher(), tracker, {})
+    _routed_alone(ticket_store, monkeypatch, "web:caller", "好的，那麻烦安排人工明天回电给我，号码是 133 2190 5586")
     filed = ticket_store.for_customer("web:caller")
     assert [t.kind for t in filed] == ["callback"] and "2190 5586" not in filed[0].description
 
