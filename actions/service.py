@@ -26,28 +26,49 @@ def _phone(tracker: Tracker):
     return details.without_extension(str(phone)) if phone else None
 
 
+# a call back asked for, not a live chat (回电给我 / 打我电话 / call me back): in service hours it is
+# booked as a callback ticket, not a place in the queue (after 算了不等了, the offer taken)
+WANTS_CALLBACK = re.compile(r"(?<![不别没])(?:回电|回个电话|回个电|打给我|给我打个?电话|打我电话|打电话给我|致电我)|"
+                            r"(?i:call me back|callback|phone me)")
+
+
+def wants_callback(text: str) -> bool:
+    return bool(WANTS_CALLBACK.search(details.fold(text or "")))
+
+
 def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> None:
-    """Never a dead end: a callback ticket always, and a live handoff in service hours. Out of
-    hours, asked again right after the callback was booked (我电话139… 明早一上班就给我打): the
+    """Never a dead end. In service hours a live handoff: the customer queues for a person and
+    no ticket is opened (the gateway opens the record when an agent takes the conversation,
+    bot/support/handoffs.py; a customer still queued at closing time gets a callback ticket,
+    bot/support/waiting.py); a call back asked for in hours is booked as one. Out of hours a
+    callback ticket; asked again right after it was booked (我电话139… 明早一上班就给我打): the
     phone and the wish go on that ticket, no second one."""
     in_hours = profile.within_service_hours()
+    text = tracker.latest_message.get("text", "")
+    if in_hours and not wants_callback(text):
+        dispatcher.utter_message(text=pack.say("handoff_in_hours"))
+        dispatcher.utter_message(json_message={"kefu": {
+            "event": "handoff", "ticket": None, "kind": None, "priority": "normal",
+            "reason": reason, "in_hours": True}})
+        return
     number = own_recent_ticket(tracker)
     booked = store().find(number) if number else None
-    if not in_hours and booked is not None and booked.kind == "callback" and booked.status not in ("resolved", "closed"):
-        add_to_ticket(dispatcher, number, tracker.latest_message.get("text", ""))
+    if booked is not None and booked.kind == "callback" and booked.status not in ("resolved", "closed"):
+        add_to_ticket(dispatcher, number, text)
         return
     ticket, _ = store().open_ticket(
         kind="callback", category=pack.say("handoff_category"), customer_id=tracker.sender_id,
         channel=customer_channel(tracker), idempotency_key=latest_turn_key(tracker, "handoff"),
-        description=privacy.mask_customer_text(tracker.latest_message.get("text", ""))[:500],
+        description=privacy.mask_customer_text(text)[:500],
         phone=_phone(tracker),
         details={"reason": reason, "in_hours": in_hours})
     # the business's wording (its pack's messages.yml): the shop's 人工客服, the property desk …
-    text = pack.say("handoff_in_hours" if in_hours else "handoff_out_of_hours",
+    text = pack.say("callback_in_hours" if in_hours else "handoff_out_of_hours",
                     due=local_time(ticket.sla_due_at), number=ticket.number)
     dispatcher.utter_message(text=text)
+    # in hours a booked call back is no live handoff: the payload's in_hours stays False
     dispatcher.utter_message(json_message=ticket_payload(
-        ticket, "handoff", reason=reason, in_hours=in_hours))
+        ticket, "handoff", reason=reason, in_hours=False))
 
 
 def help_without_a_number(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:

@@ -121,7 +121,20 @@ def test_unknown_ticket_number(customer):
     assert "后4位" in reply and "没有找到" not in reply
 
 
-def test_human_request_in_hours_is_recorded(customer):
+def test_human_request_in_hours_queues_without_a_ticket(customer):
+    from bot.store.handoffs import HandoffStore
+
     reply = customer.say("转人工")
+    assert "人工" in reply and "KF" not in reply
+    assert tickets_of(customer) == []          # the record is opened when an agent takes it
+    assert HandoffStore().active(customer.conversation_id).status == "queued"
+
+
+def test_a_call_back_asked_for_in_hours_is_booked_not_queued(customer):
+    from bot.store.handoffs import HandoffStore
+
+    reply = customer.say("不用排队了，请客服回电给我，电话 139 1234 5678")
     [ticket] = tickets_of(customer)
-    assert ticket.kind == "callback" and "人工" in reply and ticket.number in reply
+    assert ticket.kind == "callback" and ticket.number in reply and "回电" in reply
+    assert ticket.phone.endswith("5678")
+    assert HandoffStore().active(customer.conversation_id) is None

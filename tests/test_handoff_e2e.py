@@ -36,7 +36,8 @@ def test_handoff_relay_close_and_rating(assistant, customer):
     place = re.search(r"排在第 (\d+) 位", queued["text"]).group(0)
     agent = AgentClient(assistant.url).login(*make_agent("amy"))
     handoff = agent.handoff_for(customer.conversation_id)
-    assert handoff["status"] == "queued" and handoff["ticket_number"]
+    # only queued: no ticket yet (a customer who gives up waiting leaves none behind)
+    assert handoff["status"] == "queued" and handoff["ticket_number"] is None
 
     # while a person has it, the bot is out of the conversation: the customer's line is only
     # acknowledged with the queue position (never silence, never a bot answer)
@@ -44,6 +45,8 @@ def test_handoff_relay_close_and_rating(assistant, customer):
     assert place in ack and all(m["author"] != "bot" for m in customer.last)
     status, body = agent.call("POST", f"/api/agent/handoffs/{handoff['id']}/claim", {})
     assert status == 200 and body["handoff"]["status"] == "claimed"
+    handoff = body["handoff"]           # taken by a person: its record is opened, assigned to amy
+    assert handoff["ticket_number"] and TicketStore().find(handoff["ticket_number"]).kind == "callback"
     status, detail = agent.call("GET", f"/api/agent/handoffs/{handoff['id']}")
     authors = [line["author"] for line in detail["transcript"]]
     assert "bot" in authors and "customer" in authors           # the bot's turns are there too

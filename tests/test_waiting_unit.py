@@ -117,7 +117,7 @@ def test_a_customer_queued_at_closing_time_gets_a_callback_ticket(tmp_path, monk
         assert service.store.active("web:a") is None
         assert service.store.active("web:b").status == "queued"     # not this shift's
         assert service.store.rating_ticket("web:a") is None          # no rating asked
-        callbacks = [t for t in service.tickets.for_customer("a") if t.number != ticket.number]
+        callbacks = [t for t in service.tickets.for_customer("web:a") if t.number != ticket.number]
         assert len(callbacks) == 1 and callbacks[0].kind == "callback"
         callback = service.tickets.find(callbacks[0].number, unmasked=True)
         assert callback.phone == "13900008765" and callback.details["reason"] == "shift_end"

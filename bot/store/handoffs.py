@@ -189,6 +189,17 @@ class HandoffStore:
             return self._out(session, row)
         return self._run(work)
 
+    def attach_ticket(self, handoff_id: int, number: str) -> HandoffView:
+        """The record opened when a person took the conversation (it had none while queued)."""
+        def work(session):
+            row = session.get(Handoff, handoff_id)
+            if row is None:
+                raise HandoffError("no such conversation")
+            row.ticket_number = row.ticket_number or number
+            session.flush()
+            return self._out(session, row)
+        return self._run(work)
+
     def mark_read(self, handoff_id: int, message_id: int) -> None:
         self._run(lambda session: session.execute(update(Handoff).where(
             Handoff.id == handoff_id, Handoff.last_read_message_id < message_id)

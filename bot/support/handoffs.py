@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from bot.messages import InboundMessage, OutboundMessage
 from bot.profile import business as profile
+from bot.profile import pack
 from bot.store.agents import AgentStore, AgentView
 from bot.store.handoffs import HandoffError, HandoffStore, HandoffView
 from bot.store.tickets import TicketStore
@@ -36,8 +37,8 @@ TRANSFER_NOTICE = "已为您转接给客服「{agent}」，请稍候。"
 # While the customer waits for a person (issue 14): never silence.
 WAITING_ACK = "收到，您的留言客服接入后会看到。您正在排队等人工客服，现在排在第 {position} 位，请稍候～{record}（不想等了可以回复“算了不等了”）"
 WAITING_RECORD = "记录编号 {number}。"
-CANCELLED_NOTICE = ("好的，已为您取消排队。需要的话客服可以给您回电：回复“转人工”随时可以重新排队；"
-                    "或者直接问我，我继续为您服务。")
+CANCELLED_NOTICE = ("好的，已为您取消排队。需要的话客服可以给您回电：回复“请回电”和您的手机号即可；"
+                    "回复“转人工”随时可以重新排队；或者直接问我，我继续为您服务。")
 CANCEL_WORDS = re.compile(r"不等了|不想等|等不了|不用等|取消(排队|转人工|人工)|不要人工|不转了|不用转")
 
 
@@ -121,6 +122,7 @@ class HandoffService:
             await self.tell_customer(handoff, QUEUED_NOTICE.format(position=position))
             self.told_positions[handoff.id] = (position, self.clock())
         else:
+            handoff = await self.record(handoff, agent)
             await self.tell_customer(handoff, CLAIMED_NOTICE.format(agent=agent.display_name))
         await self.publish({"type": events.HANDOFF_NEW, "handoff_id": handoff.id,
                             "handoff": handoff.as_json(), "agent": agent.as_json() if agent else None})
@@ -157,10 +159,29 @@ class HandoffService:
         before = await self._db(self.store.get, handoff_id)
         handoff = await self._db(self.store.claim, handoff_id, agent.id)
         if before and before.status == "queued":
+            handoff = await self.record(handoff, agent)
             await self.tell_customer(handoff, CLAIMED_NOTICE.format(agent=agent.display_name))
             await self.publish({"type": events.CLAIMED, "handoff_id": handoff.id,
                                 "handoff": handoff.as_json(), "agent": agent.as_json()})
         return handoff
+
+    async def record(self, handoff: HandoffView, agent: AgentView) -> HandoffView:
+        """The ticket of a person's conversation, opened when an agent takes it: a customer
+        who only queued (and cancelled) has none; this one holds the agent's notes, its
+        first-response clock and, after the close, the customer's rating. A handoff that
+        came with its ticket (a high-priority complaint) keeps that one."""
+        if handoff.ticket_number:
+            return handoff
+        ticket, _ = await self._db(
+            self.tickets.open_ticket, kind="callback", category=pack.say("handoff_category"),
+            customer_id=handoff.conversation_id, channel=handoff.channel,
+            idempotency_key=f"handoff:{handoff.id}",
+            description=f"人工会话（{handoff.reason}），客服「{agent.display_name}」接入",
+            priority=handoff.priority if handoff.priority in ("high", "normal") else "normal",
+            details={"reason": handoff.reason, "handoff": handoff.id, "in_hours": True})
+        await self._db(self.tickets.assign, ticket.number, agent.id, actor=agent.name,
+                       agent_name=agent.display_name)
+        return await self._db(self.store.attach_ticket, handoff.id, ticket.number)
 
     async def transfer(self, handoff_id: int, agent: AgentView, to_agent_id: int) -> HandoffView:
         handoff = await self._db(self.store.transfer, handoff_id, to_agent_id)

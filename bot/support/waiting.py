@@ -26,6 +26,7 @@ import logging
 from typing import Any, Dict, List
 
 from bot.profile import business as profile
+from bot.profile import pack
 from bot.store.handoffs import HandoffError, HandoffView
 from bot.support import events
 
@@ -36,7 +37,6 @@ ROUND_EVERY = 15.0          # seconds between the watcher's rounds (app.py)
 POSITION_NOTICE = "排队进度更新：您现在排在第 {position} 位，请稍候～（不想等了可以回复“算了不等了”）"
 SHIFT_END_NOTICE = ("很抱歉让您久等了，人工客服已下班（服务时间 {open}–{close}）。已为您登记回电工单 "
                     "{number}，客服上班后会在 {due} 前联系您。您也可以继续问我，我随时为您服务。")
-SHIFT_END_CATEGORY = "人工服务"
 
 
 def _local(value: dt.datetime) -> str:
@@ -120,8 +120,8 @@ class QueueWatcher:
         if handoff.ticket_number:
             earlier = await self._db(service.tickets.find, handoff.ticket_number, unmasked=True)
         ticket, _ = await self._db(
-            service.tickets.open_ticket, kind="callback", category=SHIFT_END_CATEGORY,
-            customer_id=handoff.user_id, channel=handoff.channel,
+            service.tickets.open_ticket, kind="callback", category=pack.say("handoff_category"),
+            customer_id=handoff.conversation_id, channel=handoff.channel,
             idempotency_key=f"shift-end:{handoff.id}",
             description=f"排队等待人工客服至下班（{handoff.reason}），请回电",
             phone=earlier.phone if earlier else None,

@@ -229,7 +229,7 @@ async def takeover(request: web.Request) -> web.Response:
     if active is not None:
         return error(409, "a person has this conversation already")
     ticket, _ = await asyncio.to_thread(
-        service.tickets.open_ticket, kind="callback", category="人工服务",
+        service.tickets.open_ticket, kind="callback", category=pack.say("handoff_category"),
         description="客服主动接入", customer_id=conversation, channel=channel,
         idempotency_key=f"{conversation}:takeover:{lines[-1]['id']}",
         details={"reason": "takeover", "agent": agent.name})
