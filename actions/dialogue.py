@@ -100,6 +100,11 @@ class StopForm(Action):
         source = stopped_form(tracker)
         text = (tracker.latest_message or {}).get("text", "")
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        from actions.service import hand_off, wants_person
+
+        if wants_person(text):          # 算了 转人工吧: stop this, and a person
+            hand_off(dispatcher, tracker, "request_human")
+            return reset()
         target = tracker.get_slot("switch_to") or details.switch_target(text, source)
         if target is None and INTENT_FORM.get(intent) not in (None, source):
             target = INTENT_FORM[intent]
@@ -133,6 +138,12 @@ class OutOfScope(Action):
         if promised:
             dispatcher.utter_message(text=promised)
             return []
+        from actions.service import hand_off, wants_person
+
+        if wants_person((tracker.latest_message or {}).get("text", "")):
+            # 能不能找个真人客服 帮我看看…: whatever else it is about, a person was asked for
+            hand_off(dispatcher, tracker, "request_human")
+            return reset()
         # a follow-up to the answer just given, or a misread question (运废多少): the FAQ answer
         # (only when the classifier is unsure it is off topic: "帮我查下彩票号码" said at 0.96 is no
         # question to answer from whatever the FAQ selector ranks first)
@@ -345,7 +356,10 @@ _DISPUTES = re.compile(r"不同意|不服|不认可|不接受|不合理|不公�
                        # the fault is the shop's, not the customer's (尺寸是你们做错的, 是你们发错了)
                        r"你们[^，,。？?]{0,3}(?:做错|弄错|发错|搞错|量错|装错)|是你们的(?:问题|错|责任)|你们的(?:责任|问题)|"
                        r"不是我的(?:问题|错|责任)|"
-                       r"说(?:了)?能退|(?i:disagree|not fair|unfair|your fault|your mistake)")
+                       r"说(?:了)?能退|"
+                       # a plea against it (可以通融, 帮我反映一下, 这样也不行吗, 能不能特殊处理)
+                       r"通融|反映一下|帮我反映|向上反映|特殊处理|例外|这样也不行|也不能退|就不能退|"
+                       r"(?i:disagree|not fair|unfair|your fault|your mistake|make an exception)")
 
 
 def disputes(text: str) -> bool:

@@ -121,7 +121,17 @@ class ValidateComplaintForm(ListeningForm):
         if tracker.get_slot("requested_slot") is None and refused_just_now(tracker) and \
                 disputes((tracker.latest_message or {}).get("text", "")):
             return [SlotSet("switch_to", DISPUTED), SlotSet("requested_slot", None)]
-        return await super().run(dispatcher, tracker, domain)
+        events = await super().run(dispatcher, tracker, domain)
+        told = {e.get("name"): e.get("value") for e in events if e.get("event") == "slot"}
+        if tracker.get_slot("requested_slot") is None and told.get("complaint_description") \
+                and not told.get("switch_to"):
+            # the complaint heard before anything is asked (…今天不给说法我就打12315！！): sorry,
+            # and, for a trigger word, that it goes first
+            text = (tracker.latest_message or {}).get("text", "")
+            triggers = [str(w) for w in profile.load_profile().get("high_priority_complaint_keywords") or ()]
+            urgent = any(w in text for w in triggers)
+            dispatcher.utter_message(text=pack.say("complaint_heard_urgent" if urgent else "complaint_heard"))
+        return events
 
     def way_out(self, field: str) -> str:
         if field == "phone":
@@ -248,6 +258,16 @@ class ValidateRepairForm(ListeningForm):
     kind = "repair"
     fields = ("product", "fault_description", "address", "phone")
     context_fields = ("order_id", "phone", "product", "fault_description", "address", "urgency")
+
+    async def run(self, dispatcher, tracker: Tracker, domain):
+        from actions.dialogue import disputes, refused_just_now
+
+        # "这样也不行吗？可以通融吗" right after a refused return, read as a repair (the refusal
+        # offers one): the refusal reviewed (action_record_dispute), no repair
+        if tracker.get_slot("requested_slot") is None and refused_just_now(tracker) and \
+                disputes((tracker.latest_message or {}).get("text", "")):
+            return [SlotSet("switch_to", DISPUTED), SlotSet("requested_slot", None)]
+        return await super().run(dispatcher, tracker, domain)
 
     def way_out(self, field: str) -> str:
         if field == "address":
@@ -415,7 +435,8 @@ class ValidateReturnForm(ListeningForm):
             found["product"] = product
         if "order_id" not in found and not turn.slot("order_id") and mentions.says_no_order(turn.text):
             found["order_id"] = NO_VALUE
-        kind = details.return_type(turn.text)
+        # 质量问题可以换新的嘛: asked as a question (answered, and cut from turn.text), still the kind
+        kind = details.return_type(turn.text) or (turn.starting and details.return_type(getattr(turn, "original", "")))
         if kind and (turn.starting or turn.requested in ("return_type", "form_confirmed")
                      or details.is_correction(turn.text) or "不" in turn.folded
                      or CHANGE_OF_MIND.search(turn.folded) or MIND_CHANGED.search(turn.folded)):

@@ -38,6 +38,7 @@ FINE = re.compile(r"\s*(?:的|那个|这个)?\s*(?:没事|没问题|没坏|是�
 UNSURE = 0.5               # an intent below this may be the classifier misreading an answer
 # what a policy question about an item tells a form that starts right after it
 QUESTION_FIELDS = ("product", "days_since_receipt")
+REDIRECT = "start:"          # switch_to for a form that should never have started: the other one, silently
 INTERRUPTIONS = ("faq", "request_human", "bot_challenge", "check_ticket", "dispute")
 INTENT_FORM = {"complain": "complaint_form", "request_repair": "repair_form",
                "request_return": "return_form"}
@@ -181,8 +182,15 @@ def mine_phone(turn: Turn) -> Optional[str]:
     return found[1] if found else None
 
 
+# a mobile number with a digit too many (138712605499), typed when the phone was asked
+_PHONE_SLIP = re.compile(r"(?<!\d)1[3-9]\d{10}(?!\d)")
+
+
 def mine_order(turn: Turn) -> Optional[str]:
-    return parsing.find_order_id(turn.entities.get("order_id") or "") or parsing.find_order_id(turn.text)
+    found = parsing.find_order_id(turn.entities.get("order_id") or "") or parsing.find_order_id(turn.text)
+    if found and turn.requested == "phone" and _PHONE_SLIP.fullmatch(found):
+        return None          # a phone mistyped, for the phone's check to refuse, not an order number
+    return found
 
 
 MINERS = {"phone": mine_phone, "order_id": mine_order}
@@ -337,6 +345,12 @@ class ListeningForm(Action):
                 turn = _Reworded(turn, told, keep_entities=True)
             elif policy_question_beside(turn, dispatcher):
                 turn = _Reworded(turn, statement_part(turn.text), keep_entities=True)
+        elif details.wanted_instead(turn.text, self.form):
+            # the message that started this form asks for a return in words (…熏得头疼 想退货, read
+            # as a complaint), or complains about one: the other form starts with it instead,
+            # without a word of switching
+            return [SlotSet("switch_to", REDIRECT + details.wanted_instead(turn.text, self.form)),
+                    SlotSet("requested_slot", None)]
         elif policy_question_beside(turn, dispatcher):
             # the message that starts the form asks a policy question too (…态度特别冲。投诉一般多久
             # 给答复？): answered, and the rest starts the form
@@ -481,6 +495,7 @@ class _Reworded(Turn):
     def __init__(self, turn: Turn, text: str, keep_entities: bool = False,  # noqa: D401 - a copy with new text
                  keep_intent: bool = False) -> None:
         self.__dict__.update(turn.__dict__)
+        self.original = getattr(turn, "original", turn.text)     # the whole message, question and all
         self.text, self.folded = text, details.fold(text)
         self.intent = turn.intent if keep_intent else "inform"
         if not keep_entities:

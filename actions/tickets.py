@@ -34,7 +34,11 @@ def _reset(slots) -> List[Dict[Text, Any]]:
 
 def _switched(dispatcher, tracker: Tracker, form: str):
     """The form ended because the customer changed course (actions/listening.py)."""
+    from actions.listening import REDIRECT
+
     target = tracker.get_slot("switch_to")
+    if target and target.startswith(REDIRECT):      # started by mistake: the other form, no word said
+        return switch(dispatcher, tracker, None, target[len(REDIRECT):])
     return switch(dispatcher, tracker, form, target) if target else None
 
 
@@ -298,16 +302,22 @@ def promise_answer(tracker: Tracker) -> Optional[str]:
     from actions.dialogue import recent_ticket
     from bot.profile import mentions
 
-    if not mentions.asks_when((tracker.latest_message or {}).get("text", "")):
+    text = (tracker.latest_message or {}).get("text", "")
+    if not mentions.asks_when(text):
         return None
-    ranking = faq_ranking(tracker)
-    if ranking and ranking[0][1] >= FAQ_SURE and ranking[0][0] not in PROMISE_TOPICS:
-        return None                      # a policy question of its own (refund 多久到账)
     number = recent_ticket(tracker)
     ticket = store().find(number) if number else None
     if ticket is None or ticket.customer_id != tracker.sender_id or ticket.status in ("resolved", "closed"):
         return None
+    # 师傅多久能到 right after a repair: its visit, never the delivery times it sounds like
+    visit = ticket.kind == "repair" and _VISIT.search(text)
+    ranking = faq_ranking(tracker)
+    if ranking and ranking[0][1] >= FAQ_SURE and ranking[0][0] not in PROMISE_TOPICS and not visit:
+        return None                      # a policy question of its own (refund 多久到账)
     return ticket_when(ticket)
+
+
+_VISIT = re.compile(r"师傅|工程师|维修工|维修员|上门|来人|到我家|到家")
 
 
 def ticket_when(ticket) -> str:

@@ -62,7 +62,8 @@ def test_urgency_reads_negation_and_object(text, product, urgent):
     # the leak signs denied, in plain words and dialect: an ignition fault, no gas hazard
     ("煤气灶打不燃 也没闻到啥", False), ("燃气灶点火点不着 一点味道都没有", False),
     ("燃气热水器打不起火来 不漏 也没有啥子气味", False), ("燃气灶打火打不着，无异味，没泄漏", False),
-    ("俺家燃气灶点不上火 闻不出有啥味儿", False),
+    ("俺家燃气灶点不上火 闻不出有啥味儿", False), ("热水器打不着 没漏气 也没闻着煤气味儿", False),
+    ("燃气灶不着火 没闻到什么味道", False),
     # a leak or a smell affirmed, or in doubt, stays urgent
     ("燃气灶打不着火 但是闻着有股臭鸡蛋味", True), ("燃气灶不出火 有点呛人", True),
     ("煤气灶没打着 厨房里一股煤气味", True), ("也不知道有没有漏气 燃气灶旁边有点味道", True),

@@ -422,6 +422,32 @@ _ASKS_RETURN = re.compile(r"(?:直接|还是|那就|干脆|给我|帮我|我要|
 _ASKS_REPAIR = re.compile(r"(?:还是|那就|干脆|给我|帮我|我要|我想)(?:给我|帮我|直接|上门)?修(?!改|正|了|过|好了)")
 
 
+# a return or an exchange asked for in so many words (想退货, 可以换新的嘛, 申请退款), not told
+# about (退款到现在还没到, 不给退): the form a message that starts another one really wants
+_WANTS_RETURN = re.compile(r"(?:想|要|申请|办理?|帮我|给我|能不能|可不可以|可以|能)(?:办理?|申请|给我|帮我)?"
+                           r"(?:退货|退掉|退款|退了|换货|换(?:个|一个|一台|台)?新的?)")
+_RETURN_TROUBLE = re.compile(r"(?:还没|没有|不给|拒绝|一直|迟迟|到现在|怎么还|不让)[^，,。！!？?]{0,6}(?:退|换)|"
+                             r"(?:退|换)[^，,。！!？?]{0,6}(?:还没|没到|不给|被拒|拒绝)")
+
+
+def wanted_instead(text: str, current: str) -> Optional[str]:
+    """The form the message that started ``current`` asks for instead (``…塑料味 熏得头疼 想退货``
+    read as a complaint, ``…不出热水了 质量问题可以换新的嘛`` as a repair: the return form; a
+    return read from ``退款到现在还没退给我``: the complaint form), or None: only a return or
+    exchange asked for in words, never one complained about, and never when the message names
+    ``current``'s own kind (投诉, 报修)."""
+    folded = without_negated_kinds(text)
+    if any(w in folded for w in KINDS.get(current, ())) and current != "return_form":
+        return None
+    if current == "return_form":
+        # 退款申请了半个月到现在还没退给我: a complaint about a return, not a new one
+        trouble = _RETURN_TROUBLE.search(folded) and not _WANTS_RETURN.search(folded)
+        return "complaint_form" if trouble else None
+    if _WANTS_RETURN.search(folded) and not _RETURN_TROUBLE.search(folded):
+        return "return_form"
+    return None
+
+
 def switch_target(text: str, current: str | None) -> Optional[str]:
     """The other form a customer switches to (``不投诉了，我要退货`` → ``return_form``,
     ``算了，还是报修吧`` → ``repair_form``, ``投诉有什么用，直接给我退了`` → ``return_form``), or

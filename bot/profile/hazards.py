@@ -26,6 +26,8 @@ _IGNITION_FAULT = re.compile(r"(?:打|点)火?(?:不|没)(?:着|燃|起|上)(?:�
 # a doubt (不知道有没有漏气, 是不是漏气) denies nothing
 _LEAK_SIGN = "漏|味|泄|闻|呛|嘶"
 _DENIED_SIGN = re.compile(
+    # 没闻着煤气味儿, 没闻到什么味: the smell denied, up to the end of the phrase
+    r"(?<!知道有)(?<!是不是)(?:没有|没得|木有|没|未|冇)闻(?:着|到|见|出)?[^，,。！!？?；;\s但却可]{0,5}|"
     r"(?<!知道有)(?<!是不是)(?<!清楚有)(?<!确定有)(?:没有|没得|木有|没|无|未|不|冇)(?:[^，,。！!？?；;\s但却可有]{0,3}?)(?:" + _LEAK_SIGN + r")[漏泄露气味道儿]*"
     r"|闻(?:不|没)(?:到|出|见|着)?[^，,。！!？?；;\s但却可]{0,4}|(?:" + _LEAK_SIGN + r")[气道儿]?(?:都|也)(?:没有|没|无)")
 # words that mean water from the appliance itself: a leaking fridge is a fault, not a flood
