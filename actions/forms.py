@@ -100,6 +100,15 @@ def explicit_category(text: str) -> Optional[str]:
     return max(names, key=folded.rfind)
 
 
+def disputed_at_start(tracker: Tracker) -> bool:
+    """The message that starts a form disputes the return just refused (我不同意…, 可以通融吗):
+    the refusal is to be reviewed, not a new complaint or repair filed."""
+    from actions.dialogue import disputes, refused_just_now
+
+    return tracker.get_slot("requested_slot") is None and refused_just_now(tracker) and \
+        disputes((tracker.latest_message or {}).get("text", ""))
+
+
 class ValidateComplaintForm(ListeningForm):
     form = "complaint_form"
     kind = "complaint"
@@ -110,7 +119,7 @@ class ValidateComplaintForm(ListeningForm):
         return parsing.OTHER_CATEGORY if field == "complaint_category" else NO_VALUE
 
     async def run(self, dispatcher, tracker: Tracker, domain):
-        from actions.dialogue import disputes, refused_just_now, remark_on_ticket
+        from actions.dialogue import remark_on_ticket
 
         # started by a line about the ticket just filed (差评！, 我电话是…让他们明天打给我): kept
         # on that ticket, no new complaint (action_submit_complaint files nothing)
@@ -118,8 +127,7 @@ class ValidateComplaintForm(ListeningForm):
             return [SlotSet("switch_to", NOTED), SlotSet("requested_slot", None)]
         # "我不同意，客服说可以退的，我要个说法" right after a refused return, read as a complaint: the
         # refusal reviewed (action_record_dispute), no complaint about "服务态度"
-        if tracker.get_slot("requested_slot") is None and refused_just_now(tracker) and \
-                disputes((tracker.latest_message or {}).get("text", "")):
+        if disputed_at_start(tracker):
             return [SlotSet("switch_to", DISPUTED), SlotSet("requested_slot", None)]
         events = await super().run(dispatcher, tracker, domain)
         told = {e.get("name"): e.get("value") for e in events if e.get("event") == "slot"}
@@ -260,12 +268,9 @@ class ValidateRepairForm(ListeningForm):
     context_fields = ("order_id", "phone", "product", "fault_description", "address", "urgency")
 
     async def run(self, dispatcher, tracker: Tracker, domain):
-        from actions.dialogue import disputes, refused_just_now
-
         # "这样也不行吗？可以通融吗" right after a refused return, read as a repair (the refusal
         # offers one): the refusal reviewed (action_record_dispute), no repair
-        if tracker.get_slot("requested_slot") is None and refused_just_now(tracker) and \
-                disputes((tracker.latest_message or {}).get("text", "")):
+        if disputed_at_start(tracker):
             return [SlotSet("switch_to", DISPUTED), SlotSet("requested_slot", None)]
         return await super().run(dispatcher, tracker, domain)
 

@@ -345,12 +345,11 @@ class ListeningForm(Action):
                 turn = _Reworded(turn, told, keep_entities=True)
             elif policy_question_beside(turn, dispatcher):
                 turn = _Reworded(turn, statement_part(turn.text), keep_entities=True)
-        elif details.wanted_instead(turn.text, self.form):
+        elif target_instead := details.wanted_instead(turn.text, self.form):
             # the message that started this form asks for a return in words (…熏得头疼 想退货, read
             # as a complaint), or complains about one: the other form starts with it instead,
             # without a word of switching
-            return [SlotSet("switch_to", REDIRECT + details.wanted_instead(turn.text, self.form)),
-                    SlotSet("requested_slot", None)]
+            return [SlotSet("switch_to", REDIRECT + target_instead), SlotSet("requested_slot", None)]
         elif policy_question_beside(turn, dispatcher):
             # the message that starts the form asks a policy question too (…态度特别冲。投诉一般多久
             # 给答复？): answered, and the rest starts the form

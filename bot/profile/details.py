@@ -437,15 +437,13 @@ def wanted_instead(text: str, current: str) -> Optional[str]:
     exchange asked for in words, never one complained about, and never when the message names
     ``current``'s own kind (投诉, 报修)."""
     folded = without_negated_kinds(text)
-    if any(w in folded for w in KINDS.get(current, ())) and current != "return_form":
-        return None
+    wants, trouble = _WANTS_RETURN.search(folded), _RETURN_TROUBLE.search(folded)
     if current == "return_form":
         # 退款申请了半个月到现在还没退给我: a complaint about a return, not a new one
-        trouble = _RETURN_TROUBLE.search(folded) and not _WANTS_RETURN.search(folded)
-        return "complaint_form" if trouble else None
-    if _WANTS_RETURN.search(folded) and not _RETURN_TROUBLE.search(folded):
-        return "return_form"
-    return None
+        return "complaint_form" if trouble and not wants else None
+    if any(w in folded for w in KINDS.get(current, ())):
+        return None
+    return "return_form" if wants and not trouble else None
 
 
 def switch_target(text: str, current: str | None) -> Optional[str]:
