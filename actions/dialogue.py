@@ -250,7 +250,7 @@ class RouteDetail(Action):
         if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
             return reset() + [FollowupAction(target)]
         refused = refused_just_now(tracker)
-        if refused and (carries_details(text) or disputes(text)):   # details or "不同意" after a refusal:
+        if refused and (carries_details(text) or disputes(text, refused)):   # details or "不同意" after a refusal:
             return record_dispute(dispatcher, tracker, refused)    # an agent reviews it and calls
         routed = route_by_context(tracker, domain)    # details after a request (换货 … DD…)
         if routed:
@@ -362,9 +362,12 @@ _DISPUTES = re.compile(r"不同意|不服|不认可|不接受|不合理|不公�
                        r"(?i:disagree|not fair|unfair|your fault|your mistake|make an exception)")
 
 
-def disputes(text: str) -> bool:
-    """The customer disagrees with what was just decided (``凭什么不能退``, ``我不同意``)."""
-    return bool(_DISPUTES.search(details.fold(text)))
+def disputes(text: str, refused: Optional[Dict[str, Any]] = None) -> bool:
+    """The customer disagrees with what was just decided (``凭什么不能退``, ``我不同意``), or,
+    after a custom-made item was ``refused``, names a quality problem (``桌面有裂缝 质量问题``):
+    the exclusion covers returns without a reason, so an agent reviews it."""
+    return bool(_DISPUTES.search(details.fold(text))) or bool(
+        refused and refused.get("why") == "custom" and parsing.is_quality_problem(text))
 
 
 def carries_details(text: str) -> bool:
@@ -498,6 +501,8 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
 
 # saying the read-back was right (对，这回没错了 / 就这个号 / 没问题): it adds nothing to the ticket
 CONFIRMS = re.compile(r"没错|没问题|对的|对滴|是的|就这个|就是这个|这回|这次|正确|确认|可以|好的|行|嗯|对|没|了|啦|号|"
+                      # thanks said with it (对 是的 麻烦你们了, 好的 辛苦了) adds nothing either
+                      r"麻烦(?:你们|您|你)?|辛苦(?:你们|您|你)?|谢谢(?:你们|您|你)?|多谢|感谢|"
                       r"(?i:correct|right|yes|ok|okay|that's it)")
 
 
@@ -507,7 +512,7 @@ ORDER_CORRECTED = re.compile(r"(?:订单号|单号|订单编号)[^，,。！!？
                              r"(?i:wrong order|order number is wrong)")
 
 # pushing for speed (快点来人, 赶紧的, 尽快): the customer wants to hear when
-URGES = re.compile(r"快点|快些|快来|赶紧|赶快|尽快|抓紧|急死|着急|快快|快[!！~～]|快\s*$|(?i:hurry|asap|quickly)")
+URGES = re.compile(r"快点|快些|快一点|快一些|早点|早一点|尽早|快来|赶紧|赶快|尽快|抓紧|急死|着急|快快|快[!！~～]|快\s*$|(?i:hurry|asap|quickly)")
 # saying something in the read-back is wrong (不对, 电话错了, 地址不是这个): what is to change
 DISAGREES = re.compile(r"不|没|错|别|改|(?i:wrong|no\b|not)")
 

@@ -105,8 +105,9 @@ def disputed_at_start(tracker: Tracker) -> bool:
     the refusal is to be reviewed, not a new complaint or repair filed."""
     from actions.dialogue import disputes, refused_just_now
 
-    return tracker.get_slot("requested_slot") is None and refused_just_now(tracker) and \
-        disputes((tracker.latest_message or {}).get("text", ""))
+    refused = refused_just_now(tracker)
+    return tracker.get_slot("requested_slot") is None and bool(refused) and \
+        disputes((tracker.latest_message or {}).get("text", ""), refused)
 
 
 class ValidateComplaintForm(ListeningForm):
@@ -522,8 +523,12 @@ class ValidateReturnForm(ListeningForm):
             # asked why, the customer told when instead: inside the no-reason window none is needed
             found["return_reason"] = reason = pack.say("return_reason_not_given")
         if details.is_custom_made(f"{turn.text} {reason}", rules.get("excluded", "")):
-            found.update(return_refused="custom", requested_slot=None)
-            return
+            if not parsing.is_quality_problem(f"{turn.text} {reason}"):
+                found.update(return_refused="custom", requested_slot=None)
+                return
+            if "return_reason" in found or details.is_custom_made(turn.text, rules.get("excluded", "")):
+                # made to order and faulty, just learnt: the exclusion is of returns without a reason only
+                dispatcher.utter_message(text=pack.say("return_custom_quality"))
         if days is None:
             return
         quality = parsing.is_quality_problem(reason)

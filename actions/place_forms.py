@@ -17,8 +17,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (customer_channel, first_aid_text, form_run_key, local_time, promise_text, store,
                             ticket_payload)
-from actions.listening import CHANGE_OF_MIND, NO_VALUE, SKIP, Turn, mine_told_complaint, substance
-from actions.tickets import CheckTicket
+from actions.listening import CHANGE_OF_MIND, INTENT_FORM, NO_VALUE, SKIP, Turn, mine_told_complaint, substance
+from actions.tickets import CheckTicket, with_threats
 from bot.profile import business as profile
 from bot.profile import details, mentions, pack, parsing, places, privacy
 
@@ -78,6 +78,7 @@ def reset(domain: Dict[str, Any]) -> List[Dict[Text, Any]]:
 
 
 # the shop's form names switch_target speaks in, and this pack's forms for them
+SURE_ASKED = 0.7          # the classifier sure a message asks for the other form
 PLACE_FORMS = {"repair_form": "place_repair_form", "complaint_form": "place_complaint_form"}
 SHOP_FORM = {place: shop for shop, place in PLACE_FORMS.items()}
 # what a change of mind takes from one form to the other
@@ -135,7 +136,10 @@ class PlaceForm(Action):
             return []
         target = PLACE_FORMS.get(details.switch_target(turn.text, SHOP_FORM.get(self.form)) or "")
         # only a change of mind in words (算了，不投诉了…), never a question or a mention (维修师傅态度太差了)
-        changes = CHANGE_OF_MIND.search(turn.folded) and not mentions.is_question(turn.text)
+        # or the other form asked for outright (哦不对 不是房子坏了 … 我要投诉噪音, read as a complaint)
+        asked = PLACE_FORMS.get(INTENT_FORM.get(turn.intent) or "") == target and turn.confidence >= SURE_ASKED \
+            and mentions.asks_for_service(turn.text)
+        changes = (CHANGE_OF_MIND.search(turn.folded) or asked) and not mentions.is_question(turn.text)
         if not turn.starting and target and changes and target != self.form \
                 and target in ((domain or {}).get("forms") or {}):
             # 算了，不投诉了，直接帮我报修吧 / 我不报修了 我要投诉: the other form, with what applies
@@ -311,9 +315,8 @@ class SubmitPlaceComplaint(Action):
         moved = switched(tracker, domain)
         if moved is not None:
             return moved
-        description = details.strip_phone(tracker.get_slot("complaint_description") or "")
+        description, reasons = with_threats(tracker, details.strip_phone(tracker.get_slot("complaint_description") or ""))
         rules = facts()
-        reasons = [str(w) for w in rules.get("high_priority_complaint_keywords") or [] if str(w) in description]
         earlier = [t for t in store().for_customer(tracker.sender_id) if t.kind == "complaint"]
         priority = "high" if reasons or earlier else "normal"
         where = tracker.get_slot("location")

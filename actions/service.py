@@ -145,7 +145,7 @@ class HandleFallback(Action):
             dispatcher.utter_message(text=promised)
             return []
         text = tracker.latest_message.get("text", "")
-        if refused_just_now(tracker) and disputes(text):   # "我不同意…要个说法" after a refused return
+        if (refused := refused_just_now(tracker)) and disputes(text, refused):   # "我不同意…要个说法" after a refused return
             return [FollowupAction("action_record_dispute")]
         if help_without_a_number(dispatcher, tracker):     # 工单号我忘了
             return reset()
@@ -210,13 +210,52 @@ class RateService(Action):
 WANTS_PERSON = re.compile(r"(?<![不别没])(?:我要|要|找|转|接|叫|给我|帮我|需要)个?(?:人工|真人)|转接客服|"
                           # a call back asked for (安排人工明天回电给我, 让客服给我回个电话)
                           r"(?<![不别没])(?:安排|让|请|叫)(?:人工|真人|客服|人)[^，,。？?]{0,6}(?:回电|回个电话|打给我|给我打|打电话给我|联系我)|"
+                          # where is the person? (人呢？？, 客服呢, 人都去哪了) said on its own
+                          r"^\W*(?:人呢|人工呢|客服呢|真人呢|(?:你们的?)?人都?(?:去)?哪(?:儿|里)?了|有活人吗)\W*$|"
                           r"(?i:real person|human agent|talk to a human|call me back)")
 NO_PERSON = re.compile(r"(不用|不要|别|不需要|无需|没必要)(帮我)?(?:(转|找|接|叫|安排)|让(?:人工|客服|真人|人)|人工|真人)|问问而已|随便问问")
+
+
+PRIVACY_TOPIC = "faq/privacy"
+
+
+def faq_topics(domain) -> set:
+    """The FAQ topics the pack answers (``faq/privacy``, …): its ``utter_faq/…`` responses."""
+    return {name[len("utter_"):] for name in ((domain or {}).get("responses") or {}) if name.startswith("utter_faq/")}
 
 
 def wants_person(text: str) -> bool:
     """The message asks for a person (``…我要人工服务``), and does not say not to."""
     return bool(WANTS_PERSON.search(text or "")) and not NO_PERSON.search(text or "")
+
+
+class BotIdentity(Action):
+    """``你是机器人吗``: what the assistant is. Read as the same question, ``人呢？？`` asks for a
+    person (the handoff), and an elliptical follow-up the classifier was unsure of (``那是每个月交吗``
+    after the fee was answered) gets the topic just answered."""
+
+    UNSURE = 0.5
+
+    def name(self) -> Text:
+        return "action_bot_identity"
+
+    def run(self, dispatcher, tracker: Tracker, domain):
+        if wants_person(tracker.latest_message.get("text", "")):     # 人呢？？
+            hand_off(dispatcher, tracker, "request_human")
+            return reset()
+        text = tracker.latest_message.get("text", "")
+        sure = (tracker.latest_message.get("intent") or {}).get("confidence") or 0
+        topic = follow_up_topic(tracker) if sure < self.UNSURE or not ABOUT_THE_BOT.search(text) else None
+        if not topic and not ABOUT_THE_BOT.search(text):
+            topic = leaning_topic(tracker, 0.4)   # no word about what the assistant is: a misread question
+        dispatcher.utter_message(response=f"utter_{topic}" if topic else "utter_iamabot")
+        return []
+
+
+# what a question about the assistant itself names (你是机器人吗, 是真人吗, 你是谁, are you a bot)
+ABOUT_THE_BOT = re.compile(r"机器|機器|机械|機械|人机|真人|真的人|人工|活人|自动|智能|程序|脚本|客服|电脑|電腦|助手|小爱|打字|"
+                           r"你是谁|你是什么|你是哪|人还是|是人|个人[吗不嘛么？?]|有血有肉|"
+                           r"(?i:ai|gpt|siri|bot|robot|human|real|who are you)")
 
 
 class AnswerFaq(Action):
@@ -234,7 +273,8 @@ class AnswerFaq(Action):
 
         text = tracker.latest_message.get("text", "")
         promised = promise_answer(tracker)
-        topic = None if promised else follow_up_topic(tracker) or next(iter(faq_ranking(tracker)), (None, 0))[0]
+        topic = None if promised else mentions.fears_for_data(text) and PRIVACY_TOPIC in faq_topics(domain) and \
+            PRIVACY_TOPIC or follow_up_topic(tracker) or next(iter(faq_ranking(tracker)), (None, 0))[0]
         if promised:
             dispatcher.utter_message(text=promised)
         elif topic:

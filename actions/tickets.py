@@ -95,15 +95,8 @@ class SubmitComplaint(FormFiling, Action):
     shown = ("complaint_category", "order_id", "phone")
 
     def submit(self, dispatcher: CollectingDispatcher, tracker: Tracker):
-        description = _clean(tracker.get_slot("complaint_description"))
-        triggers = profile.load_profile()["high_priority_complaint_keywords"]
+        description, reasons = with_threats(tracker, _clean(tracker.get_slot("complaint_description")))
         earlier = [t for t in store().for_customer(tracker.sender_id) if t.kind == "complaint"]
-        # the whole complaint counts, not its first message: a threat said with the phone or the
-        # order number (订单… 再不退我就曝光你们) is kept on the ticket and makes it high priority
-        for line in complaint_lines(tracker):
-            if any(str(w) in line for w in triggers) and line not in description:
-                description = f"{description}；{_clean(parsing.ORDER_ID_RE.sub('', line)).strip()}"[:1000]
-        reasons = [str(w) for w in triggers if str(w) in description]
         priority = "high" if reasons or earlier else "normal"
         order_id = tracker.get_slot("order_id")
         ticket = self.open_ticket(
@@ -200,6 +193,18 @@ def complaint_lines(tracker: Tracker, messages: int = 12) -> List[str]:
             if len(lines) >= messages:
                 break
     return list(reversed(lines))
+
+
+def with_threats(tracker: Tracker, description: str) -> Tuple[str, List[str]]:
+    """The complaint's description with every threat said during it kept, and the trigger words
+    found (the profile's ``high_priority_complaint_keywords``): the whole complaint counts, not
+    its first message, so a threat said with the phone or the order number (…再不管我就打12345)
+    is on the ticket and makes it high priority."""
+    triggers = [str(w) for w in profile.load_profile().get("high_priority_complaint_keywords") or ()]
+    for line in complaint_lines(tracker):
+        if any(w in line for w in triggers) and line not in description:
+            description = f"{description}；{_clean(parsing.ORDER_ID_RE.sub('', line)).strip()}"[:1000]
+    return description, [w for w in triggers if w in description]
 
 
 def _phone(tracker: Tracker):
@@ -309,6 +314,8 @@ def promise_answer(tracker: Tracker) -> Optional[str]:
     ticket = store().find(number) if number else None
     if ticket is None or ticket.customer_id != tracker.sender_id or ticket.status in ("resolved", "closed"):
         return None
+    if _IN_GENERAL.search(text):
+        return None                      # 平时在网上留言一般多久有人回: the general answer, asked as such
     # 师傅多久能到 right after a repair: its visit, never the delivery times it sounds like
     visit = ticket.kind == "repair" and _VISIT.search(text)
     ranking = faq_ranking(tracker)
@@ -317,6 +324,8 @@ def promise_answer(tracker: Tracker) -> Optional[str]:
     return ticket_when(ticket)
 
 
+# asked of the service in general, not of this ticket (平时, 通常, 一般来说, 每次, 以后)
+_IN_GENERAL = re.compile(r"平时|平常|通常|一般来说|一般情况|每次|以后|往常|正常情况")
 _VISIT = re.compile(r"师傅|工程师|维修工|维修员|上门|来人|到我家|到家")
 
 

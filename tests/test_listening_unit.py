@@ -103,6 +103,8 @@ def test_an_address_alone_is_no_fault_description():
     ("不用转人工，我就问下运费", False),
     ("好的，那麻烦安排人工明天回电给我，号码是 133 2190 5586", True), ("让客服给我回个电话", True),
     ("不用让客服打给我", False),
+    # where is the person? said on its own
+    ("人呢？？", True), ("客服呢", True), ("你们人都去哪了！", True), ("人呢是什么意思", False),
 ])
 def test_a_policy_question_that_also_asks_for_a_person(text, wants):
     from actions.service import wants_person
@@ -479,6 +481,56 @@ def test_when_asked_right_after_filing_the_ticket_tells_its_own_promise(ticket_s
     events = [_user("快递一周没动了 我要投诉", "complain"), _bot(f"您的投诉已登记，工单号 {ticket.number}。")]
     said = tickets.promise_answer(_asked(events, text, "faq", [("faq/response_time", 0.3)]))
     assert (said is None) if promise is None else (promise in said and ticket.number in said)
+
+
+@pytest.mark.parametrize("text", ["那平时在网上留言一般多久会有人回复？", "以后留言通常多久有人回"])
+def test_when_asked_of_the_service_in_general_after_filing_the_general_answer(ticket_store, monkeypatch, text):
+    import actions.tickets as tickets
+    monkeypatch.setattr(tickets, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="complaint", category="服务态度", description="前台态度差",
+                                         customer_id="web:x", channel="web", idempotency_key="web:x:g")
+    events = [_user("前台态度差 我要投诉", "complain"), _bot(f"您的投诉已登记，工单号 {ticket.number}。")]
+    assert tickets.promise_answer(_asked(events, text, "faq", [("faq/response_time", 0.97)])) is None
+
+
+@pytest.mark.parametrize("text,confidence,said", [
+    ("你是机器人吗", 0.95, "utter_iamabot"),
+    # read as "are you a bot": an elliptical follow-up to the fee just answered, with no word about the bot
+    ("那是每个月交吗？", 0.24, "utter_faq/property_fee"), ("那是要我自己垫付吗？", 0.9, "utter_faq/property_fee"),
+    # a question about the bot, however elliptical, is answered as one
+    ("那你是真人吗", 0.9, "utter_iamabot"),
+])
+def test_a_question_read_as_about_the_bot(text, confidence, said):
+    from actions.service import BotIdentity
+    events = [_user("物业费怎么收", "faq"), _bot("物业费按季度缴纳…", "utter_faq/property_fee")]
+    tracker = _asked(events, text, "bot_challenge", [("faq/parking", 0.21), ("faq/property_fee", 0.12)])
+    tracker.latest_message["intent"]["confidence"] = confidence
+    dispatcher = CollectingDispatcher()
+    BotIdentity().run(dispatcher, tracker, {})
+    assert dispatcher.messages[0].get("response") == said
+
+
+def test_where_is_the_person_read_as_about_the_bot_hands_over(monkeypatch):
+    import actions.service as service
+    handed = []
+    monkeypatch.setattr(service, "hand_off", lambda dispatcher, tracker, reason: handed.append(reason))
+    tracker = _asked([], "人呢？？", "bot_challenge", [("faq/contact_channels", 0.38)])
+    service.BotIdentity().run(CollectingDispatcher(), tracker, {})
+    assert handed == ["request_human"]
+
+
+def test_a_worry_that_data_was_sold_gets_the_privacy_answer_whatever_trade_it_names(monkeypatch):
+    from actions.service import AnswerFaq
+    import actions.tickets as tickets
+    monkeypatch.setattr(tickets, "promise_answer", lambda tracker: None)
+    tracker = _asked([], "你们是不是把我电话卖给装修公司了？！天天有人打电话问我家要不要装修！！", "faq",
+                     [("faq/renovation", 0.81), ("faq/privacy", 0.02)])
+    dispatcher = CollectingDispatcher()
+    AnswerFaq().run(dispatcher, tracker, {"responses": {"utter_faq/privacy": [], "utter_faq/renovation": []}})
+    assert dispatcher.messages[0].get("response") == "utter_faq/privacy"
+    dispatcher = CollectingDispatcher()                 # a pack without the topic: the classifier's answer
+    AnswerFaq().run(dispatcher, tracker, {"responses": {"utter_faq/renovation": []}})
+    assert dispatcher.messages[0].get("response") == "utter_faq/renovation"
 
 
 def test_details_on_their_own_after_a_request_start_its_form():
@@ -1048,7 +1100,18 @@ def test_a_call_back_asked_for_with_a_phone_keeps_the_phone_out_of_the_descripti
     assert [t.kind for t in filed] == ["callback"] and "2190 5586" not in filed[0].description
 
 
-@pytest.mark.parametrize("text", ["是的 快！！", "对 就这"])
+@pytest.mark.parametrize("text", ["是的 快！！", "对 就这", "对，麻烦快一点。"])
 def test_a_yes_in_few_words_after_filing_confirms(ticket_store, monkeypatch, text):
     ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", text)
     assert "哪里需要改" not in said and ticket.number in said and "小时" in said
+
+
+@pytest.mark.parametrize("text", ["对 是的 麻烦你们了", "好的 辛苦了", "嗯嗯 谢谢"])
+def test_thanks_with_a_yes_after_filing_confirms_and_adds_no_note(ticket_store, monkeypatch, text):
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", text)
+    assert "已确认" in said and ticket.number in said and "小时" in said
+    from bot.store.schema import TicketEvent
+    from sqlalchemy import select
+    with ticket_store.engine.connect() as conn:
+        notes = conn.execute(select(TicketEvent.note).where(TicketEvent.kind == "note")).scalars().all()
+    assert not notes, "thanks or a push is no note for the agent"

@@ -203,3 +203,13 @@ def test_what_about_an_item(text, item):
 ])
 def test_forgot_ticket(text, forgot):
     assert mentions.forgot_ticket(text) is forgot
+
+
+@pytest.mark.parametrize("text,fears", [
+    ("你们是不是把我电话卖给装修公司了？！天天有人打电话问我家要不要装修！！", True),
+    ("我的电话你们不会给别人吧", True), ("我的信息是不是被你们泄露了", True),
+    ("天天接到推销电话，是不是你们泄露的", True),
+    ("你们卖的冰箱坏了 我电话13900001111", False), ("我要装修 要交多少押金", False), ("电话多少", False),
+])
+def test_a_worry_that_personal_data_was_sold(text, fears):
+    assert mentions.fears_for_data(text) is fears

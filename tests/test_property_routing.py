@@ -121,8 +121,25 @@ def test_a_home_without_a_drop_of_water_is_urgent():
     assert slots["urgency"] == "urgent"
 
 
-@pytest.mark.parametrize("text", ["维修师傅态度太差了", "报修了一个星期都没人来修", "报修和投诉有什么区别？"])
-def test_a_repair_mentioned_inside_a_complaint_is_no_switch(text):
+def test_a_repair_that_turns_out_a_complaint_in_words_switches():
+    import asyncio
+
+    from rasa_sdk import Tracker
+    from rasa_sdk.executor import CollectingDispatcher
+
+    from actions.place_forms import ValidatePlaceRepairForm
+    text = "哦不对 不是房子坏了 是楼上半夜一直在敲打 我要投诉噪音 16栋2单元1801 电话180 5761 3329"
+    slots = {"requested_slot": "location", "form_tries": {}, "fault_description": "我家天花板老是咚咚响"}
+    tracker = Tracker("web:x", slots, {"text": text, "intent": {"name": "complain", "confidence": 0.89}, "entities": []},
+                      [{"event": "user", "text": text}], False, None, {"name": "place_repair_form"}, "action_listen")
+    events = asyncio.run(ValidatePlaceRepairForm().run(CollectingDispatcher(), tracker, PLACE_DOMAIN))
+    found = {e["name"]: e["value"] for e in events}
+    assert found["switch_to"] == "place_complaint_form" and found["phone"] == "18057613329"
+
+
+@pytest.mark.parametrize("text,intent", [("维修师傅态度太差了", "inform"), ("报修了一个星期都没人来修", "inform"),
+                                         ("报修和投诉有什么区别？", "inform"), ("维修师傅态度太差了", "request_repair")])
+def test_a_repair_mentioned_inside_a_complaint_is_no_switch(text, intent):
     import asyncio
 
     from rasa_sdk import Tracker
@@ -130,7 +147,7 @@ def test_a_repair_mentioned_inside_a_complaint_is_no_switch(text):
 
     from actions.place_forms import ValidatePlaceComplaintForm
     slots = {"requested_slot": "complaint_description", "form_tries": {}, "complaint_category": "服务态度"}
-    tracker = Tracker("web:x", slots, {"text": text, "intent": {"name": "inform", "confidence": 0.9}, "entities": []},
+    tracker = Tracker("web:x", slots, {"text": text, "intent": {"name": intent, "confidence": 0.9}, "entities": []},
                       [{"event": "user", "text": text}], False, None, {"name": "place_complaint_form"}, "action_listen")
     events = asyncio.run(ValidatePlaceComplaintForm().run(CollectingDispatcher(), tracker, PLACE_DOMAIN))
     assert not any(e["name"] == "switch_to" for e in events)

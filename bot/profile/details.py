@@ -488,7 +488,7 @@ def return_type(text: str) -> Optional[str]:
     return "exchange" if ex > ret else "return"
 
 
-CUSTOM_MADE = re.compile(r"定制|订做|订制|专门做的|量身")
+CUSTOM_MADE = re.compile(r"定制|订做|订制|定做|訂製|定製|訂做|专门做的|量身")
 
 
 def is_custom_made(text: str, excluded: str = "定制类商品") -> bool:

@@ -35,6 +35,15 @@ _CONTAINED = re.compile(r"滴水|有水珠|结冰|积水盘|排水")
 _PIPE_WORDS = ("水管", "管道", "管子", "阀门", "水龙头", "爆管", "地暖", "暖气片", "天花板", "楼下", "淹", "满地", "一地", "止不住", "喷")
 
 
+def _flooding(text: str) -> bool:
+    """Beside a leaking appliance, a pipe or a flooded home named (水管, 满地, 渗到楼下); water
+    that only drips onto the balcony below (空调漏水 滴到楼下阳台) floods nothing."""
+    named = [p for p in _PIPE_WORDS if p in text]
+    if named == ["楼下"] and "滴" in text and not re.search(r"渗|淹|满地|一地|屋里|家里", text):
+        return False
+    return bool(named)
+
+
 def _negated(text: str, start: int) -> bool:
     window = text[max(0, start - 4):start]
     return any(window.endswith(n) or (n in window and not window.endswith("了")) for n in NEGATIONS) \
@@ -69,7 +78,7 @@ def urgency(text: str, keywords: Iterable[str], contained_products: Iterable[str
             if word in ("燃气", "煤气", "瓦斯") and not re.search(r"漏|味|泄|闻|呛|嘶", affirmed):
                 continue        # a gas appliance named, no leak: "燃气灶打不着火", "燃气灶没有漏气"
             if "水" in word and "漏" in word or word == "跑水":
-                if contained and not any(p in cleaned for p in _PIPE_WORDS):
+                if contained and not _flooding(cleaned):
                     continue
             if word not in found and not any(word in f for f in found):
                 found.append(word)

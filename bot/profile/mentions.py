@@ -157,6 +157,18 @@ def asks_why_phone(text: str) -> bool:
     return bool(_WHY_PHONE.search(fold(text)))
 
 
+_DATA = r"(?:电话|号码|手机号?|个人信息|信息|资料|隐私|住址)"
+_SOLD = r"(?:卖|出卖|泄露|泄漏|外泄|透露|流出|共享|(?:给|交给)了?(?:别人|外人|第三方|其他人|别的公司))"
+_FEARS_FOR_DATA = re.compile(_DATA + r"[^，,。！!？?\d]{0,8}" + _SOLD + "|" + _SOLD + r"了?[^，,。！!？?\d]{0,4}" + _DATA + "|"
+                             r"(?:骚扰|推销)电话[^。！!？?]{0,14}(?:泄露|泄漏|卖)")
+
+
+def fears_for_data(text: str) -> bool:
+    """``你们是不是把我电话卖给装修公司了``, ``我的电话你们不会给别人吧``: a worry that personal data
+    was sold or passed on (the privacy answer, whatever trade the message also names)."""
+    return bool(_FEARS_FOR_DATA.search(fold(text)))
+
+
 # --- "when?" about something promised ("多久给我答复", "师傅啥时候来") -----------------------
 _WHEN = re.compile(r"多久|多长时间|多少时间|多少天|(?<![前这没好有才])几天|几个小时|几小时|什么时候|啥时候|啥时|几时|何时|几点|"
                    r"(?<![了等很])好久(?=来|到|能|可以|会|有人|发|送|装|修|回)|"
