@@ -259,7 +259,29 @@ class CheckTicket(Action):
         else:
             lines = "\n".join(describe(t) for t in tickets[:5])
             dispatcher.utter_message(text=pack.say("open_tickets", count=len(tickets), lines=lines))
+        aside = question_beside(tracker)
+        if aside:                               # 单号找不到了 你们前台现在还有人吗: both answered
+            dispatcher.utter_message(response=f"utter_{aside}")
         return []
+
+
+ASIDE_LEANING = 0.4      # the FAQ topic a question beside the progress one leans to, at least
+
+
+def question_beside(tracker: Tracker) -> Optional[str]:
+    """A question of its own said with the progress one (``单号找不到了 你们前台现在还有人吗``,
+    ``我的工单怎么样了 你们几点下班``): the FAQ topic the selector leans to, when a clause asks
+    something that is not about progress; None otherwise."""
+    from bot.profile import mentions
+
+    text = (tracker.latest_message or {}).get("text", "")
+    clauses = [c for c in re.split(r"[，,。！!？?；;\s]+", details.fold(text)) if c]
+    own = [c for c in clauses if mentions.is_question(c) and not ASKS_PROGRESS.search(c)
+           and len(re.sub(r"[\W_吗呢啊呀嘛哦在]", "", c)) >= 4]        # 在吗 is a greeting, no question
+    if len(clauses) < 2 or not own:
+        return None
+    ranking = faq_ranking(tracker)
+    return ranking[0][0] if ranking and ranking[0][1] >= ASIDE_LEANING else None
 
 
 ASKS_PROGRESS = re.compile(r"进度|到哪|查|状态|怎么样了|处理了|处理得|结果|回复|多久|工单|单子|(?i:status|progress|ticket)")

@@ -533,6 +533,16 @@ def test_a_worry_that_data_was_sold_gets_the_privacy_answer_whatever_trade_it_na
     assert dispatcher.messages[0].get("response") == "utter_faq/renovation"
 
 
+@pytest.mark.parametrize("text,aside", [
+    ("单号找不到了🥲 你们前台现在还有人吗", "faq/service_hours"), ("我的工单怎么样了 你们几点下班", "faq/service_hours"),
+    ("在吗 我前天报的修到现在都没人联系我 能帮我查查吗", None), ("我的工单到哪一步了", None),
+])
+def test_a_question_of_its_own_beside_a_progress_one(text, aside):
+    from actions.tickets import question_beside
+    assert question_beside(_asked([], text, "check_ticket", [("faq/service_hours", 0.41), ("faq/contact_channels", 0.3)])) \
+        == aside
+
+
 def test_details_on_their_own_after_a_request_start_its_form():
     from rasa_sdk.events import FollowupAction
     from actions.dialogue import route_by_context
