@@ -138,12 +138,10 @@ class OutOfScope(Action):
         if promised:
             dispatcher.utter_message(text=promised)
             return []
-        from actions.service import hand_off, wants_person
-
-        if wants_person((tracker.latest_message or {}).get("text", "")):
-            # 能不能找个真人客服 帮我看看…: whatever else it is about, a person was asked for
-            hand_off(dispatcher, tracker, "request_human")
-            return reset()
+        # 能不能找个真人客服 帮我看看…: whatever else it is about, a person was asked for
+        person = asked_for_a_person(dispatcher, tracker, reset())
+        if person is not None:
+            return person
         # a follow-up to the answer just given, or a misread question (运废多少): the FAQ answer
         # (only when the classifier is unsure it is off topic: "帮我查下彩票号码" said at 0.96 is no
         # question to answer from whatever the FAQ selector ranks first)
@@ -245,6 +243,9 @@ class RouteDetail(Action):
         if parsing.find_ticket_number(text):          # a bare ticket number: its progress
             from actions.tickets import CheckTicket
             return CheckTicket().run(dispatcher, tracker, domain)
+        person = asked_for_a_person(dispatcher, tracker, reset())
+        if person is not None:
+            return person
         target = form_for(message, profile.load_profile().get("high_priority_complaint_keywords", [])) \
             or form_of_fragments(tracker)
         if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
@@ -262,6 +263,26 @@ class RouteDetail(Action):
             return []
         dispatcher.utter_message(response="utter_how_can_help")
         return []
+
+
+def asked_for_a_person(dispatcher: CollectingDispatcher, tracker: Tracker,
+                       cleared: List[Dict[Text, Any]]) -> Optional[List[Dict[Text, Any]]]:
+    """Before a line's details start a form: a person or a call back asked for in words
+    (``那你让客服明天给我打个电话嘛 +86 139…``) is handed over, unless a call back is already
+    booked (the line goes on it); a customer who gives up on the assistant (``你这也不会那也不会``)
+    is offered a person or a call. The events to return, or None."""
+    from actions.service import hand_off, wants_person
+
+    text = (tracker.latest_message or {}).get("text", "") or ""
+    if wants_person(text):
+        number = own_recent_ticket(tracker)
+        if number is None or getattr(store().find(number), "kind", None) != "callback":
+            hand_off(dispatcher, tracker, "request_human")
+            return cleared
+    if mentions.gives_up_on_bot(text):
+        dispatcher.utter_message(text=pack.say("out_of_scope_again"), buttons=pack.buttons("buttons_out_of_scope_again"))
+        return []
+    return None
 
 
 def answer_beside_forms(dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -470,6 +491,10 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
         after = store().set_order_id(number, order, actor="customer", corrected=corrects)
         if before is not None and before.order_id != after.order_id:
             told += pack.say("noted_order_on_ticket", order=after.order_id)
+    product = product_put_right(text, before)
+    if product:                               # 不是冰箱，是洗碗机: the ticket's product
+        store().set_product(number, product, actor="customer")
+        told += pack.say("noted_product_on_ticket", product=product)
     phone = phone_given
     if phone:                                 # the number to call back: on the ticket
         store().set_phone(number, phone[1], actor="customer")
@@ -482,6 +507,10 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
                          actor="customer")
         told += pack.say("noted_on_ticket")
     urged = URGES.search(details.fold(text)) is not None
+    if product and not phone and not order:
+        dispatcher.utter_message(text=pack.say("ticket_addition", told=told, number=number,
+                                               follow=pack.say("follow_up_as_left")))
+        return
     if not told and not order and not urged and DISAGREES.search(details.fold(text)) and not confirms(text):
         # 不对 / 电话不对 / 地址错了 with nothing new: what is to change, never "已确认"
         dispatcher.utter_message(text=pack.say("ticket_what_to_change", number=number))
@@ -499,17 +528,41 @@ def add_to_ticket(dispatcher: CollectingDispatcher, number: str, text: str, *, s
     dispatcher.utter_message(text=pack.say("ticket_addition", told=told, number=number, follow=follow))
 
 
+def product_corrected_on_ticket(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """A line right after a ticket was filed that puts its product right (``不是冰箱, it's the
+    洗碗机``, read as a new repair): the ticket corrected, no new form. True when it was."""
+    number = own_recent_ticket(tracker)
+    ticket = store().find(number) if number else None
+    text = (tracker.latest_message or {}).get("text", "") or ""
+    if ticket is None or ticket.status in ("resolved", "closed") or not product_put_right(text, ticket):
+        return False
+    add_to_ticket(dispatcher, number, text)
+    return True
+
+
+def product_put_right(text: str, ticket) -> Optional[str]:
+    """``wait sorry, 不是冰箱, it's the 洗碗机``: the other catalogue product named in place of the
+    ticket's, or None (no product on the ticket, none other named, or no word that it was wrong)."""
+    current = getattr(ticket, "product", None)
+    folded = details.fold(text)
+    if not current or not (re.search(r"不是\s*" + re.escape(current), folded) or details.is_correction(text)):
+        return None
+    rest = folded.replace(current, "□" * len(current))
+    other = mentions.catalogue_word(rest, mentions.product_words()) or mentions.english_product(rest)
+    return other if other and other != current else None
+
+
 # saying the read-back was right (对，这回没错了 / 就这个号 / 没问题): it adds nothing to the ticket
 CONFIRMS = re.compile(r"没错|没问题|对的|对滴|是的|就这个|就是这个|这回|这次|正确|确认|可以|好的|行|嗯|对|没|了|啦|号|"
                       # thanks said with it (对 是的 麻烦你们了, 好的 辛苦了) adds nothing either
                       r"麻烦(?:你们|您|你)?|辛苦(?:你们|您|你)?|谢谢(?:你们|您|你)?|多谢|感谢|"
-                      r"(?i:correct|right|yes|ok|okay|that's it)")
+                      r"(?i:correct|right|yes|ok|okay|that's it|\bnow\b|this time|all good|thanks|thank you)")
 
 
 # the order number said to be wrong (订单号发错了 应该是…, 单号不对, 订单号改成…)
 ORDER_CORRECTED = re.compile(r"(?:订单号|单号|订单编号)[^，,。！!？?\d]{0,4}(?:错|不对|不是|更正|改成|改为|改一下)|"
                              r"订单[^，,。！!？?\d]{0,2}(?:错了|不对|写错|发错|填错)|应该是|正确的是|"
-                             r"(?i:wrong order|order number is wrong)")
+                             r"(?i:wrong order|order number is wrong|is wrong|should be|correct one is|typo)")
 
 # pushing for speed (快点来人, 赶紧的, 尽快): the customer wants to hear when
 URGES = re.compile(r"快点|快些|快一点|快一些|早点|早一点|尽早|快来|赶紧|赶快|尽快|抓紧|急死|着急|快快|快[!！~～]|快\s*$|(?i:hurry|asap|quickly)")
@@ -542,11 +595,17 @@ def remark_on_ticket(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool
     category, another order, ``另外…``): the form it started goes on."""
     from bot.profile import business as profile
 
+    from actions.tickets import promise_answer
+
     number = own_recent_ticket(tracker)
     ticket = store().find(number) if number else None
     text = (tracker.latest_message or {}).get("text", "") or ""
     if ticket is None or ticket.status in ("resolved", "closed") or NEW_MATTER.search(text):
         return False
+    promised = promise_answer(tracker)          # 那我这个投诉 什么时候有人给我回话啊: when, for this one
+    if promised:
+        dispatcher.utter_message(text=promised)
+        return True
     category = parsing.complaint_category(text)
     vents = len(re.sub(r"[\W\d]", "", VENTING.sub("", details.fold(text)))) < 6 and VENTING.search(text)
     if category and not vents and (ticket.kind != "complaint" or category not in (ticket.category, parsing.OTHER_CATEGORY)):

@@ -273,6 +273,11 @@ class ValidateRepairForm(ListeningForm):
         # offers one): the refusal reviewed (action_record_dispute), no repair
         if disputed_at_start(tracker):
             return [SlotSet("switch_to", DISPUTED), SlotSet("requested_slot", None)]
+        from actions.dialogue import product_corrected_on_ticket
+
+        # "不是冰箱, it's the 洗碗机" right after the repair was filed: that ticket put right
+        if tracker.get_slot("requested_slot") is None and product_corrected_on_ticket(dispatcher, tracker):
+            return [SlotSet("switch_to", NOTED), SlotSet("requested_slot", None)]
         return await super().run(dispatcher, tracker, domain)
 
     def way_out(self, field: str) -> str:

@@ -39,6 +39,7 @@ UNSURE = 0.5               # an intent below this may be the classifier misreadi
 # what a policy question about an item tells a form that starts right after it
 QUESTION_FIELDS = ("product", "days_since_receipt")
 REDIRECT = "start:"          # switch_to for a form that should never have started: the other one, silently
+PERSON = "person"           # … for a form started by a line that asks for a person (冰箱坏了 帮我转人工)
 INTERRUPTIONS = ("faq", "request_human", "bot_challenge", "check_ticket", "dispute")
 INTENT_FORM = {"complain": "complaint_form", "request_repair": "repair_form",
                "request_return": "return_form"}
@@ -315,6 +316,8 @@ class ListeningForm(Action):
         turn = Turn(tracker, self.form)
         if turn.resumed:
             return []
+        if asks_for_a_person(turn):
+            return [SlotSet("switch_to", PERSON), SlotSet("requested_slot", None)]
         found: Dict[str, Any] = {}
         counts = tries(turn)
         target = details.switch_target(turn.text, self.form)
@@ -358,9 +361,10 @@ class ListeningForm(Action):
             self.mine_earlier(turn, found)
         self.mine(turn, found)
         requested = turn.requested if not turn.starting else None
+        patched = self.patch(turn, found, dispatcher)
         if requested == "form_confirmed":
             self.confirm(turn, found, dispatcher)
-        elif requested in self.fields and requested not in found and not only_corrects(turn, found) \
+        elif requested in self.fields and requested not in found and not patched and not only_corrects(turn, found) \
                 and not self.aside(turn, found, dispatcher):
             value, why = getattr(self, f"judge_{requested}")(turn)
             if value is not None:
@@ -392,6 +396,25 @@ class ListeningForm(Action):
 
     def skip_value(self, field: str) -> Any:
         return NO_VALUE
+
+    def patch(self, turn: Turn, found: Dict[str, Any], dispatcher: CollectingDispatcher) -> bool:
+        """``是2栋1806 不是1808``: the part put right in a detail already given (the field named,
+        else whichever holds the wrong part); True when one was. Whatever was asked is asked again."""
+        if turn.starting or not details.is_correction(turn.text) and "不是" not in turn.folded:
+            return False
+        for field in details.named_fields(turn.text, self.fields) or self.fields:
+            current = turn.slot(field)
+            if field not in PATCHABLE or field in found or not isinstance(current, str) or current == NO_VALUE:
+                continue
+            new = details.patched(current, turn.text)
+            judged = getattr(self, f"judge_{field}")(_Reworded(turn, new))[0] if new else None
+            if judged is not None:
+                found[field] = judged
+                found["form_confirmed"] = None
+                dispatcher.utter_message(text=pack.say("field_put_right", field=pack.labels("field_names")[field],
+                                                       value=judged))
+                return True
+        return False
 
     def corrections(self, turn: Turn, found: Dict[str, Any], requested: Optional[str]) -> None:
         """``原因改成…`` / ``地址不对`` names a field: its new value, or ask it again."""
@@ -486,6 +509,18 @@ def side_answer(turn: Turn, dispatcher: CollectingDispatcher, kind: str = "") ->
         dispatcher.utter_message(response=f"utter_{key}")
         return True
     return False
+
+
+def asks_for_a_person(turn: "Turn") -> bool:
+    """The line that starts a form asks for a person in words (``冰箱坏了 帮我转人工``, ``让客服明天
+    给我打个电话``): the handoff, not the form's questions."""
+    from actions.service import wants_person
+
+    return turn.starting and wants_person(turn.text)
+
+
+# the details a customer puts right in part (是2栋1806 不是1808, 不是冰箱 是洗碗机)
+PATCHABLE = ("address", "product")
 
 
 class _Reworded(Turn):

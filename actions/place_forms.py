@@ -17,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (customer_channel, first_aid_text, form_run_key, local_time, promise_text, store,
                             ticket_payload)
-from actions.listening import CHANGE_OF_MIND, INTENT_FORM, NO_VALUE, SKIP, Turn, mine_told_complaint, substance
+from actions.listening import CHANGE_OF_MIND, INTENT_FORM, NO_VALUE, PERSON, asks_for_a_person, SKIP, Turn, mine_told_complaint, substance
 from actions.tickets import CheckTicket, with_threats
 from bot.profile import business as profile
 from bot.profile import details, mentions, pack, parsing, places, privacy
@@ -89,6 +89,8 @@ def switched(tracker: Tracker, domain: Dict[str, Any]) -> Optional[List[Dict[Tex
     """The form just ended by a change of mind: the other form starts with what was carried
     (the filing action files nothing), else None."""
     target = tracker.get_slot("switch_to")
+    if target == PERSON:                  # the line that started the form asked for a person
+        return reset(domain) + [FollowupAction("action_request_human")]
     if target not in SHOP_FORM:
         return None
     return [SlotSet(n, None) for n in form_slots(domain) if n not in CARRIED] + [
@@ -134,6 +136,8 @@ class PlaceForm(Action):
         turn = Turn(tracker, self.form)
         if turn.resumed:
             return []
+        if asks_for_a_person(turn):
+            return [SlotSet("switch_to", PERSON), SlotSet("requested_slot", None)]
         target = PLACE_FORMS.get(details.switch_target(turn.text, SHOP_FORM.get(self.form)) or "")
         # only a change of mind in words (算了，不投诉了…), never a question or a mention (维修师傅态度太差了)
         # or the other form asked for outright (哦不对 不是房子坏了 … 我要投诉噪音, read as a complaint)
@@ -358,11 +362,14 @@ class PlaceRouteDetail(Action):
         return "action_place_route_detail"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain):
-        from actions.dialogue import answer_beside_forms
+        from actions.dialogue import answer_beside_forms, asked_for_a_person
 
         text = (tracker.latest_message or {}).get("text") or ""
         if parsing.find_ticket_number(text):
             return CheckTicket().run(dispatcher, tracker, domain)
+        person = asked_for_a_person(dispatcher, tracker, reset(domain))
+        if person is not None:
+            return person
         target = routed_form(text)
         if target:
             return reset(domain) + [FollowupAction(target)]

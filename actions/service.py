@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Text
+from typing import Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import FollowupAction
@@ -127,12 +127,21 @@ class HandleFallback(Action):
         if parsing.find_ticket_number(tracker.latest_message.get("text", "")):
             from actions.tickets import CheckTicket     # a bare ticket number: its progress
             return CheckTicket().run(dispatcher, tracker, domain)
+        from actions.dialogue import asked_for_a_person
+        from actions.tickets import promise_answer
+
+        promised = promise_answer(tracker)               # "什么时候有人给我回话" about the ticket just filed
+        if promised:
+            dispatcher.utter_message(text=promised)
+            return []
+        person = asked_for_a_person(dispatcher, tracker, reset())   # 让客服明天给我打个电话 +86 139…
+        if person is not None:
+            return person
         # the details a message carries start their form (``…漏水能不能给我换一台新的``)
         target = form_for(tracker.latest_message or {}, profile.load_profile().get("high_priority_complaint_keywords", []))
         if target and target in ((domain or {}).get("forms") or {}):     # this business's forms only
             return reset() + [FollowupAction(target)]
         from actions.dialogue import ask_about_product, carries_details, form_of_fragments, route_by_context
-        from actions.tickets import promise_answer
 
         target = form_of_fragments(tracker)              # a request told in pieces (电视 / 黑屏了)
         if target and target in ((domain or {}).get("forms") or {}):
@@ -140,10 +149,6 @@ class HandleFallback(Action):
         routed = route_by_context(tracker, domain)       # details after a request (换货 … DD…)
         if routed:
             return routed
-        promised = promise_answer(tracker)               # "多久给我答复" about the ticket just filed
-        if promised:
-            dispatcher.utter_message(text=promised)
-            return []
         text = tracker.latest_message.get("text", "")
         if (refused := refused_just_now(tracker)) and disputes(text, refused):   # "我不同意…要个说法" after a refused return
             return [FollowupAction("action_record_dispute")]
@@ -216,7 +221,36 @@ WANTS_PERSON = re.compile(r"(?<![不别没])(?:我要|要|找|转|接|叫|给我
 NO_PERSON = re.compile(r"(不用|不要|别|不需要|无需|没必要)(帮我)?(?:(转|找|接|叫|安排)|让(?:人工|客服|真人|人)|人工|真人)|问问而已|随便问问")
 
 
-PRIVACY_TOPIC = "faq/privacy"
+# topics a message names in words whatever the selector ranks first: a worry that data was sold
+# (…把我电话卖给装修公司了), the cost after the warranty (过保呢); the first the pack answers
+TOPIC_CUES = ((mentions.fears_for_data, ("faq/privacy",)),
+              (mentions.out_of_warranty, ("faq/repair_fee", "faq/repair_scope")))
+RETURN_TOPICS = ("faq/return_policy", "faq/exchange_policy")
+
+
+def named_topic(text: str, domain) -> Optional[str]:
+    """The FAQ topic the message names in words (:data:`TOPIC_CUES`), when the pack answers it."""
+    topics = faq_topics(domain)
+    for cue, wanted in TOPIC_CUES:
+        if cue(text):
+            return next((t for t in wanted if t in topics), None)
+    return None
+
+
+def window_told(text: str, topic: str) -> Optional[str]:
+    """A return question that tells when the item came (``半个多月前收到的…还能退吗``): whether
+    those days are past the no-reason window, and what is left (an exchange for a quality
+    problem, or a repair), or None when the days are not told, inside the window or unclear."""
+    from actions.forms import today
+
+    if topic not in RETURN_TOPICS:
+        return None
+    rules = profile.load_profile().get("returns") or {}
+    span = details.days_range(text, today())
+    if not span or not rules or span[0] <= rules.get("no_reason_days", 0):
+        return None
+    past_exchange = span[0] > rules.get("quality_exchange_days", 0)
+    return pack.say("faq_window_passed_repair" if past_exchange else "faq_window_passed_exchange")
 
 
 def faq_topics(domain) -> set:
@@ -240,9 +274,11 @@ class BotIdentity(Action):
         return "action_bot_identity"
 
     def run(self, dispatcher, tracker: Tracker, domain):
-        if wants_person(tracker.latest_message.get("text", "")):     # 人呢？？
-            hand_off(dispatcher, tracker, "request_human")
-            return reset()
+        from actions.dialogue import asked_for_a_person
+
+        person = asked_for_a_person(dispatcher, tracker, reset())     # 人呢？？ / 机器人真笨
+        if person is not None:
+            return person
         text = tracker.latest_message.get("text", "")
         sure = (tracker.latest_message.get("intent") or {}).get("confidence") or 0
         topic = follow_up_topic(tracker) if sure < self.UNSURE or not ABOUT_THE_BOT.search(text) else None
@@ -272,13 +308,18 @@ class AnswerFaq(Action):
         from actions.tickets import promise_answer
 
         text = tracker.latest_message.get("text", "")
+        if (refused := refused_just_now(tracker)) and disputes(text, refused):
+            return [FollowupAction("action_record_dispute")]     # 凭什么不给换？… right after a refusal
         promised = promise_answer(tracker)
-        topic = None if promised else mentions.fears_for_data(text) and PRIVACY_TOPIC in faq_topics(domain) and \
-            PRIVACY_TOPIC or follow_up_topic(tracker) or next(iter(faq_ranking(tracker)), (None, 0))[0]
+        topic = None if promised else named_topic(text, domain) or follow_up_topic(tracker) \
+            or next(iter(faq_ranking(tracker)), (None, 0))[0]
         if promised:
             dispatcher.utter_message(text=promised)
         elif topic:
             dispatcher.utter_message(response=f"utter_{topic}")
+            window = window_told(text, topic)
+            if window:                  # 半个多月前收到的…还能退吗: the answer for those days
+                dispatcher.utter_message(text=window)
         if wants_person(text):
             hand_off(dispatcher, tracker, "request_human")
             return reset()

@@ -13,7 +13,7 @@ from actions.common import (FAQ_SURE, PROMISE_TOPICS, customer_channel, faq_rank
                             latest_entity, local_time, promise_text, store, ticket_payload)
 from actions.dialogue import form_for, reset, switch
 from actions.forms import DISPUTED, NOTED, return_label, summary
-from actions.listening import NO_VALUE
+from actions.listening import NO_VALUE, PERSON
 from bot.profile import details, parsing
 from bot.profile import business as profile
 from bot.profile import pack
@@ -65,6 +65,8 @@ class FormFiling:
             return reset()
         if tracker.get_slot("switch_to") == DISPUTED:   # a refused return disputed: its review
             return reset() + [FollowupAction("action_record_dispute")]
+        if tracker.get_slot("switch_to") == PERSON:     # the line that started it asked for a person
+            return reset() + [FollowupAction("action_request_human")]
         switched = _switched(dispatcher, tracker, self.form)
         if switched is not None:
             return switched

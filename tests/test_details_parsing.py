@@ -215,3 +215,23 @@ def test_first_aid_is_chosen_by_what_is_dangerous(text, kind):
 def test_an_emergency_without_a_product_is_filed_under_what_it_is_in(text, thing):
     from bot.profile import hazards
     assert hazards.hazard_object(text, FACTS["urgent_repair_objects"]) == thing
+
+
+@pytest.mark.parametrize("text,fixed", [
+    ("啊啊啊地址打错了 是2栋1806 不是1808🙈", "赣州市章贡区红旗大道36号 阳明国际2栋1806"),
+    ("不对 不是1808，是1806", "赣州市章贡区红旗大道36号 阳明国际2栋1806"),
+    ("地址不是2栋是3栋", "赣州市章贡区红旗大道36号 阳明国际3栋1808"),
+    ("是1806", None), ("不是冰箱 是洗碗机", None),
+])
+def test_a_part_of_an_address_put_right(text, fixed):
+    assert details.patched("赣州市章贡区红旗大道36号 阳明国际2栋1808", text) == fixed
+
+
+@pytest.mark.parametrize("text,address", [
+    ("石家庄 裕华区 槐安东路 恒大城11-2-903 13131468520", "石家庄 裕华区 槐安东路 恒大城11-2-903"),
+    ("成都市武侯区科华北路118号 望江苑3栋1单元801", "成都市武侯区科华北路118号 望江苑3栋1单元801"),
+    ("洗衣机坏了3天 北京市朝阳区建国路88号", "北京市朝阳区建国路88号"),
+    ("ok. address 佛山市禅城区季华五路22号 绿岛湖9座1502, phone 13527916043", "佛山市禅城区季华五路22号 绿岛湖9座1502"),
+])
+def test_an_address_keeps_the_building_and_room_written_after_a_space(text, address):
+    assert details.find_address(text) == address

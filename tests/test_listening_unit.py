@@ -959,6 +959,87 @@ def test_an_order_number_put_right_after_filing_replaces_the_wrong_one(ticket_st
     assert ticket_store.find(ticket.number).order_id == "DD558102937714"
 
 
+def test_a_part_of_the_address_put_right_while_the_phone_is_asked():
+    from actions.forms import ValidateRepairForm
+    asked = dict(product="电视", fault_description="自己黑屏关机", address="赣州市章贡区红旗大道36号 阳明国际2栋1808",
+                 phone=None, requested_slot="phone", form_tries={})
+    slots, said = validate(ValidateRepairForm(), asked, "啊啊啊地址打错了 是2栋1806 不是1808🙈")
+    assert slots["address"] == "赣州市章贡区红旗大道36号 阳明国际2栋1806"
+    assert "phone" not in slots and not any("号码" in s for s in said)      # no "this number looks wrong"
+
+
+def test_an_order_number_put_right_in_english_after_filing(ticket_store, monkeypatch):
+    _after_ticket(ticket_store, monkeypatch, "web:x", "订单DD640183527904")
+    ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", "sorry 订单号 is wrong, should be DD640183527940")
+    assert ticket_store.find(ticket.number).order_id == "DD640183527940" and "DD640183527940" in said
+    _, said = _after_ticket(ticket_store, monkeypatch, "web:x", "yes, correct now")
+    assert said.startswith("好的，已确认")
+
+
+@pytest.mark.parametrize("text", ["wait sorry, 不是冰箱, it's the 洗碗机 making the noise 🙈", "搞错了 是洗碗机"])
+def test_the_product_put_right_after_filing(ticket_store, monkeypatch, text):
+    import actions.dialogue as dialogue
+    monkeypatch.setattr(dialogue, "store", lambda: ticket_store)
+    ticket, _ = ticket_store.open_ticket(kind="repair", category="冰箱", product="冰箱", description="噪音很大",
+                                         customer_id="web:p", channel="web", idempotency_key="web:p:1")
+    events = [{"event": "user", "text": "冰箱噪音很大"}, {"event": "bot", "text": f"报修已登记，工单号 {ticket.number}。"},
+              {"event": "user", "text": text}]
+    tracker = Tracker("web:p", {}, {"text": text, "intent": {"name": "request_repair"}, "entities": []},
+                      events, False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    assert dialogue.product_corrected_on_ticket(dispatcher, tracker)
+    fixed = ticket_store.find(ticket.number)
+    assert (fixed.product, fixed.category) == ("洗碗机", "洗碗机") and "洗碗机" in dispatcher.messages[0]["text"]
+    other = Tracker("web:p", {}, {"text": "洗碗机也坏了", "intent": {"name": "request_repair"}, "entities": []},
+                    events[:2] + [{"event": "user", "text": "洗碗机也坏了"}], False, None, {}, "action_listen")
+    assert not dialogue.product_corrected_on_ticket(CollectingDispatcher(), other)    # another repair, no correction
+
+
+@pytest.mark.parametrize("text,said", [
+    ("对了，半个多月前收到的那个电饭锅我不想要了，还能退吗？", "15天质量换货"),
+    ("十天前收到的 还能退吗", "15天内还可以申请换货"), ("前天收到的 能退吗", None), ("能退吗", None),
+])
+def test_a_return_question_that_tells_when_gets_the_answer_for_those_days(text, said):
+    from actions.service import window_told
+    told = window_told(text, "faq/return_policy")
+    assert (told is None) if said is None else (said in told and "7天" in told)
+
+
+@pytest.mark.parametrize("text,topic", [
+    ("过保呢", "faq/repair_fee"), ("保修期过了修要钱吗", "faq/repair_fee"),
+    ("你们是不是把我电话卖给别人了", "faq/privacy"), ("保修几年", None),
+])
+def test_a_topic_named_in_words(text, topic):
+    from actions.service import named_topic
+    domain = {"responses": {"utter_faq/repair_fee": [], "utter_faq/privacy": [], "utter_faq/warranty": []}}
+    assert named_topic(text, domain) == topic
+
+
+@pytest.mark.parametrize("text,gives_up", [
+    ("唉呀 你这也不会那也不会 咋整啊", True), ("答非所问", True), ("人工智障吧", True),
+    ("这个不会坏吧", False), ("我不会用手机", False),
+])
+def test_giving_up_on_the_assistant(text, gives_up):
+    from bot.profile import mentions
+    assert mentions.gives_up_on_bot(text) is gives_up
+
+
+def test_a_call_back_asked_for_with_details_is_handed_over_not_a_form(monkeypatch):
+    import actions.service as service
+    handed = []
+    monkeypatch.setattr(service, "hand_off", lambda dispatcher, tracker, reason: handed.append(reason))
+    text = "那你让客服明天给我打个电话嘛 +86 13982740516 我想问下沙发能不能加个贵妃位"
+    tracker = _asked([], text, "nlu_fallback", [("faq/contact_channels", 0.34)])
+    events = service.HandleFallback().run(CollectingDispatcher(), tracker, {"forms": {"repair_form": {}}})
+    assert handed == ["request_human"] and not any(e.get("event") == "followup" for e in events)
+
+
+@pytest.mark.parametrize("text", ["算啦 唔等喇 我等阵再搵你哋", "唔使等了", "算了不等了"])
+def test_cancelling_the_wait_in_cantonese_too(text):
+    from bot.support.handoffs import CANCEL_WORDS
+    assert CANCEL_WORDS.search(text)
+
+
 @pytest.mark.parametrize("text", ["对，这回没错了", "对 就这个😊", "没问题"])
 def test_agreeing_with_the_read_back_adds_no_note(ticket_store, monkeypatch, text):
     ticket, said = _after_ticket(ticket_store, monkeypatch, "web:x", text)

@@ -12,13 +12,18 @@ TODAY = dt.date(2026, 11, 27)
 @pytest.mark.parametrize("text,days", [
     ("半个月前收到的 能七天无理由退吗", 15),        # the policy named is no date
     ("两天前到的，7天内能退吗", 2),
-    ("半个多月了", 15),
+    ("半个多月了", 18),                             # more than half a month: past a 15-day window
     ("just received it 2 days ago", 2), ("got it a week ago", 7), ("three days ago", 3),
     ("delivered yesterday", 1), ("arrived the day before yesterday", 2), ("last week", 7),
     ("才买了三天就这样", 3), ("大概4天前 received", 4),
 ])
 def test_days_since_colloquial_and_english(text, days):
     assert details.days_since(text, TODAY) == days
+
+
+def test_more_than_half_a_month_is_past_fifteen_days():
+    assert details.days_range("半个多月前收到的", TODAY) == (16, 25)
+    assert details.days_range("半个月前收到的", TODAY) == (15, 15)
 
 
 @pytest.mark.parametrize("text", ["7天无理由退货吗", "I want to return it"])

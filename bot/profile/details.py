@@ -36,7 +36,8 @@ _VAGUE = pattern_table(
     (r"今天|今儿|今早|今晚|今日", 0),
     (r"二十多天|二十几天", 23),
     (r"三十多天|三十几天", 33),
-    (r"十几天|十多天|半个多月", 15),
+    (r"半个多月|半月多", 18),
+    (r"十几天|十多天", 15),
     (r"十来天", 10),
     (r"好几天|有几天", 5),
     (r"(?:前|这)?几天|前些天|没几天|才几天|两三天|三四天", 3),
@@ -92,7 +93,7 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
     year means last year's; a bare day of the month after today means last month's.
     """
     text = _POLICY.sub(" ", fold(text)).strip()
-    text = re.sub(r"半个多?月", "15天", text)
+    text = re.sub(r"半个月(?!多)", "15天", text)
     if not text:
         return None
     full = _FULL.search(text)
@@ -176,6 +177,7 @@ def days_since(text: str, today: dt.date) -> Optional[int]:
 
 # how far a vague answer may be from the estimate days_since gives it: (lowest, highest)
 _VAGUE_SPAN = pattern_table(
+    (r"半个多月|半月多", (16, 25)),
     (r"二十多天|二十几天", (21, 29)),
     (r"三十多天|三十几天", (31, 39)),
     (r"十几天|十多天", (11, 19)),
@@ -275,9 +277,37 @@ def address_score(text: str) -> int:
         score += 1
     if re.search(r"[\u4e00-\u9fa5A-Za-z0-9]{1,12}" + "(?:" + _STREET + "|" + _PLACE + ")", text):
         score += 1
-    if re.search(r"\d+[A-Za-z]?\s*" + _UNIT, text) or re.search(r"[一二三四五六七八九十]+(?:号楼|栋|单元|号)", text):
+    if re.search(r"\d+[A-Za-z]?\s*" + _UNIT, text) or re.search(r"[一二三四五六七八九十]+(?:号楼|栋|单元|号)", text) \
+            or _BUILDING_UNIT_ROOM.search(text):
         score += 1
     return score
+
+
+# building-unit-room written with dashes (恒大城11-2-903, 8-2-301)
+_BUILDING_UNIT_ROOM = re.compile(r"(?<![\d-])\d{1,3}-\d{1,2}-\d{2,5}(?![\d-])")
+_ADDRESS_PART = re.compile(_ADMIN + "|" + _STREET + "|" + _PLACE + r"|\d+[A-Za-z]?\s*" + _UNIT + r"|^\d{1,5}$|"
+                           + _BUILDING_UNIT_ROOM.pattern)
+
+
+def _address_run(clause: str) -> Optional[str]:
+    """The longest run of space-separated parts of ``clause`` that are each a piece of an address
+    (石家庄 裕华区 槐安东路 恒大城11-2-903; 科华北路118号 望江苑3栋1单元801) and together look
+    like one, so the building and room written after a space are kept."""
+    tokens = clause.split()
+    best: Optional[str] = None
+    at = 0
+    while at < len(tokens):
+        if not _ADDRESS_PART.search(tokens[at]):
+            at += 1
+            continue
+        end = at
+        while end + 1 < len(tokens) and _ADDRESS_PART.search(tokens[end + 1]):
+            end += 1
+        run = re.sub(r"^(在|是|就是|我家在|我住|送到|寄到|上门到|来)", "", " ".join(tokens[at:end + 1]))
+        if looks_like_address(run) and (best is None or len(run) > len(best)):
+            best = run
+        at = end + 1
+    return best
 
 
 def looks_like_address(text: str) -> bool:
@@ -293,6 +323,11 @@ def find_address(text: str) -> Optional[str]:
         value = PHONE_ANY.sub("", value).strip()
         if looks_like_address(value):
             return value
+    for clause in re.split(r"[，,。；;！!？?\n]", folded):
+        clause = re.split(r"(?i)电话|手机|联系|phone|tel", PHONE_ANY.sub(" ", clause))[0].strip()
+        run = _address_run(clause)
+        if run:
+            return run
     for chunk in re.split(r"[，,。；;！!？?\n]| (?=\D)", folded):
         chunk = re.sub(r"^(在|是|就是|我家在|我住|送到|寄到|上门到|来)", "", chunk.strip())
         chunk = re.split(r"(?i)电话|手机|联系|phone|tel", PHONE_ANY.sub("", chunk))[0].strip()
@@ -389,6 +424,33 @@ def named_fields(text: str, fields: Iterable[str]) -> List[str]:
 
 def is_correction(text: str) -> bool:
     return bool(CORRECTION.search(fold(text)))
+
+
+_PATCHES = (
+    re.compile(r"(?:应该是|是|改成|改为|换成)\s*(?P<new>[^\s，,。！!？?]{1,20}?)\s*[，,]?\s*(?:而)?不是\s*(?P<old>[^\s，,。！!？?]{1,20})"),
+    re.compile(r"不是\s*(?P<old>[^\s，,。！!？?]{1,20}?)\s*[，,]?\s*(?:而)?(?:应该)?是\s*(?P<new>[^\s，,。！!？?]{1,20})"),
+)
+
+
+def _bare(part: str) -> str:
+    return re.sub(r"^[\W_]+|[\W_]+$", "", part or "")
+
+
+def patched(current: str, text: str) -> Optional[str]:
+    """``是2栋1806 不是1808`` (or ``不是1808，是1806``) said of a detail already given: that detail
+    with the part put right (``…阳明国际2栋1808`` → ``…阳明国际2栋1806``), or None when the wrong
+    part is not in it. The new part may repeat what stands before the wrong one (``2栋``)."""
+    folded, current = fold(text), str(current or "")
+    for pattern in _PATCHES:
+        for match in pattern.finditer(folded):
+            old, new = _bare(match.group("old")), _bare(match.group("new"))
+            at = current.rfind(old) if old and new and old != new else -1
+            if at < 0:
+                continue
+            before = current[:at]
+            overlap = next((n for n in range(min(len(before), len(new) - 1), 0, -1) if before.endswith(new[:n])), 0)
+            return before[:len(before) - overlap] + new + current[at + len(old):]
+    return None
 
 
 def after_correction(text: str) -> str:

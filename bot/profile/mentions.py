@@ -157,10 +157,29 @@ def asks_why_phone(text: str) -> bool:
     return bool(_WHY_PHONE.search(fold(text)))
 
 
+# the customer gives up on the assistant (你这也不会那也不会, 答非所问, 人工智障, 说了等于没说)
+_BOT_FAILS = re.compile(r"(?:这|啥|什么|那)也不会|(?:啥|什么)都不会|都不懂|听不懂(?:人话|我说)|答非所问|牛头不对马嘴|"
+                        r"人工智障|智障|笨死|太笨|好笨|真笨|白问|说了等于没说|没用的机器人|机器人(?:没用|真没用|太差)|"
+                        r"(?i:useless bot|you don't understand|not helpful at all)")
+
+
+def gives_up_on_bot(text: str) -> bool:
+    """``唉呀 你这也不会那也不会 咋整啊``: the assistant is not helping, in the customer's words."""
+    return bool(_BOT_FAILS.search(fold(text)))
+
+
 _DATA = r"(?:电话|号码|手机号?|个人信息|信息|资料|隐私|住址)"
 _SOLD = r"(?:卖|出卖|泄露|泄漏|外泄|透露|流出|共享|(?:给|交给)了?(?:别人|外人|第三方|其他人|别的公司))"
 _FEARS_FOR_DATA = re.compile(_DATA + r"[^，,。！!？?\d]{0,8}" + _SOLD + "|" + _SOLD + r"了?[^，,。！!？?\d]{0,4}" + _DATA + "|"
                              r"(?:骚扰|推销)电话[^。！!？?]{0,14}(?:泄露|泄漏|卖)")
+
+
+_OUT_OF_WARRANTY = re.compile(r"过保|过了保修|保修期外|出了保修|不在保修期|保修期过了|超过保修|超出保修|(?i:out of warranty)")
+
+
+def out_of_warranty(text: str) -> bool:
+    """``过保呢``, ``保修期过了修要钱吗``: what a repair costs after the warranty, not the warranty."""
+    return bool(_OUT_OF_WARRANTY.search(fold(text)))
 
 
 def fears_for_data(text: str) -> bool:

@@ -323,6 +323,21 @@ class TicketStore:
             return _view(ticket)
         return self._run(work)
 
+    def set_product(self, number: str, product: str, *, actor: str) -> TicketView:
+        """The product put right after the ticket was filed (``不是冰箱，是洗碗机``): the ticket's
+        product, and its category where that was the product, the old one kept in the history."""
+        def work(session: Session):
+            ticket = self._locked(session, number)
+            if ticket.product != product:
+                ticket.events.append(TicketEvent(kind="note", actor=actor,
+                                                 note=f"客户更正产品 {ticket.product or '-'} → {product}"))
+                if ticket.category == ticket.product:
+                    ticket.category = product
+                ticket.product = product
+                session.flush()
+            return _view(ticket)
+        return self._run(work)
+
     def raise_priority(self, number: str, priority: str, *, actor: str, note: str) -> TicketView:
         """A ticket made more pressing after it was filed (a threat said later): its priority and
         its promise (the SLA due time from its creation) follow; never lowered here."""
