@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from rasa_sdk import Tracker
 
 from bot.messages import ConversationId
-from bot.profile import pack
+from bot.profile import mentions, pack
 from bot.profile.business import shop_tz
 from bot.store.tickets import TicketStore, TicketView
 
@@ -181,3 +181,25 @@ _WORD = re.compile(r"[\w\u4e00-\u9fff]")
 def wordless(text: str) -> bool:
     """Emoji and punctuation only (👋, ？, 👌🙏): no words to understand."""
     return not _WORD.search(text or "")
+
+
+# topics a message names in words whatever the selector ranks first: a worry that data was sold
+# (…把我电话卖给装修公司了), the cost after the warranty (过保呢), water and power bills (电费是交给
+# 物业的吗); the first the pack answers
+TOPIC_CUES = ((mentions.fears_for_data, ("faq/privacy",)),
+              (mentions.out_of_warranty, ("faq/repair_fee", "faq/repair_scope")),
+              (mentions.names_utility_bill, ("faq/utilities",)))
+
+
+def named_topic(text: str, domain) -> Optional[str]:
+    """The FAQ topic the message names in words (:data:`TOPIC_CUES`), when the pack answers it."""
+    topics = faq_topics(domain)
+    for cue, wanted in TOPIC_CUES:
+        if cue(text):
+            return next((t for t in wanted if t in topics), None)
+    return None
+
+
+def faq_topics(domain) -> set:
+    """The FAQ topics the pack answers (``faq/privacy``, …): its ``utter_faq/…`` responses."""
+    return {name[len("utter_"):] for name in ((domain or {}).get("responses") or {}) if name.startswith("utter_faq/")}

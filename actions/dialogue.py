@@ -14,7 +14,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (answered_misses, customer_channel, follow_up_topic, latest_turn_key, leaning_topic,
-                            store, ticket_payload)
+                            named_topic, store, ticket_payload)
 from bot.profile import details, mentions, pack, parsing, privacy
 
 FORMS = ("complaint_form", "repair_form", "return_form")
@@ -142,11 +142,17 @@ class OutOfScope(Action):
         person = asked_for_a_person(dispatcher, tracker, reset())
         if person is not None:
             return person
+        number = own_recent_ticket(tracker)
+        if number and pushes_or_agrees((tracker.latest_message or {}).get("text", "")):
+            add_to_ticket(dispatcher, number, (tracker.latest_message or {}).get("text", ""))   # 对的 麻烦快一点 …
+            return []
         # a follow-up to the answer just given, or a misread question (运废多少): the FAQ answer
         # (only when the classifier is unsure it is off topic: "帮我查下彩票号码" said at 0.96 is no
         # question to answer from whatever the FAQ selector ranks first)
         sure = ((tracker.latest_message or {}).get("intent") or {}).get("confidence") or 0
-        topic = follow_up_topic(tracker) or (leaning_topic(tracker, 0.4) if sure < SURE_OFF_TOPIC else None)
+        text = (tracker.latest_message or {}).get("text", "") or ""
+        topic = named_topic(text, domain) or follow_up_topic(tracker) or (
+            leaning_topic(tracker, 0.4) if sure < SURE_OFF_TOPIC else None)
         if topic:
             dispatcher.utter_message(response=f"utter_{topic}")
             return []
@@ -256,7 +262,7 @@ class RouteDetail(Action):
         routed = route_by_context(tracker, domain)    # details after a request (换货 … DD…)
         if routed:
             return routed
-        answered = answer_beside_forms(dispatcher, tracker, reset())
+        answered = answer_beside_forms(dispatcher, tracker, reset(), domain)
         if answered is not None:
             return answered
         if ask_about_product(dispatcher, tracker):    # "冰箱" alone: what about it?
@@ -285,8 +291,8 @@ def asked_for_a_person(dispatcher: CollectingDispatcher, tracker: Tracker,
     return None
 
 
-def answer_beside_forms(dispatcher: CollectingDispatcher, tracker: Tracker,
-                        cleared: List[Dict[Text, Any]]) -> Optional[List[Dict[Text, Any]]]:
+def answer_beside_forms(dispatcher: CollectingDispatcher, tracker: Tracker, cleared: List[Dict[Text, Any]],
+                        domain: Optional[Dict[Text, Any]] = None) -> Optional[List[Dict[Text, Any]]]:
     """A line outside any form that starts none, in every business (action_route_detail,
     action_place_route_detail): "那多久能处理" about the ticket just filed gets its promise;
     工单号我忘了 a person; a person or a call back asked for in words (麻烦安排人工明天回电给我),
@@ -312,7 +318,7 @@ def answer_beside_forms(dispatcher: CollectingDispatcher, tracker: Tracker,
     if number:
         add_to_ticket(dispatcher, number, text)
         return []
-    topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.4)
+    topic = named_topic(text, domain) or follow_up_topic(tracker) or leaning_topic(tracker, 0.4)
     if topic:
         dispatcher.utter_message(response=f"utter_{topic}")
         return []
@@ -568,6 +574,13 @@ ORDER_CORRECTED = re.compile(r"(?:订单号|单号|订单编号)[^，,。！!？
 URGES = re.compile(r"快点|快些|快一点|快一些|早点|早一点|尽早|快来|赶紧|赶快|尽快|抓紧|急死|着急|快快|快[!！~～]|快\s*$|(?i:hurry|asap|quickly)")
 # saying something in the read-back is wrong (不对, 电话错了, 地址不是这个): what is to change
 DISAGREES = re.compile(r"不|没|错|别|改|(?i:wrong|no\b|not)")
+
+
+def pushes_or_agrees(text: str) -> bool:
+    """``对的 麻烦快一点 我八十多了腿脚不好`` (read as off topic) right after a ticket was filed: a
+    push for speed, or a line that opens with a yes, is about that ticket."""
+    folded = details.fold(text).strip()
+    return URGES.search(folded) is not None or re.match(r"(?:对|是的|嗯|好的|没错|没问题|(?i:yes|ok))", folded) is not None
 
 
 def confirms(text: str) -> bool:

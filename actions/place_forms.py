@@ -373,7 +373,7 @@ class PlaceRouteDetail(Action):
         target = routed_form(text)
         if target:
             return reset(domain) + [FollowupAction(target)]
-        answered = answer_beside_forms(dispatcher, tracker, reset(domain))   # 对 / 那多久 / 工单号忘了 …
+        answered = answer_beside_forms(dispatcher, tracker, reset(domain), domain)   # 对 / 那多久 / 工单号忘了 …
         if answered is not None:
             return answered
         dispatcher.utter_message(response="utter_how_can_help")

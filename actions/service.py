@@ -9,7 +9,7 @@ from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (answered_misses, customer_channel, faq_ranking, follow_up_topic, latest_turn_key,
-                            leaning_topic, local_time, store, ticket_payload)
+                            leaning_topic, local_time, named_topic, store, ticket_payload)
 from actions.dialogue import add_to_ticket, carries_item, disputes, form_for, own_recent_ticket, refused_just_now, reset
 from actions.listening import NO_VALUE
 from bot.profile import details, mentions, parsing, privacy
@@ -162,7 +162,7 @@ class HandleFallback(Action):
             return []
         # a follow-up to the answer just given, or a question the classifier was unsure of:
         # the topic just answered, or the FAQ answer it leans to, when it leans
-        topic = follow_up_topic(tracker) or leaning_topic(tracker, 0.35)
+        topic = named_topic(text, domain) or follow_up_topic(tracker) or leaning_topic(tracker, 0.35)
         if topic:
             dispatcher.utter_message(response=f"utter_{topic}")
             return []
@@ -221,20 +221,7 @@ WANTS_PERSON = re.compile(r"(?<![不别没])(?:我要|要|找|转|接|叫|给我
 NO_PERSON = re.compile(r"(不用|不要|别|不需要|无需|没必要)(帮我)?(?:(转|找|接|叫|安排)|让(?:人工|客服|真人|人)|人工|真人)|问问而已|随便问问")
 
 
-# topics a message names in words whatever the selector ranks first: a worry that data was sold
-# (…把我电话卖给装修公司了), the cost after the warranty (过保呢); the first the pack answers
-TOPIC_CUES = ((mentions.fears_for_data, ("faq/privacy",)),
-              (mentions.out_of_warranty, ("faq/repair_fee", "faq/repair_scope")))
 RETURN_TOPICS = ("faq/return_policy", "faq/exchange_policy")
-
-
-def named_topic(text: str, domain) -> Optional[str]:
-    """The FAQ topic the message names in words (:data:`TOPIC_CUES`), when the pack answers it."""
-    topics = faq_topics(domain)
-    for cue, wanted in TOPIC_CUES:
-        if cue(text):
-            return next((t for t in wanted if t in topics), None)
-    return None
 
 
 def window_told(text: str, topic: str) -> Optional[str]:
@@ -251,11 +238,6 @@ def window_told(text: str, topic: str) -> Optional[str]:
         return None
     past_exchange = span[0] > rules.get("quality_exchange_days", 0)
     return pack.say("faq_window_passed_repair" if past_exchange else "faq_window_passed_exchange")
-
-
-def faq_topics(domain) -> set:
-    """The FAQ topics the pack answers (``faq/privacy``, …): its ``utter_faq/…`` responses."""
-    return {name[len("utter_"):] for name in ((domain or {}).get("responses") or {}) if name.startswith("utter_faq/")}
 
 
 def wants_person(text: str) -> bool:
@@ -279,10 +261,10 @@ class BotIdentity(Action):
         person = asked_for_a_person(dispatcher, tracker, reset())     # 人呢？？ / 机器人真笨
         if person is not None:
             return person
-        text = tracker.latest_message.get("text", "")
+        about_the_bot = ABOUT_THE_BOT.search(tracker.latest_message.get("text", "")) is not None
         sure = (tracker.latest_message.get("intent") or {}).get("confidence") or 0
-        topic = follow_up_topic(tracker) if sure < self.UNSURE or not ABOUT_THE_BOT.search(text) else None
-        if not topic and not ABOUT_THE_BOT.search(text):
+        topic = follow_up_topic(tracker) if sure < self.UNSURE or not about_the_bot else None
+        if not topic and not about_the_bot:
             topic = leaning_topic(tracker, 0.4)   # no word about what the assistant is: a misread question
         dispatcher.utter_message(response=f"utter_{topic}" if topic else "utter_iamabot")
         return []

@@ -156,3 +156,22 @@ def test_a_repair_mentioned_inside_a_complaint_is_no_switch(text, intent):
 def test_a_fire_with_someone_trapped_gets_the_fire_advice():
     slots, said = _start_repair("楼道着火了，有人被困在屋里出不来 5号楼")
     assert any("119" in s for s in said) and not any("扒门" in s for s in said)
+
+
+@pytest.mark.parametrize("text,topic", [
+    ("你好 我家电费是交给物业的吗 我老伴不会弄手机 我也搞不明白", "faq/utilities"),
+    ("你们是不是把我电话卖给装修公司了？？天天有人打电话推销！！", "faq/privacy"),
+    ("过保了修要钱吗", "faq/repair_scope"),
+])
+def test_a_topic_the_residents_words_name(text, topic):
+    from actions.common import named_topic
+    domain = {"responses": {f"utter_{t}": [] for t in ("faq/utilities", "faq/privacy", "faq/repair_scope",
+                                                         "faq/renovation")}}
+    assert named_topic(text, domain) == topic
+
+
+@pytest.mark.parametrize("text,about", [("对的 麻烦快一点 我八十多了腿脚不好", True), ("快点来人", True),
+                                        ("明天会下雨吗", False)])
+def test_a_push_or_a_yes_right_after_filing_is_about_the_ticket(text, about):
+    from actions.dialogue import pushes_or_agrees
+    assert pushes_or_agrees(text) is about

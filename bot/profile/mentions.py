@@ -177,6 +177,14 @@ _FEARS_FOR_DATA = re.compile(_DATA + r"[^，,。！!？?\d]{0,8}" + _SOLD + "|" 
 _OUT_OF_WARRANTY = re.compile(r"过保|过了保修|保修期外|出了保修|不在保修期|保修期过了|超过保修|超出保修|(?i:out of warranty)")
 
 
+_UTILITY_BILL = re.compile(r"水费|电费|燃气费|煤气费|水电费|水电燃气")
+
+
+def names_utility_bill(text: str) -> bool:
+    """``我家电费是交给物业的吗``: water, power or gas bills (paid to the utilities, not the office)."""
+    return bool(_UTILITY_BILL.search(fold(text)))
+
+
 def out_of_warranty(text: str) -> bool:
     """``过保呢``, ``保修期过了修要钱吗``: what a repair costs after the warranty, not the warranty."""
     return bool(_OUT_OF_WARRANTY.search(fold(text)))
