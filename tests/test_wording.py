@@ -102,7 +102,16 @@ def test_the_keys_are_read_from_the_code_per_business():
     assert not {"return_refused_window", "hint_order_id", "hint_product", "summary_labels"} & office
     for name in ("shop", "property"):
         messages = yaml.safe_load(packs.load(name).path("messages").read_text(encoding="utf-8"))
-        assert wording.problems(messages, scan.uses_of(runs(name)), name) == []
+        assert wording.problems(messages, scan.uses_of(runs(name)) + wording.service_uses(), name) == []
+
+
+def test_what_a_waiting_customer_is_told_is_each_packs_own():
+    told = {u.key: u.where for u in wording.service_uses()}
+    assert {"handoff_queued", "handoff_waiting", "handoff_cancelled", "queue_position", "shift_end_callback"} <= set(told)
+    assert told["queue_position"].startswith("bot/support/waiting.py:")
+    messages = yaml.safe_load(packs.load("property").path("messages").read_text(encoding="utf-8"))
+    for key in ("handoff_queued", "handoff_waiting", "handoff_cancelled", "shift_end_callback"):
+        assert "客服" not in messages[key] and "前台" in messages[key] + messages["handoff_queued"], key
 
 
 def test_the_property_office_words_the_shared_actions_as_its_desk():
@@ -119,8 +128,12 @@ def test_a_missing_key_a_wrong_shape_and_an_unknown_placeholder_are_named(tmp_pa
     del messages["return_refused_window"]
     messages["buttons_out_of_scope_again"] = "转人工"
     messages["ask_rating"] = "请给工单 {ticket} 打个分"
+    del messages["handoff_waiting"]                 # said by the gateway, not an action
     path.write_text(yaml.safe_dump(messages, allow_unicode=True), encoding="utf-8")
     found = problems(packs.load("shop", root=copy))
+    assert any(line.startswith("businesses/shop/messages.yml: handoff_waiting: missing (the actions say it: "
+                               "bot/support/handoffs.py:") for line in found), found
+    found = [line for line in found if "handoff_waiting" not in line]
     assert any(line.startswith("businesses/shop/messages.yml: return_refused_window: missing (the actions "
                                "say it: actions/tickets.py:") for line in found), found
     assert any(line.startswith("businesses/shop/messages.yml: buttons_out_of_scope_again: must be a list of "

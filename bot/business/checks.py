@@ -115,7 +115,7 @@ def problems(pack: packs.Pack) -> List[str]:
     forms = domain.get("forms") or {}
     runs = list(domain.get("actions") or []) + [f"validate_{f}" for f in forms]
     try:
-        uses = wording.scan().uses_of(runs)
+        uses = wording.scan().uses_of(runs) + wording.service_uses()
     except (wording.WordingError, OSError, SyntaxError) as exc:
         out.append(f"actions: {exc}")
     else:

@@ -140,6 +140,19 @@ def _string(node: ast.AST, attrs) -> Optional[str]:
     return None
 
 
+SERVICE = Path("bot") / "support"         # the gateway's customer-service code: it speaks too
+
+
+def service_uses(root: Path = CODE_ROOT) -> List[Use]:
+    """Every lookup the gateway's customer-service modules make (``bot/support/*.py``: what a
+    customer is told while waiting for a person); every pack needs them all."""
+    found: List[Use] = []
+    for path in sorted((root / SERVICE).glob("*.py")):
+        rel = str(path.relative_to(root))
+        found += _uses(ast.parse(path.read_text(encoding="utf-8"), str(path)), rel)
+    return found
+
+
 def scan(root: Path = CODE_ROOT) -> Scan:
     """Read every module of ``root/actions`` (default: the actions that run with this code,
     whatever project's pack is checked)."""

@@ -30,15 +30,8 @@ from bot.support.outbox import Deliverer, Outbox, Sender
 
 logger = logging.getLogger(__name__)
 
-QUEUED_NOTICE = "已为您转接人工客服，您现在排在第 {position} 位，请稍候～您可以继续留言，客服会看到。"
-CLAIMED_NOTICE = "客服「{agent}」已接入，为您服务。"
-CLOSED_NOTICE = "本次人工服务已结束，感谢您的耐心。请为本次服务打分（1-5分，5分最满意），直接回复数字即可～"
-TRANSFER_NOTICE = "已为您转接给客服「{agent}」，请稍候。"
-# While the customer waits for a person (issue 14): never silence.
-WAITING_ACK = "收到，您的留言客服接入后会看到。您正在排队等人工客服，现在排在第 {position} 位，请稍候～{record}（不想等了可以回复“算了不等了”）"
-WAITING_RECORD = "记录编号 {number}。"
-CANCELLED_NOTICE = ("好的，已为您取消排队。需要的话客服可以给您回电：回复“请回电”和您的手机号即可；"
-                    "回复“转人工”随时可以重新排队；或者直接问我，我继续为您服务。")
+# What the customer is told while a person is on the way comes from the pack's messages.yml
+# (handoff_queued, handoff_claimed, …; checked by make validate: bot/business/wording.py).
 CANCEL_WORDS = re.compile(r"不等了|不想等|等不了|不用等|取消(排队|转人工|人工)|不要人工|不转了|不用转|"
                           # Cantonese (唔等喇, 唔使等, 唔想等)
                           r"唔等|唔使等|唔駛等|唔想等|唔要人工")
@@ -121,11 +114,11 @@ class HandoffService:
             return handoff
         if agent is None:
             position = await self._db(self.store.queue_position, handoff.id)
-            await self.tell_customer(handoff, QUEUED_NOTICE.format(position=position))
+            await self.tell_customer(handoff, pack.say("handoff_queued", position=position))
             self.told_positions[handoff.id] = (position, self.clock())
         else:
             handoff = await self.record(handoff, agent)
-            await self.tell_customer(handoff, CLAIMED_NOTICE.format(agent=agent.display_name))
+            await self.tell_customer(handoff, pack.say("handoff_claimed", agent=agent.display_name))
         await self.publish({"type": events.HANDOFF_NEW, "handoff_id": handoff.id,
                             "handoff": handoff.as_json(), "agent": agent.as_json() if agent else None})
         return handoff
@@ -143,8 +136,8 @@ class HandoffService:
             position = await self._db(self.store.queue_position, handoff.id)
             _, pushed = self.told_positions.get(handoff.id, (0, float("-inf")))
             self.told_positions[handoff.id] = (position, pushed)    # told in the turn's reply
-            record = WAITING_RECORD.format(number=handoff.ticket_number) if handoff.ticket_number else ""
-            return [OutboundMessage(WAITING_ACK.format(position=position, record=record), author="system")]
+            record = pack.say("handoff_waiting_record", number=handoff.ticket_number) if handoff.ticket_number else ""
+            return [OutboundMessage(pack.say("handoff_waiting", position=position, record=record), author="system")]
         return []
 
     async def cancel(self, handoff: HandoffView, message: InboundMessage) -> List[OutboundMessage]:
@@ -153,7 +146,7 @@ class HandoffService:
         await self._db(self.store.rated, handoff.conversation_id)
         await self.publish({"type": events.CLOSED, "handoff_id": closed.id,
                             "handoff": closed.as_json(), "agent": None, "via": "customer"})
-        return [OutboundMessage(CANCELLED_NOTICE, author="system")]
+        return [OutboundMessage(pack.say("handoff_cancelled"), author="system")]
 
     # --- the agent side ------------------------------------------------------------------
 
@@ -162,7 +155,7 @@ class HandoffService:
         handoff = await self._db(self.store.claim, handoff_id, agent.id)
         if before and before.status == "queued":
             handoff = await self.record(handoff, agent)
-            await self.tell_customer(handoff, CLAIMED_NOTICE.format(agent=agent.display_name))
+            await self.tell_customer(handoff, pack.say("handoff_claimed", agent=agent.display_name))
             await self.publish({"type": events.CLAIMED, "handoff_id": handoff.id,
                                 "handoff": handoff.as_json(), "agent": agent.as_json()})
         return handoff
@@ -187,7 +180,7 @@ class HandoffService:
 
     async def transfer(self, handoff_id: int, agent: AgentView, to_agent_id: int) -> HandoffView:
         handoff = await self._db(self.store.transfer, handoff_id, to_agent_id)
-        await self.tell_customer(handoff, TRANSFER_NOTICE.format(agent=handoff.agent_name))
+        await self.tell_customer(handoff, pack.say("handoff_transferred", agent=handoff.agent_name))
         await self.publish({"type": events.TRANSFERRED, "handoff_id": handoff.id,
                             "handoff": handoff.as_json(), "agent": agent.as_json()})
         return handoff
@@ -215,7 +208,7 @@ class HandoffService:
             if ticket and ticket.status in ("new", "acknowledged", "in_progress"):
                 await self._db(self.tickets.change_status, handoff.ticket_number, "resolved",
                                actor=agent.name, note="人工会话结束")
-        await self.tell_customer(handoff, CLOSED_NOTICE)
+        await self.tell_customer(handoff, pack.say("handoff_closed"))
         await self.publish({"type": events.CLOSED, "handoff_id": handoff.id,
                             "handoff": handoff.as_json(), "agent": agent.as_json(), "via": via})
         return handoff

@@ -34,9 +34,7 @@ logger = logging.getLogger(__name__)
 
 PUSH_EVERY = 60.0           # seconds: at most one position update per customer in this time
 ROUND_EVERY = 15.0          # seconds between the watcher's rounds (app.py)
-POSITION_NOTICE = "排队进度更新：您现在排在第 {position} 位，请稍候～（不想等了可以回复“算了不等了”）"
-SHIFT_END_NOTICE = ("很抱歉让您久等了，人工客服已下班（服务时间 {open}–{close}）。已为您登记回电工单 "
-                    "{number}，客服上班后会在 {due} 前联系您。您也可以继续问我，我随时为您服务。")
+# the position update and the shift-end notice are the pack's (queue_position, shift_end_callback)
 
 
 def _local(value: dt.datetime) -> str:
@@ -87,7 +85,7 @@ class QueueWatcher:
             last, at = told[handoff.id]
             if last == position or now - at < PUSH_EVERY:
                 continue
-            await service.tell_customer(handoff, POSITION_NOTICE.format(position=position))
+            await service.tell_customer(handoff, pack.say("queue_position", position=position))
             told[handoff.id] = (position, now)
             pushed += 1
         return pushed
@@ -131,8 +129,8 @@ class QueueWatcher:
             await self._db(service.tickets.add_note, earlier.number,
                            f"排队至下班未接入，已转回电工单 {ticket.number}", actor="system")
         open_, close_ = profile.service_window()
-        await service.tell_customer(closed, SHIFT_END_NOTICE.format(
-            open=f"{open_:%H:%M}", close=f"{close_:%H:%M}", number=ticket.number,
+        await service.tell_customer(closed, pack.say(
+            "shift_end_callback", open=f"{open_:%H:%M}", close=f"{close_:%H:%M}", number=ticket.number,
             due=_local(ticket.sla_due_at)))
         await service.publish({"type": events.CLOSED, "handoff_id": closed.id,
                                "handoff": closed.as_json(), "agent": None, "via": "shift_end",
