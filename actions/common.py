@@ -203,3 +203,11 @@ def named_topic(text: str, domain) -> Optional[str]:
 def faq_topics(domain) -> set:
     """The FAQ topics the pack answers (``faq/privacy``, …): its ``utter_faq/…`` responses."""
     return {name[len("utter_"):] for name in ((domain or {}).get("responses") or {}) if name.startswith("utter_faq/")}
+
+
+def threats(text: str) -> List[str]:
+    """The profile's ``high_priority_complaint_keywords`` the text says (12315, 曝光, 业委会…):
+    what makes a complaint high priority, wherever in the complaint it was said."""
+    from bot.profile.business import load_profile
+
+    return [w for w in (str(k) for k in load_profile().get("high_priority_complaint_keywords") or ()) if w in (text or "")]

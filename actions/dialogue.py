@@ -14,7 +14,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (answered_misses, customer_channel, follow_up_topic, latest_turn_key, leaning_topic,
-                            named_topic, store, ticket_payload)
+                            named_topic, store, threats, ticket_payload)
 from bot.profile import details, mentions, pack, parsing, privacy
 
 FORMS = ("complaint_form", "repair_form", "return_form")
@@ -626,12 +626,11 @@ def remark_on_ticket(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool
     order = parsing.find_order_id(text)
     if order and ticket.order_id and order.upper() != ticket.order_id.upper():
         return False
-    triggers = [str(w) for w in profile.load_profile().get("high_priority_complaint_keywords") or ()]
-    threats = [w for w in triggers if w in text]
+    said = threats(text)
     add_to_ticket(dispatcher, number, text, sorry=ticket.kind == "complaint")
-    if threats and ticket.kind == "complaint" and ticket.priority != "high":
+    if said and ticket.kind == "complaint" and ticket.priority != "high":
         raised = store().raise_priority(number, "high", actor="bot", note=pack.say("ticket_raised_note",
-                                                                                   words=pack.say("list_separator").join(threats)))
+                                                                                   words=pack.say("list_separator").join(said)))
         in_hours = profile.within_service_hours()
         dispatcher.utter_message(json_message=ticket_payload(raised, "handoff", reason="complaint_high",
                                                              in_hours=in_hours))

@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Text, Tuple
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 
-from actions.common import first_aid_text
+from actions.common import first_aid_text, threats
 from actions.listening import (CHANGE_OF_MIND, NO_ORDER, NO_VALUE, SKIP, ListeningForm, Turn, content, load_facts, mine_ids,
                                mine_order, mine_phone, mine_told_complaint, substance)
 from bot.profile import details, hazards, mentions, pack, parsing
@@ -136,9 +136,7 @@ class ValidateComplaintForm(ListeningForm):
                 and not told.get("switch_to"):
             # the complaint heard before anything is asked (…今天不给说法我就打12315！！): sorry,
             # and, for a trigger word, that it goes first
-            text = (tracker.latest_message or {}).get("text", "")
-            triggers = [str(w) for w in profile.load_profile().get("high_priority_complaint_keywords") or ()]
-            urgent = any(w in text for w in triggers)
+            urgent = bool(threats((tracker.latest_message or {}).get("text", "")))
             dispatcher.utter_message(text=pack.say("complaint_heard_urgent" if urgent else "complaint_heard"))
         return events
 

@@ -10,7 +10,7 @@ from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (FAQ_SURE, PROMISE_TOPICS, customer_channel, faq_ranking, follow_up_topic, form_run_key,
-                            latest_entity, local_time, promise_text, store, ticket_payload)
+                            latest_entity, local_time, promise_text, store, threats, ticket_payload)
 from actions.dialogue import form_for, reset, switch
 from actions.forms import DISPUTED, NOTED, return_label, summary
 from actions.listening import NO_VALUE, PERSON
@@ -202,11 +202,10 @@ def with_threats(tracker: Tracker, description: str) -> Tuple[str, List[str]]:
     found (the profile's ``high_priority_complaint_keywords``): the whole complaint counts, not
     its first message, so a threat said with the phone or the order number (…再不管我就打12345)
     is on the ticket and makes it high priority."""
-    triggers = [str(w) for w in profile.load_profile().get("high_priority_complaint_keywords") or ()]
     for line in complaint_lines(tracker):
-        if any(w in line for w in triggers) and line not in description:
+        if threats(line) and line not in description:
             description = f"{description}；{_clean(parsing.ORDER_ID_RE.sub('', line)).strip()}"[:1000]
-    return description, [w for w in triggers if w in description]
+    return description, threats(description)
 
 
 def _phone(tracker: Tracker):
