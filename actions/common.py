@@ -55,10 +55,12 @@ def local_time(value: dt.datetime) -> str:
     return pack.say("time_of_day", month=local.month, day=local.day, time=f"{local:%H:%M}")
 
 
-def ticket_payload(ticket: TicketView, event: str, **extra: Any) -> Dict[str, Any]:
-    """The structured note the gateway acts on (see ARCHITECTURE: no side channel)."""
-    return {"kefu": {"event": event, "ticket": ticket.number, "kind": ticket.kind,
-                     "priority": ticket.priority, **extra}}
+def ticket_payload(ticket: Optional[TicketView], event: str, **extra: Any) -> Dict[str, Any]:
+    """The structured note the gateway acts on (see ARCHITECTURE: no side channel); ``ticket``
+    None for a handoff that has none yet (in service hours the record opens when an agent takes it)."""
+    return {"kefu": {"event": event, "ticket": ticket.number if ticket else None,
+                     "kind": ticket.kind if ticket else None,
+                     "priority": ticket.priority if ticket else "normal", **extra}}
 
 
 def latest_entity(tracker: Tracker, name: str) -> Optional[str]:

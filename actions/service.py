@@ -47,9 +47,7 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) ->
     text = tracker.latest_message.get("text", "")
     if in_hours and not wants_callback(text):
         dispatcher.utter_message(text=pack.say("handoff_in_hours"))
-        dispatcher.utter_message(json_message={"kefu": {
-            "event": "handoff", "ticket": None, "kind": None, "priority": "normal",
-            "reason": reason, "in_hours": True}})
+        dispatcher.utter_message(json_message=ticket_payload(None, "handoff", reason=reason, in_hours=True))
         return
     number = own_recent_ticket(tracker)
     booked = store().find(number) if number else None
