@@ -95,3 +95,22 @@ def test_editing_any_rasa_component_changes_the_model_cache_key(tmp_path, compon
     target = copy / "bot" / "brain" / "components" / component
     target.write_text(target.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert data_hash(copy) != before
+
+
+def test_the_code_a_rasa_component_imports_is_an_input_of_the_model_cache_key():
+    """A component's own imports from bot/ (the normaliser's homophone respelling, the location
+    extractor's address grammar) shape what a model learns: editing them must retrain it."""
+    from bot.training.model_cache import SHARED_INPUTS
+
+    imported = set()
+    for path in (ROOT / "bot" / "brain" / "components").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("bot."):
+                for alias in node.names:
+                    module = f"{node.module}.{alias.name}"
+                    imported.add(module if (ROOT / (module.replace(".", "/") + ".py")).exists() else node.module)
+    files = {m.replace(".", "/") + ".py" for m in imported}
+    files = {f for f in files if (ROOT / f).exists()}
+    assert files, "the scan found no imports: it reads nothing"
+    outside = sorted(f for f in files if not any(f == e or f.startswith(e + "/") for e in SHARED_INPUTS))
+    assert outside == [], f"imported by a Rasa component but not in the model's cache key: {outside}"

@@ -23,9 +23,11 @@ from bot.brain.rasa_server import rasa_env, train_command
 
 # Shared inputs of every business's model: config (first), the shared domain, the domain
 # dictionary, every custom Rasa graph component and the code they learn with (the address
-# grammar the location extractor learns its place words by). A component left out here
-# once made an edited classifier reuse an old model.
-SHARED_INPUTS = ["config.yml", "domain.yml", "bot/dictionary", "bot/brain/components", "bot/profile/places.py"]
+# grammar the location extractor learns its place words by, the homophone respelling the
+# normaliser rewrites every training example with). A component left out here once made an
+# edited classifier reuse an old model.
+SHARED_INPUTS = ["config.yml", "domain.yml", "bot/dictionary", "bot/brain/components", "bot/profile/places.py",
+                 "bot/profile/soundalike.py"]
 # Every file any model reads (what a copy of the project needs, tests/test_layout.py):
 # the shared inputs, the packs, and what the packs point at outside their folders.
 def _outermost(entries):
