@@ -513,10 +513,16 @@ def side_answer(turn: Turn, dispatcher: CollectingDispatcher, kind: str = "") ->
 
 def asks_for_a_person(turn: "Turn") -> bool:
     """The line that starts a form asks for a person in words (``冰箱坏了 帮我转人工``, ``让客服明天
-    给我打个电话``): the handoff, not the form's questions."""
+    给我打个电话``): the handoff, not the form's questions. Never for an emergency (``燃气泄漏了
+    转人工``): the urgent repair is dispatched first, its promise told."""
     from actions.service import wants_person
 
-    return turn.starting and wants_person(turn.text)
+    if not (turn.starting and wants_person(turn.text)):
+        return False
+    rules = load_facts()
+    urgent, _ = details.urgency(turn.text, rules.get("urgent_repair_keywords") or (),
+                                rules.get("urgent_repair_not_urgent_when_leaking_from") or ())
+    return not urgent
 
 
 # the details a customer puts right in part (是2栋1806 不是1808, 不是冰箱 是洗碗机)

@@ -17,7 +17,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (customer_channel, first_aid_text, form_run_key, local_time, promise_text, store,
                             ticket_payload)
-from actions.listening import CHANGE_OF_MIND, INTENT_FORM, NO_VALUE, PERSON, asks_for_a_person, SKIP, Turn, mine_told_complaint, substance
+from actions.listening import (CHANGE_OF_MIND, INTENT_FORM, NO_VALUE, PERSON, SKIP, Turn, asks_for_a_person,
+                               mine_told_complaint, substance)
 from actions.tickets import CheckTicket, with_threats
 from bot.profile import business as profile
 from bot.profile import details, mentions, pack, parsing, places, privacy

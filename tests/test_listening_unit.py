@@ -959,6 +959,16 @@ def test_an_order_number_put_right_after_filing_replaces_the_wrong_one(ticket_st
     assert ticket_store.find(ticket.number).order_id == "DD558102937714"
 
 
+@pytest.mark.parametrize("text,person", [("冰箱坏了 帮我转人工", True), ("让客服明天给我打个电话 我的洗衣机漏水", True),
+                                         ("家里燃气泄漏了 快给我转人工", False), ("冰箱坏了", False)])
+def test_a_form_started_by_a_line_that_asks_for_a_person_hands_over_unless_it_is_an_emergency(text, person):
+    from actions.forms import ValidateRepairForm
+    from actions.listening import PERSON
+    asked = dict(product=None, fault_description=None, address=None, phone=None, requested_slot=None, form_tries={})
+    slots, _ = validate(ValidateRepairForm(), asked, text, intent="request_repair")
+    assert (slots.get("switch_to") == PERSON) is person
+
+
 def test_a_part_of_the_address_put_right_while_the_phone_is_asked():
     from actions.forms import ValidateRepairForm
     asked = dict(product="电视", fault_description="自己黑屏关机", address="赣州市章贡区红旗大道36号 阳明国际2栋1808",
