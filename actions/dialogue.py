@@ -142,15 +142,15 @@ class OutOfScope(Action):
         person = asked_for_a_person(dispatcher, tracker, reset())
         if person is not None:
             return person
+        text = (tracker.latest_message or {}).get("text", "") or ""
         number = own_recent_ticket(tracker)
-        if number and pushes_or_agrees((tracker.latest_message or {}).get("text", "")):
-            add_to_ticket(dispatcher, number, (tracker.latest_message or {}).get("text", ""))   # 对的 麻烦快一点 …
+        if number and pushes_or_agrees(text):
+            add_to_ticket(dispatcher, number, text)      # 对的 麻烦快一点 …
             return []
         # a follow-up to the answer just given, or a misread question (运废多少): the FAQ answer
         # (only when the classifier is unsure it is off topic: "帮我查下彩票号码" said at 0.96 is no
         # question to answer from whatever the FAQ selector ranks first)
         sure = ((tracker.latest_message or {}).get("intent") or {}).get("confidence") or 0
-        text = (tracker.latest_message or {}).get("text", "") or ""
         topic = named_topic(text, domain) or follow_up_topic(tracker) or (
             leaning_topic(tracker, 0.4) if sure < SURE_OFF_TOPIC else None)
         if topic:
@@ -295,12 +295,12 @@ def answer_beside_forms(dispatcher: CollectingDispatcher, tracker: Tracker, clea
                         domain: Optional[Dict[Text, Any]] = None) -> Optional[List[Dict[Text, Any]]]:
     """A line outside any form that starts none, in every business (action_route_detail,
     action_place_route_detail): "那多久能处理" about the ticket just filed gets its promise;
-    工单号我忘了 a person; a person or a call back asked for in words (麻烦安排人工明天回电给我),
-    a person (a call back already booked: the wish goes on it); a line about the ticket just
-    filed (对 / 快点来人 / a phone) goes on it; a follow-up or a question read as a detail
-    (那质量问题呢) the FAQ topic it leans on. The events to return (``cleared`` after a
-    handoff), or None when none of these."""
-    from actions.service import hand_off, help_without_a_number, wants_person
+    工单号我忘了 a person; a line about the ticket just filed (对 / 快点来人 / a phone, or a
+    person asked for when a call back is already booked: the wish) goes on it; a follow-up or a
+    question read as a detail (那质量问题呢) the FAQ topic it leans on. A person asked for in
+    words is :func:`asked_for_a_person`'s, which both callers ask first. The events to return
+    (``cleared`` after a handoff), or None when none of these."""
+    from actions.service import help_without_a_number
     from actions.tickets import promise_answer
 
     text = (tracker.latest_message or {}).get("text", "") or ""
@@ -311,10 +311,6 @@ def answer_beside_forms(dispatcher: CollectingDispatcher, tracker: Tracker, clea
     if help_without_a_number(dispatcher, tracker):
         return cleared
     number = own_recent_ticket(tracker)
-    pending = number is not None and getattr(store().find(number), "kind", None) == "callback"
-    if wants_person(text) and not pending:
-        hand_off(dispatcher, tracker, "request_human")
-        return cleared
     if number:
         add_to_ticket(dispatcher, number, text)
         return []
